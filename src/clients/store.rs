@@ -1,0 +1,40 @@
+//! Queries on `clients`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::clients;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Every client, or only those bound to `tenant_id`.
+pub fn list(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<Vec<Client>> {
+    let mut query = clients::table
+        .order(clients::id.asc())
+        .select(Client::as_select())
+        .into_boxed();
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(clients::tenant_id.eq(tenant_id));
+    }
+    query.load(conn)
+}

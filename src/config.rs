@@ -1,0 +1,325 @@
+//! Configuration, loaded once at start: flags > `TESSERA_*` environment > TOML file >
+//! defaults. Every value is validated here, so the rest of the program trusts it; an
+//! invalid value names its option and stops the program (exit code 2).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::db::DatabaseUrl;
+
+/// Values given on the command line (clap also fills them from the environment).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub keys_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {option}: {message}")]
+pub struct ConfigError {
+    pub option: &'static str,
+    pub message: String,
+}
+
+fn invalid(option: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option,
+        message: message.into(),
+    }
+}
+
+/// The TOML file: every field optional, unknown fields refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    keys_dir: Option<PathBuf>,
+    listen: Option<String>,
+    issuer: Option<String>,
+    bcrypt_cost: Option<u32>,
+    db_pool_size: Option<u32>,
+    db_timeout_secs: Option<u64>,
+    workers: Option<usize>,
+    bootstrap_admin_email: Option<String>,
+    bootstrap_admin_password: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub keys_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub issuer: String,
+    pub bcrypt_cost: u32,
+    pub db_pool_size: u32,
+    pub db_timeout: Duration,
+    pub workers: usize,
+    pub bootstrap_admin: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url)
+            .field("keys_dir", &self.keys_dir)
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_timeout", &self.db_timeout)
+            .field("workers", &self.workers)
+            .field(
+                "bootstrap_admin",
+                &self
+                    .bootstrap_admin
+                    .as_ref()
+                    .map(|(email, _)| (email, "[redacted]")),
+            )
+            .finish()
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+
+impl Config {
+    /// Loads from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_with(overrides, |name| std::env::var(name).ok())
+    }
+
+    /// Loads with an explicit environment lookup (tests pass their own).
+    pub fn load_with(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url =
+            DatabaseUrl::parse(&database_url).map_err(|m| invalid("database_url", m))?;
+
+        let keys_dir = overrides
+            .keys_dir
+            .clone()
+            .or(file.keys_dir)
+            .unwrap_or_else(|| PathBuf::from("keys"));
+
+        let listen = overrides
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| invalid("listen", "expected an address such as 127.0.0.1:8080"))?;
+
+        let issuer = overrides
+            .issuer
+            .clone()
+            .or(file.issuer)
+            .unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
+        let issuer = parse_issuer(&issuer)?;
+
+        let bcrypt_cost =
+            number(&env, "TESSERA_BCRYPT_COST", "bcrypt_cost", file.bcrypt_cost)?.unwrap_or(12);
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(invalid("bcrypt_cost", "must be between 4 and 31"));
+        }
+
+        let db_pool_size = number(
+            &env,
+            "TESSERA_DB_POOL_SIZE",
+            "db_pool_size",
+            file.db_pool_size,
+        )?
+        .unwrap_or(10);
+        if !(1..=1000).contains(&db_pool_size) {
+            return Err(invalid("db_pool_size", "must be between 1 and 1000"));
+        }
+
+        let db_timeout_secs = number(
+            &env,
+            "TESSERA_DB_TIMEOUT_SECS",
+            "db_timeout_secs",
+            file.db_timeout_secs,
+        )?
+        .unwrap_or(5);
+        if !(1..=300).contains(&db_timeout_secs) {
+            return Err(invalid("db_timeout_secs", "must be between 1 and 300"));
+        }
+
+        let workers = number(&env, "TESSERA_WORKERS", "workers", file.workers)?.unwrap_or(0);
+        let workers = match workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if n <= 1024 => n,
+            _ => {
+                return Err(invalid(
+                    "workers",
+                    "must be between 0 (one per core) and 1024",
+                ))
+            }
+        };
+
+        let admin_email = env("TESSERA_BOOTSTRAP_ADMIN_EMAIL").or(file.bootstrap_admin_email);
+        let admin_password =
+            env("TESSERA_BOOTSTRAP_ADMIN_PASSWORD").or(file.bootstrap_admin_password);
+        let bootstrap_admin = match (admin_email, admin_password) {
+            (Some(email), Some(password)) => Some((email, password)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "bootstrap_admin_password",
+                    "must be set together with bootstrap_admin_email",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "bootstrap_admin_email",
+                    "must be set together with bootstrap_admin_password",
+                ))
+            }
+        };
+
+        Ok(Self {
+            database_url,
+            keys_dir,
+            listen,
+            issuer,
+            bcrypt_cost,
+            db_pool_size,
+            db_timeout: Duration::from_secs(db_timeout_secs),
+            workers,
+            bootstrap_admin,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|e| invalid("config", format!("{}: {}", path.display(), e.message())))
+}
+
+/// An environment value beats the file's; both must parse as a number.
+fn number<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    option: &'static str,
+    from_file: Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    match env(var) {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(option, format!("{var} is not a number"))),
+        None => Ok(from_file),
+    }
+}
+
+/// The issuer is an absolute http(s) URL without query or fragment; stored without a
+/// trailing slash so endpoint URLs can be appended.
+fn parse_issuer(text: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(text).map_err(|_| invalid("issuer", "not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("issuer", "must use http or https"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("issuer", "must not have a query or fragment"));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("issuer", "must name a host"));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = Config::load_with(&Overrides::default(), no_env).ok();
+        let c = c.as_ref();
+        assert_eq!(
+            c.map(|c| c.listen.to_string()).as_deref(),
+            Some(DEFAULT_LISTEN)
+        );
+        assert_eq!(c.map(|c| c.issuer.as_str()), Some(DEFAULT_ISSUER));
+        assert_eq!(c.map(|c| c.bcrypt_cost), Some(12));
+    }
+
+    #[test]
+    fn flag_beats_file_and_env_beats_file() {
+        let dir = tempfile::tempdir().ok();
+        let path = dir.as_ref().map(|d| d.path().join("t.toml"));
+        let path = path.as_deref();
+        let written = path
+            .map(|p| std::fs::write(p, "listen = \"127.0.0.1:9000\"\nbcrypt_cost = 6\n").is_ok());
+        assert_eq!(written, Some(true));
+        let overrides = Overrides {
+            config: path.map(Path::to_path_buf),
+            listen: Some("127.0.0.1:9001".into()),
+            ..Overrides::default()
+        };
+        let env = |name: &str| (name == "TESSERA_BCRYPT_COST").then(|| "5".to_owned());
+        let c = Config::load_with(&overrides, env).ok();
+        assert_eq!(c.as_ref().map(|c| c.listen.port()), Some(9001));
+        assert_eq!(c.as_ref().map(|c| c.bcrypt_cost), Some(5));
+    }
+
+    #[test]
+    fn invalid_values_name_their_option() {
+        let bad_listen = Overrides {
+            listen: Some("nowhere".into()),
+            ..Overrides::default()
+        };
+        let err = Config::load_with(&bad_listen, no_env).err();
+        assert_eq!(err.map(|e| e.option), Some("listen"));
+
+        let err = Config::load_with(&Overrides::default(), |n: &str| {
+            (n == "TESSERA_BCRYPT_COST").then(|| "99".to_owned())
+        })
+        .err();
+        assert_eq!(err.map(|e| e.option), Some("bcrypt_cost"));
+
+        let bad_issuer = Overrides {
+            issuer: Some("ftp://x".into()),
+            ..Overrides::default()
+        };
+        let err = Config::load_with(&bad_issuer, no_env).err();
+        assert_eq!(err.map(|e| e.option), Some("issuer"));
+    }
+
+    #[test]
+    fn debug_hides_the_bootstrap_password() {
+        let env = |n: &str| match n {
+            "TESSERA_BOOTSTRAP_ADMIN_EMAIL" => Some("ops@example.com".to_owned()),
+            "TESSERA_BOOTSTRAP_ADMIN_PASSWORD" => Some("s3cret-pass".to_owned()),
+            _ => None,
+        };
+        let shown = format!("{:?}", Config::load_with(&Overrides::default(), env).ok());
+        assert!(shown.contains("ops@example.com"));
+        assert!(!shown.contains("s3cret-pass"));
+    }
+}

@@ -1,0 +1,313 @@
+//! Database access: one connection type over SQLite and PostgreSQL, the pool, embedded
+//! migrations, and the few places where the two backends differ (write transactions and
+//! per-tenant serialization of the audit chain).
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sql_types::BigInt;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use sha2::{Digest, Sha256};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Session-level advisory lock key held while migrations run, so that several instances
+/// starting together against one PostgreSQL migrate exactly once.
+const MIGRATION_LOCK_KEY: i64 = 0x7465_7373_6572_6100; // "tessera\0"
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// Where the data lives, parsed from the database URL's scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Accepts `sqlite://PATH`, `sqlite:PATH`, `postgres://…` and `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Self, &'static str> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or("expected a sqlite:// or postgres:// URL")?;
+        if path.is_empty() {
+            return Err("the sqlite URL names no file");
+        }
+        if path == ":memory:" || path.starts_with("file::memory:") {
+            return Err("an in-memory SQLite database cannot be shared by a pool");
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The URL with any password replaced, for logs and `Debug`.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    // set_password only fails for URLs that cannot carry one.
+                    let _ = parsed.set_password(Some("redacted"));
+                    parsed.to_string()
+                }
+                Ok(parsed) => parsed.to_string(),
+                Err(_) => "postgres://(unparsable)".to_owned(),
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// An r2d2 manager that picks the backend from the URL, so the real connection error
+/// reaches the operator (the derive's own `establish` hides it).
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let url = path.to_string_lossy();
+                let mut conn =
+                    SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        let status =
+            <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn);
+        match status.transaction_depth() {
+            Ok(Some(_)) | Err(_) => true,
+            Ok(None) => false,
+        }
+    }
+}
+
+/// Builds the pool. SQLite files get their parent folder created on first use.
+pub fn pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, String> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        create_parent(path)?;
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        .build_unchecked(ConnectionManager::new(url.clone())))
+}
+
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// One connection outside any pool (the command line): the real error comes back at
+/// once instead of after the pool's timeout.
+pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, String> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        create_parent(path)?;
+    }
+    ConnectionManager::new(url.clone())
+        .connect()
+        .map_err(|e| format!("cannot connect to the database: {e}"))
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
+    let result = match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| e.to_string()),
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_lock($1)")
+                .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+                .execute(c)
+                .map_err(|e| e.to_string())?;
+            let ran = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| e.to_string());
+            let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+                .execute(c)
+                .map_err(|e| e.to_string());
+            ran.and_then(|n| unlocked.map(|_| n))
+        }
+    };
+    result.map_err(|e| format!("migration failed: {e}"))
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction starts `IMMEDIATE`, taking
+/// the write lock up front, so concurrent writers queue on `busy_timeout` instead of
+/// failing when a read transaction tries to upgrade; on PostgreSQL it is a plain
+/// transaction (row and advisory locks do the serializing).
+pub fn write_tx<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(_) => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            match <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+                Err(rollback) => Err(rollback.into()),
+            }
+        }
+    }
+}
+
+/// Serializes appends to one tenant's audit chain until the transaction ends. SQLite
+/// already serializes every write transaction (see [`write_tx`]); PostgreSQL takes a
+/// transaction-scoped advisory lock keyed by the tenant.
+pub fn lock_audit_chain(tx: &mut DbConnection, tenant_id: &str) -> diesel::QueryResult<()> {
+    match tx {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgres(c) => {
+            let digest = Sha256::digest(format!("tessera-audit:{tenant_id}").as_bytes());
+            let mut key = [0u8; 8];
+            key.copy_from_slice(&digest[..8]);
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(i64::from_be_bytes(key))
+                .execute(c)
+                .map(|_| ())
+        }
+    }
+}
+
+/// Answers whether the database is reachable, for `/readyz`.
+pub fn ping(pool: &Pool) -> bool {
+    pool.get_timeout(Duration::from_secs(2))
+        .map(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+        .unwrap_or(false)
+}
+
+/// The current UTC time at the precision both backends store (microseconds), so a value
+/// reads back equal to what was written and hashes over it re-verify.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// A stored UTC timestamp as RFC 3339 with microseconds and `Z`.
+pub fn format_utc(t: &chrono::NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// `serialize_with` for stored timestamps, so JSON output always says UTC.
+pub fn serialize_utc<S: serde::Serializer>(
+    t: &chrono::NaiveDateTime,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_utc(t))
+}
+
+/// `serialize_with` for optional stored timestamps.
+pub fn serialize_utc_opt<S: serde::Serializer>(
+    t: &Option<chrono::NaiveDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_utc(t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/t.db"),
+            Ok(DatabaseUrl::Sqlite(PathBuf::from("data/t.db")))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:/tmp/t.db"),
+            Ok(DatabaseUrl::Sqlite(PathBuf::from("/tmp/t.db")))
+        );
+        assert!(DatabaseUrl::parse("postgres://u@h/db").is_ok_and(|u| u.is_postgres()));
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("data/t.db").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        let url = DatabaseUrl::parse("postgres://svc:hunter2@db:5432/tessera").ok();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Table definitions shared by both backends (portable column types only).
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        status -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        roles -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        name -> Text,
+        kind -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (tenant_id, seq) {
+        tenant_id -> Text,
+        seq -> BigInt,
+        id -> Text,
+        occurred_at -> Timestamp,
+        received_at -> Timestamp,
+        source -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        outcome -> Text,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(memberships -> tenants (tenant_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(clients -> tenants (tenant_id));
+diesel::joinable!(audit_events -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(tenants, users, memberships, clients, audit_events);

@@ -1,0 +1,76 @@
+//! The one mapping from domain errors to HTTP (DESIGN invariant 3). Error bodies are
+//! `{"error", "error_description", "request_id"}` with generic text; the cause of a 5xx
+//! goes only to the log, under the same request id (see `request_id`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::Error;
+
+/// The public part of an error, left in the response's extensions by `error_response`
+/// and turned into the final JSON body (with the request id) by the request-id
+/// middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub description: &'static str,
+}
+
+impl Error {
+    fn public(&self) -> (StatusCode, ErrorBody) {
+        let (status, error, description) = match self {
+            Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found"),
+            // A locked account answers like any other failed authentication.
+            Error::Unauthenticated | Error::Locked => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "invalid credentials",
+            ),
+            Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "forbidden"),
+            Error::Invalid(what) => (StatusCode::BAD_REQUEST, "invalid_request", *what),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "already exists"),
+            Error::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "service unavailable",
+            ),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error",
+            ),
+        };
+        (status, ErrorBody { error, description })
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.public().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = self.public();
+        let mut response = HttpResponse::new(status);
+        response.extensions_mut().insert(body);
+        response
+    }
+}
+
+/// A generic body for errors raised outside the domain (extractors, routing), chosen by
+/// status so nothing from a foreign error's text reaches the client.
+pub fn generic_body(status: StatusCode) -> ErrorBody {
+    let (error, description) = match status.as_u16() {
+        400 => ("invalid_request", "invalid request"),
+        401 => ("unauthenticated", "invalid credentials"),
+        403 => ("forbidden", "forbidden"),
+        404 => ("not_found", "not found"),
+        405 => ("method_not_allowed", "method not allowed"),
+        413 => ("payload_too_large", "request body too large"),
+        415 => ("unsupported_media_type", "unsupported media type"),
+        s if s < 500 => ("invalid_request", "invalid request"),
+        503 => ("unavailable", "service unavailable"),
+        _ => ("server_error", "internal error"),
+    };
+    ErrorBody { error, description }
+}

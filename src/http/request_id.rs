@@ -1,0 +1,75 @@
+//! Gives every request an opaque id (`X-Request-Id` on the response), finalizes error
+//! bodies with it, and logs the hidden cause of server errors under that id.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse};
+
+use super::errors::{generic_body, ErrorBody};
+
+pub const HEADER: &str = "x-request-id";
+
+/// The id of the current request, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let res = next.call(req).await?;
+
+    let res = match res.response().error() {
+        None => res.map_into_boxed_body(),
+        Some(err) => {
+            let status = res.status();
+            if status.is_server_error() {
+                // The cause chain is for operators only.
+                let mut cause = String::new();
+                match err.as_error::<crate::error::Error>() {
+                    Some(domain) => {
+                        let mut source: Option<&dyn std::error::Error> = Some(domain);
+                        while let Some(s) = source {
+                            cause.push_str(": ");
+                            cause.push_str(&s.to_string());
+                            source = s.source();
+                        }
+                    }
+                    None => cause = format!(": {err}"),
+                }
+                log::error!("request_id={id} status={} error{cause}", status.as_u16());
+            }
+            let body = res
+                .response()
+                .extensions()
+                .get::<ErrorBody>()
+                .copied()
+                .unwrap_or_else(|| generic_body(status));
+            let json = serde_json::json!({
+                "error": body.error,
+                "error_description": body.description,
+                "request_id": id,
+            });
+            let mut builder = HttpResponse::build(status);
+            for (name, value) in res.response().headers() {
+                if name != actix_web::http::header::CONTENT_TYPE
+                    && name != actix_web::http::header::CONTENT_LENGTH
+                {
+                    builder.append_header((name.clone(), value.clone()));
+                }
+            }
+            let (req, _) = res.into_parts();
+            ServiceResponse::new(req, builder.json(json))
+        }
+    };
+    let mut res = res;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(HEADER), value);
+    }
+    Ok(res)
+}

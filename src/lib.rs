@@ -1,0 +1,14 @@
+//! Tessera: a multi-tenant identity provider and token issuer. The tenant in every token
+//! is derived from the user's membership, never from anything the client sends.
+
+pub mod audit;
+pub mod bootstrap;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod memberships;
+pub mod tenants;
+pub mod users;

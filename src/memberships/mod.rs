@@ -1,0 +1,152 @@
+//! Memberships: the only source of a user's tenant access (DESIGN invariant 1). Roles are
+//! `member`, `admin` and `auditor`; `admin` and `auditor` in `system` are platform-wide.
+
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::audit::{self, Event, Origin};
+use crate::db::{self, DbConnection};
+use crate::error::{is_unique_violation, Error, Result};
+use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
+use crate::users::User;
+
+pub use store::{Member, Membership};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Auditor,
+    Member,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "member" => Ok(Self::Member),
+            "admin" => Ok(Self::Admin),
+            "auditor" => Ok(Self::Auditor),
+            _ => Err(Error::Invalid("role: expected member, admin or auditor")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A non-empty set of roles, stored as space-separated names in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(BTreeSet<Role>);
+
+impl Roles {
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Result<Self> {
+        let set: BTreeSet<Role> = roles.into_iter().collect();
+        if set.is_empty() {
+            return Err(Error::Invalid("roles: at least one role is required"));
+        }
+        Ok(Self(set))
+    }
+
+    /// Parses the stored form; unknown names are dropped (never widen access).
+    pub fn from_stored(text: &str) -> Vec<Role> {
+        text.split_whitespace()
+            .filter_map(|r| Role::parse(r).ok())
+            .collect()
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.names().join(" ")
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|r| r.as_str()).collect()
+    }
+}
+
+/// Adds `user` to `tenant` with `roles`; an existing membership is a conflict.
+pub fn add(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant: &Tenant,
+    user: &User,
+    roles: &Roles,
+) -> Result<Membership> {
+    let membership = Membership {
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+        roles: roles.to_stored(),
+        status: "active".to_owned(),
+        created_at: db::now(),
+    };
+    store::insert(tx, &membership).map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::Conflict("membership")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        tx,
+        origin,
+        Event::success(&tenant.id, "membership.added", "user", &user.id)
+            .with_details(serde_json::json!({ "roles": roles.names() })),
+    )?;
+    Ok(membership)
+}
+
+/// Removes `user` from `tenant`.
+pub fn remove(tx: &mut DbConnection, origin: &Origin, tenant: &Tenant, user: &User) -> Result<()> {
+    if store::delete(tx, &tenant.id, &user.id)? == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        tx,
+        origin,
+        Event::success(&tenant.id, "membership.removed", "user", &user.id),
+    )?;
+    Ok(())
+}
+
+pub fn list(conn: &mut DbConnection, tenant: &Tenant) -> Result<Vec<Member>> {
+    Ok(store::members(conn, &tenant.id)?)
+}
+
+/// Whether any active user holds `admin` in the `system` tenant.
+pub fn platform_admin_exists(conn: &mut DbConnection) -> Result<bool> {
+    let rows = store::active_in_tenant(conn, SYSTEM_TENANT_ID)?;
+    Ok(rows
+        .iter()
+        .any(|m| Roles::from_stored(&m.roles).contains(&Role::Admin)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_deduplicated() {
+        let roles = Roles::new([Role::Member, Role::Admin, Role::Member]).unwrap();
+        assert_eq!(roles.to_stored(), "admin member");
+        assert_eq!(
+            Roles::from_stored("admin member bogus"),
+            vec![Role::Admin, Role::Member]
+        );
+        assert!(Roles::new([]).is_err());
+        assert!(Role::parse("owner").is_err());
+    }
+}

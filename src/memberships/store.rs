@@ -1,0 +1,69 @@
+//! Queries on `memberships`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{memberships, users};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub roles: String,
+    pub status: String,
+    #[serde(serialize_with = "crate::db::serialize_utc")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A membership joined with its user's email, for listings.
+#[derive(Debug, Clone, Queryable, Serialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub roles: String,
+    pub status: String,
+    #[serde(serialize_with = "crate::db::serialize_utc")]
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, m: &Membership) -> QueryResult<()> {
+    diesel::insert_into(memberships::table)
+        .values(m)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn delete(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        memberships::table
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .filter(memberships::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}
+
+pub fn members(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Member>> {
+    memberships::table
+        .inner_join(users::table)
+        .filter(memberships::tenant_id.eq(tenant_id))
+        .order(users::email.asc())
+        .select((
+            memberships::user_id,
+            users::email,
+            memberships::roles,
+            memberships::status,
+            memberships::created_at,
+        ))
+        .load(conn)
+}
+
+pub fn active_in_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Membership>> {
+    memberships::table
+        .filter(memberships::tenant_id.eq(tenant_id))
+        .filter(memberships::status.eq("active"))
+        .select(Membership::as_select())
+        .load(conn)
+}

@@ -1,0 +1,107 @@
+//! Users: one global identity per person (email + bcrypt password hash). Tenant access
+//! comes only from memberships (see `memberships`).
+
+pub mod password;
+pub mod store;
+
+use crate::audit::{self, Event, Origin};
+use crate::db::{self, DbConnection};
+use crate::error::{is_unique_violation, Error, Result};
+use crate::tenants::SYSTEM_TENANT_ID;
+
+pub use store::User;
+
+/// A normalized email address (trimmed, lower-case), checked for a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self> {
+        const INVALID: Error = Error::Invalid("email: not a valid address");
+        let text = text.trim().to_lowercase();
+        if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(INVALID);
+        }
+        let (local, domain) = text.split_once('@').ok_or(INVALID)?;
+        let domain_ok = !domain.is_empty()
+            && !domain.contains('@')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(INVALID);
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Creates a user from an already computed password hash (hash outside the
+/// transaction: bcrypt is slow) and records `user.created` in the system chain.
+pub fn create(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    email: &Email,
+    password_hash: String,
+) -> Result<User> {
+    let now = db::now();
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.as_str().to_owned(),
+        password_hash,
+        status: "active".to_owned(),
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store::insert(tx, &user).map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::Conflict("user")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        tx,
+        origin,
+        Event::success(SYSTEM_TENANT_ID, "user.created", "user", &user.id),
+    )?;
+    Ok(user)
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<User> {
+    store::by_email(conn, email.as_str())?.ok_or(Error::NotFound)
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<User>> {
+    Ok(store::all(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "a@b@c",
+            "a@.x",
+            "a@x..y",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The one integration test binary: every module drives the real application (HTTP app
+//! or binary) against a fresh database per test, on SQLite and, when
+//! `TESSERA_TEST_POSTGRES_URL` is set, on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod audit_chain;
+mod cli;
+mod config_file;
+mod http_basics;
