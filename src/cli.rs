@@ -13,8 +13,10 @@ use crate::clients::{self, ClientId, ClientView, NewClient};
 use crate::config::{Config, Overrides};
 use crate::db::{self, DbConnection};
 use crate::error::Error;
+use crate::keys::{self, Alg, Keys, Policy};
 use crate::memberships::{self, Role, Roles};
 use crate::tenants::{self, Slug, Tenant};
+use crate::tokens::{self, TokenFilter};
 use crate::users::{self, password, Email};
 use crate::{bootstrap, http};
 
@@ -74,6 +76,39 @@ enum Command {
     /// Audit log tools
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The issued-token ledger
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the keys and their states
+    List,
+    /// next -> active, active -> retired, and a new next key
+    Rotate {
+        /// Algorithm of the new next key (default: signing_alg)
+        #[arg(long, value_name = "ES256|EdDSA|RS256")]
+        alg: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// List issued tokens, newest first
+    List {
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        #[arg(long, value_name = "ID")]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
+        limit: i64,
+    },
+    /// Revoke one issued token by its jti
+    Revoke { jti: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +298,8 @@ fn dispatch(cli: Cli, config: Config) -> CmdResult {
         Command::Member(cmd) => member(cmd, &config, json),
         Command::Client(cmd) => client(cmd, &config, json),
         Command::Audit(cmd) => audit_cmd(cmd, &config, json),
+        Command::Keys(cmd) => keys_cmd(cmd, &config, json),
+        Command::Tokens(cmd) => tokens_cmd(cmd, &config, json),
     }
 }
 
@@ -288,8 +325,28 @@ fn serve(config: Config) -> CmdResult {
     if bootstrap::ensure_platform_admin(&pool, &config)? {
         log::info!("created the bootstrap platform admin");
     }
-    log::info!("starting with {:?}", config.database_url);
-    http::run(config, pool).map_err(|e| fail(format!("server: {e}")))?;
+    let keys = {
+        let mut conn = pool
+            .get()
+            .map_err(|e| fail(format!("cannot connect to the database: {e}")))?;
+        if keys::init(
+            &mut conn,
+            &config.keys_dir,
+            config.signing_alg,
+            &Origin::system(),
+        )
+        .map_err(|e| fail(format!("signing keys: {e}")))?
+        {
+            log::info!("created signing keys in {}", config.keys_dir.display());
+        }
+        Keys::open(&config.keys_dir).map_err(|e| fail(format!("signing keys: {e}")))?
+    };
+    log::info!(
+        "starting with {:?}, active signing key {}",
+        config.database_url,
+        keys.current().active().kid
+    );
+    http::run(config, pool, keys).map_err(|e| fail(format!("server: {e}")))?;
     Ok(0)
 }
 
@@ -566,6 +623,142 @@ fn audit_cmd(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                     code: 3,
                 })
             }
+        }
+    }
+}
+
+fn keys_cmd(cmd: KeysCommand, config: &Config, json: bool) -> CmdResult {
+    match cmd {
+        KeysCommand::List => {
+            let keys =
+                Keys::open(&config.keys_dir).map_err(|e| fail(format!("signing keys: {e}")))?;
+            let set = keys.current();
+            let metas: Vec<_> = set.metas().cloned().collect();
+            if json {
+                return print_json(&metas);
+            }
+            print_table(
+                &[
+                    "KID",
+                    "ALG",
+                    "STATE",
+                    "CREATED_AT",
+                    "ACTIVATED_AT",
+                    "RETIRED_AT",
+                ],
+                metas.into_iter().map(|k| {
+                    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                        t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+                    };
+                    vec![
+                        k.kid,
+                        k.alg.as_str().to_owned(),
+                        format!("{:?}", k.state).to_lowercase(),
+                        k.created_at.to_rfc3339(),
+                        time(k.activated_at),
+                        time(k.retired_at),
+                    ]
+                }),
+            )
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = match alg {
+                Some(text) => Alg::parse(&text)
+                    .ok_or_else(|| fail("invalid --alg: expected ES256, EdDSA or RS256"))?,
+                None => config.signing_alg,
+            };
+            let mut conn = connect(config)?;
+            let rotation = keys::rotate(
+                &mut conn,
+                &config.keys_dir,
+                &Policy::from_config(config),
+                alg,
+                &Origin::cli(),
+            )
+            .map_err(|e| fail(format!("signing keys: {e}")))?;
+            if json {
+                return print_json(&rotation);
+            }
+            println!("activated {}", rotation.activated);
+            if let Some(retired) = &rotation.retired {
+                println!("retired {retired}");
+            }
+            println!("created next {} ({})", rotation.created, alg.as_str());
+            for kid in &rotation.dropped {
+                println!("dropped {kid}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn tokens_cmd(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
+    let mut conn = connect(config)?;
+    match cmd {
+        TokensCommand::List {
+            tenant,
+            subject,
+            limit,
+        } => {
+            let tenant = match tenant {
+                Some(slug) => Some(find_tenant(&mut conn, &slug)?),
+                None => None,
+            };
+            let filter = TokenFilter {
+                tenant_id: tenant.map(|t| t.id),
+                subject,
+                client_id: None,
+                limit,
+            };
+            let rows = tokens::list(&mut conn, &filter)?;
+            if json {
+                return print_json(&rows);
+            }
+            print_table(
+                &[
+                    "JTI",
+                    "TENANT_ID",
+                    "TYPE",
+                    "SUBJECT",
+                    "CLIENT_ID",
+                    "EXPIRES_AT",
+                    "REVOKED_AT",
+                ],
+                rows.into_iter().map(|t| {
+                    vec![
+                        t.jti,
+                        t.tenant_id,
+                        t.token_type,
+                        t.subject,
+                        t.client_id,
+                        db::format_utc(&t.expires_at),
+                        t.revoked_at
+                            .map_or_else(|| "-".to_owned(), |r| db::format_utc(&r)),
+                    ]
+                }),
+            )
+        }
+        TokensCommand::Revoke { jti } => {
+            let origin = Origin::cli();
+            let revoked = db::write_tx(&mut conn, |tx| {
+                let token = tokens::find_by_jti(tx, &jti).map_err(missing("token"))?;
+                Ok::<_, Failure>(tokens::revoke(
+                    tx,
+                    &origin,
+                    &token.tenant_id,
+                    &token.jti,
+                    "operator",
+                )?)
+            })?;
+            if json {
+                return print_json(&serde_json::json!({ "jti": jti, "revoked": revoked }));
+            }
+            if revoked {
+                println!("revoked {jti}");
+            } else {
+                println!("{jti} was already revoked");
+            }
+            Ok(0)
         }
     }
 }

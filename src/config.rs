@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
+use crate::keys::Alg;
 
 /// Values given on the command line (clap also fills them from the environment).
 #[derive(Debug, Default, Clone)]
@@ -46,6 +47,14 @@ struct FileConfig {
     db_pool_size: Option<u32>,
     db_timeout_secs: Option<u64>,
     workers: Option<usize>,
+    signing_alg: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    id_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    audience: Option<String>,
+    jwks_max_age_secs: Option<u64>,
+    rotation_interval: Option<u64>,
+    keys_reload_secs: Option<u64>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -60,6 +69,20 @@ pub struct Config {
     pub db_pool_size: u32,
     pub db_timeout: Duration,
     pub workers: usize,
+    /// Algorithm of keys created at first start and by scheduled rotation.
+    pub signing_alg: Alg,
+    pub access_token_ttl: Duration,
+    pub id_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// `Cache-Control: max-age` of the JWKS; a `next` key is published at least this
+    /// long before scheduled rotation activates it.
+    pub jwks_max_age: Duration,
+    /// Scheduled rotation period; `None` rotates only on `tessera keys rotate`.
+    pub rotation_interval: Option<Duration>,
+    /// How often a running server looks for key changes made elsewhere.
+    pub keys_reload: Duration,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -74,6 +97,14 @@ impl std::fmt::Debug for Config {
             .field("db_pool_size", &self.db_pool_size)
             .field("db_timeout", &self.db_timeout)
             .field("workers", &self.workers)
+            .field("signing_alg", &self.signing_alg)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("id_token_ttl", &self.id_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("audience", &self.audience)
+            .field("jwks_max_age", &self.jwks_max_age)
+            .field("rotation_interval", &self.rotation_interval)
+            .field("keys_reload", &self.keys_reload)
             .field(
                 "bootstrap_admin",
                 &self
@@ -175,6 +206,85 @@ impl Config {
             }
         };
 
+        let signing_alg = match env("TESSERA_SIGNING_ALG").or(file.signing_alg) {
+            Some(text) => Alg::parse(&text)
+                .ok_or_else(|| invalid("signing_alg", "expected ES256, EdDSA or RS256"))?,
+            None => Alg::Es256,
+        };
+        let seconds = |var, option, from_file, default, range: std::ops::RangeInclusive<u64>| {
+            let value = number(&env, var, option, from_file)?.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(invalid(
+                    option,
+                    format!(
+                        "must be between {} and {} seconds",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        let access_token_ttl = seconds(
+            "TESSERA_ACCESS_TOKEN_TTL_SECS",
+            "access_token_ttl_secs",
+            file.access_token_ttl_secs,
+            300,
+            10..=86_400,
+        )?;
+        let id_token_ttl = seconds(
+            "TESSERA_ID_TOKEN_TTL_SECS",
+            "id_token_ttl_secs",
+            file.id_token_ttl_secs,
+            300,
+            10..=86_400,
+        )?;
+        let refresh_token_ttl = seconds(
+            "TESSERA_REFRESH_TOKEN_TTL_SECS",
+            "refresh_token_ttl_secs",
+            file.refresh_token_ttl_secs,
+            8 * 3600,
+            60..=90 * 86_400,
+        )?;
+        let jwks_max_age = seconds(
+            "TESSERA_JWKS_MAX_AGE_SECS",
+            "jwks_max_age_secs",
+            file.jwks_max_age_secs,
+            300,
+            0..=86_400,
+        )?;
+        let rotation = seconds(
+            "TESSERA_ROTATION_INTERVAL",
+            "rotation_interval",
+            file.rotation_interval,
+            0,
+            0..=5 * 365 * 86_400,
+        )?;
+        let rotation_interval = (!rotation.is_zero()).then_some(rotation);
+        if rotation_interval.is_some_and(|r| r <= jwks_max_age) {
+            return Err(invalid(
+                "rotation_interval",
+                "must be longer than jwks_max_age_secs",
+            ));
+        }
+        let keys_reload = seconds(
+            "TESSERA_KEYS_RELOAD_SECS",
+            "keys_reload_secs",
+            file.keys_reload_secs,
+            2,
+            1..=3600,
+        )?;
+        let audience = env("TESSERA_AUDIENCE")
+            .or(file.audience)
+            .unwrap_or_else(|| issuer.clone());
+        if audience.trim().is_empty() || audience.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "audience",
+                "must be a non-empty string without spaces",
+            ));
+        }
+
         let admin_email = env("TESSERA_BOOTSTRAP_ADMIN_EMAIL").or(file.bootstrap_admin_email);
         let admin_password =
             env("TESSERA_BOOTSTRAP_ADMIN_PASSWORD").or(file.bootstrap_admin_password);
@@ -204,6 +314,14 @@ impl Config {
             db_pool_size,
             db_timeout: Duration::from_secs(db_timeout_secs),
             workers,
+            signing_alg,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
+            audience,
+            jwks_max_age,
+            rotation_interval,
+            keys_reload,
             bootstrap_admin,
         })
     }

@@ -251,6 +251,31 @@ pub fn create(
     Ok((client, secret))
 }
 
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Client> {
+    store::by_id(conn, id)?.ok_or(Error::NotFound)
+}
+
+impl Client {
+    pub fn is_confidential(&self) -> bool {
+        self.kind == "confidential"
+    }
+
+    pub fn has_grant(&self, grant: GrantType) -> bool {
+        self.grant_types
+            .split_whitespace()
+            .any(|g| g == grant.as_str())
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.split_whitespace()
+    }
+
+    /// The tenant whose chain records this client's events: its own, or `system`.
+    pub fn home_tenant_id(&self) -> &str {
+        self.tenant_id.as_deref().unwrap_or(SYSTEM_TENANT_ID)
+    }
+}
+
 pub fn list(conn: &mut DbConnection, tenant: Option<&Tenant>) -> Result<Vec<Client>> {
     Ok(store::list(conn, tenant.map(|t| t.id.as_str()))?)
 }

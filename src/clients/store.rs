@@ -27,6 +27,14 @@ pub fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
         .map(|_| ())
 }
 
+pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Client>> {
+    clients::table
+        .find(id)
+        .select(Client::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Every client, or only those bound to `tenant_id`.
 pub fn list(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<Vec<Client>> {
     let mut query = clients::table

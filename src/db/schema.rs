@@ -74,4 +74,29 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(clients -> tenants (tenant_id));
 diesel::joinable!(audit_events -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, users, memberships, clients, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    users,
+    memberships,
+    clients,
+    audit_events,
+    issued_tokens
+);
+
+diesel::table! {
+    issued_tokens (tenant_id, jti) {
+        tenant_id -> Text,
+        jti -> Text,
+        subject -> Text,
+        client_id -> Text,
+        token_type -> Text,
+        scope -> Text,
+        kid -> Nullable<Text>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(issued_tokens -> tenants (tenant_id));

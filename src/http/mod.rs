@@ -2,25 +2,33 @@
 //! and the server's life cycle. `actix_web` appears only under this folder.
 
 pub mod errors;
+mod form;
 pub mod health;
+pub mod oauth;
+mod oauth_errors;
 pub mod request_id;
+pub mod wellknown;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Logger};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::Error;
+use crate::keys::{self, Keys};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
     pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
 }
 
 /// The application with its full route table and middleware.
@@ -41,14 +49,34 @@ pub fn app(
         .default_service(web::to(not_found))
         .wrap(from_fn(request_id::middleware))
         // Path only: query strings may carry codes or tokens and are never logged.
-        .wrap(Logger::new(
-            "%a \"%m %U\" %s %b %Dms request_id=%{x-request-id}o",
-        ))
+        .wrap(
+            Logger::new("%a \"%{METHOD}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
+                .custom_request_replace("METHOD", |req| req.method().to_string()),
+        )
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get_healthz))
-        .route("/readyz", web::get().to(health::get_readyz));
+        .route("/readyz", web::get().to(health::get_readyz))
+        .route("/.well-known/jwks.json", web::get().to(wellknown::get_jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(wellknown::get_openid_configuration),
+        )
+        .route("/token", web::post().to(oauth::post_token))
+        .route("/introspect", web::post().to(oauth::post_introspect))
+        .route("/revoke", web::post().to(oauth::post_revoke));
+}
+
+/// The caller's address (the TCP peer; forwarding headers are not trusted) and the
+/// request id, for audit events.
+pub fn request_meta(req: &HttpRequest) -> (Option<String>, Option<String>) {
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let request_id = req
+        .extensions()
+        .get::<request_id::RequestId>()
+        .map(|r| r.0.clone());
+    (ip, request_id)
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, Error> {
@@ -57,17 +85,59 @@ async fn not_found() -> Result<actix_web::HttpResponse, Error> {
 
 /// Runs the server on its own runtime until SIGINT/SIGTERM, then drains in-flight
 /// requests (up to 10 s).
-pub fn run(config: Config, pool: Pool) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(serve(config, pool))
-}
-
-async fn serve(config: Config, pool: Pool) -> std::io::Result<()> {
-    let listen = config.listen;
-    let workers = config.workers;
+pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
     let state = AppState {
         pool,
         config: Arc::new(config),
+        keys: Arc::new(keys),
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    let upkeep = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("key-upkeep".into())
+            .spawn(move || key_upkeep(&state, &stop))?
+    };
+    let result = actix_web::rt::System::new().block_on(serve(state));
+    stop.store(true, Ordering::Relaxed);
+    let _ = upkeep.join();
+    result
+}
+
+/// Picks up key changes made by the CLI or another instance, and runs scheduled
+/// rotation, every `keys_reload` until `stop`.
+fn key_upkeep(state: &AppState, stop: &AtomicBool) {
+    let policy = keys::Policy::from_config(&state.config);
+    let origin = crate::audit::Origin::system();
+    let mut next = Instant::now() + state.config.keys_reload;
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        next = Instant::now() + state.config.keys_reload;
+        match state.pool.get() {
+            Ok(mut conn) => {
+                if let Err(e) = keys::maintain(&mut conn, state.keys.dir(), &policy, &origin) {
+                    log::error!("scheduled key upkeep failed: {e}");
+                }
+            }
+            Err(e) => log::warn!("scheduled key upkeep skipped: {e}"),
+        }
+        match state.keys.reload_if_changed() {
+            Ok(true) => log::info!(
+                "signing keys reloaded; active kid {}",
+                state.keys.current().active().kid
+            ),
+            Ok(false) => {}
+            Err(e) => log::error!("keeping the current signing keys: {e}"),
+        }
+    }
+}
+
+async fn serve(state: AppState) -> std::io::Result<()> {
+    let listen = state.config.listen;
+    let workers = state.config.workers;
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
         .shutdown_timeout(10)

@@ -84,6 +84,10 @@ pub fn find_by_slug(conn: &mut DbConnection, slug: &Slug) -> Result<Tenant> {
     store::by_slug(conn, slug.as_str())?.ok_or(Error::NotFound)
 }
 
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Tenant> {
+    store::by_id(conn, id)?.ok_or(Error::NotFound)
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Tenant>> {
     Ok(store::all(conn)?)
 }

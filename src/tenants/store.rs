@@ -33,6 +33,14 @@ pub fn by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Tenant
         .optional()
 }
 
+pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Tenant>> {
+    tenants::table
+        .find(id)
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Tenant>> {
     tenants::table
         .order(tenants::slug.asc())

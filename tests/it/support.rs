@@ -144,9 +144,21 @@ impl TestDb {
 
     /// The application state `serve` would build, over a migrated pool.
     pub fn state(&self) -> tessera::http::AppState {
+        let config = self.config();
+        let pool = self.pool();
+        let mut conn = pool.get().expect("connection");
+        tessera::keys::init(
+            &mut conn,
+            &config.keys_dir,
+            config.signing_alg,
+            &tessera::audit::Origin::system(),
+        )
+        .expect("keys");
+        let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
         tessera::http::AppState {
-            pool: self.pool(),
-            config: std::sync::Arc::new(self.config()),
+            pool,
+            config: std::sync::Arc::new(config),
+            keys: std::sync::Arc::new(keys),
         }
     }
 

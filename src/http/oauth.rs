@@ -1,0 +1,106 @@
+//! `POST /token`, `POST /introspect`, `POST /revoke`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::form::Form;
+use super::{request_meta, AppState};
+use crate::oauth::{self, OAuthError};
+
+fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    response
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    web::block(f)
+        .await
+        .map_err(|e| OAuthError::Server(crate::error::Error::internal(e)))?
+}
+
+pub async fn post_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = Form::parse(&req, &body)?;
+    let credentials = form.client_credentials(&req)?;
+    let (ip, request_id) = request_meta(&req);
+    let grant_type = form
+        .get("grant_type")
+        .ok_or(OAuthError::InvalidRequest("grant_type is required"))?
+        .to_owned();
+    let scope = form.get("scope").map(str::to_owned);
+    let state = state.into_inner();
+    let response = blocking(move || {
+        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
+        match grant_type.as_str() {
+            "client_credentials" => {
+                let client = oauth::authenticate_client(&mut conn, &credentials)?;
+                let origin = oauth::client_origin(&client, ip, request_id);
+                let keys = state.keys.current();
+                oauth::client_credentials(
+                    &mut conn,
+                    &keys,
+                    &state.config,
+                    &origin,
+                    &client,
+                    scope.as_deref(),
+                )
+            }
+            _ => Err(OAuthError::UnsupportedGrantType),
+        }
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+pub async fn post_introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = Form::parse(&req, &body)?;
+    let credentials = form.client_credentials(&req)?;
+    let token = form
+        .get("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?
+        .to_owned();
+    let state = state.into_inner();
+    let answer = blocking(move || {
+        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
+        let client = oauth::authenticate_client(&mut conn, &credentials)?;
+        let keys = state.keys.current();
+        oauth::introspect(&mut conn, &keys, &state.config, &client, &token)
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok()).json(answer))
+}
+
+pub async fn post_revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = Form::parse(&req, &body)?;
+    let credentials = form.client_credentials(&req)?;
+    let token = form
+        .get("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?
+        .to_owned();
+    let (ip, request_id) = request_meta(&req);
+    let state = state.into_inner();
+    blocking(move || {
+        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
+        let client = oauth::authenticate_client(&mut conn, &credentials)?;
+        let origin = oauth::client_origin(&client, ip, request_id);
+        let keys = state.keys.current();
+        oauth::revoke(&mut conn, &keys, &origin, &client, &token)
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok()).finish())
+}

@@ -1,0 +1,273 @@
+//! OAuth 2.0 endpoints' logic: client authentication (RFC 6749 section 2.3), the
+//! client-credentials grant, introspection (RFC 7662) and revocation (RFC 7009). Errors
+//! carry only RFC 6749 codes: nothing tells a caller which part of its credentials was
+//! wrong, or whether a token of another tenant exists.
+
+use serde::Serialize;
+
+use crate::audit::{ActorType, Origin};
+use crate::clients::{self, Client, GrantType};
+use crate::config::Config;
+use crate::db::{self, DbConnection};
+use crate::error::Error;
+use crate::keys::KeySet;
+use crate::tenants;
+use crate::tokens::{self, Grant, Issuer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request")]
+    InvalidRequest(&'static str),
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant")]
+    InvalidGrant,
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope")]
+    InvalidScope,
+    #[error("server_error: {0}")]
+    Server(#[source] Error),
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        Self::Server(e)
+    }
+}
+
+impl From<diesel::result::Error> for OAuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Server(e.into())
+    }
+}
+
+/// How a client presented its credentials.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// Authenticates a confidential client by its secret. Unknown client, public client,
+/// missing or wrong secret all give the same `invalid_client`.
+pub fn authenticate_client(
+    conn: &mut DbConnection,
+    credentials: &ClientCredentials,
+) -> Result<Client, OAuthError> {
+    let (Some(id), Some(secret)) = (&credentials.client_id, &credentials.client_secret) else {
+        return Err(OAuthError::InvalidClient);
+    };
+    let client = match clients::find(conn, id) {
+        Ok(client) => Some(client),
+        Err(Error::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // Hash and compare whether or not the client exists, so both cost the same.
+    const ABSENT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    let stored = client
+        .as_ref()
+        .and_then(|c| c.secret_hash.as_deref())
+        .unwrap_or(ABSENT);
+    let matches = clients::secret_matches(secret, stored);
+    match client {
+        Some(client) if matches && client.is_confidential() => Ok(client),
+        _ => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// The audit origin of a request made by `client`.
+pub fn client_origin(client: &Client, ip: Option<String>, request_id: Option<String>) -> Origin {
+    Origin {
+        source: "tessera".to_owned(),
+        actor_type: ActorType::Client,
+        actor_id: Some(client.id.clone()),
+        ip,
+        request_id,
+    }
+}
+
+/// A successful token response (RFC 6749 section 5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Checks a requested scope against what the client may have; no request means all of
+/// it. Returns the granted scope, space-separated in a fixed order.
+pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
+    let allowed: Vec<&str> = client.scopes().collect();
+    let Some(requested) = requested else {
+        return Ok(allowed.join(" "));
+    };
+    let mut granted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    if granted.iter().any(|s| !allowed.contains(s)) {
+        return Err(OAuthError::InvalidScope);
+    }
+    granted.sort_unstable();
+    granted.dedup();
+    Ok(granted.join(" "))
+}
+
+pub fn issuer(config: &Config) -> Issuer<'_> {
+    Issuer {
+        iss: &config.issuer,
+        audience: &config.audience,
+        access_ttl: config.access_token_ttl,
+    }
+}
+
+/// The client-credentials grant: the token's subject is the client and its tenant the
+/// client's binding (`system` for an unbound client).
+pub fn client_credentials(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    config: &Config,
+    origin: &Origin,
+    client: &Client,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.has_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::UnauthorizedClient);
+    }
+    let scope = grant_scope(client, requested_scope)?;
+    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?;
+    if tenant.status != "active" {
+        return Err(OAuthError::InvalidClient);
+    }
+    let issued = db::write_tx(conn, |tx| {
+        tokens::issue_access_token(
+            tx,
+            keys,
+            &issuer(config),
+            origin,
+            &Grant {
+                tenant: &tenant,
+                subject: &client.id,
+                client_id: &client.id,
+                scope: &scope,
+                roles: &[],
+            },
+        )
+    })?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// RFC 7662: an active token's claims, or `{"active": false}` for anything revoked,
+/// expired, forged, unknown, or belonging to another tenant than a tenant-bound
+/// client's.
+pub fn introspect(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    config: &Config,
+    client: &Client,
+    token: &str,
+) -> Result<serde_json::Value, OAuthError> {
+    let inactive = serde_json::json!({ "active": false });
+    let Some(verified) = tokens::verify_access_token(conn, keys, &config.issuer, token)? else {
+        return Ok(inactive);
+    };
+    if client
+        .tenant_id
+        .as_deref()
+        .is_some_and(|own| own != verified.tenant_id)
+    {
+        return Ok(inactive);
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("active".into(), true.into());
+    body.insert("token_type".into(), "Bearer".into());
+    for name in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "tenant_id",
+        "tenant",
+        "roles",
+    ] {
+        if let Some(value) = verified.claims.get(name) {
+            body.insert(name.into(), value.clone());
+        }
+    }
+    Ok(serde_json::Value::Object(body))
+}
+
+/// RFC 7009: revokes an access token issued to `client`. Unknown or unverifiable tokens,
+/// and tokens of other clients, change nothing and still answer success (the latter is
+/// audited as denied), so the endpoint reveals nothing about them.
+pub fn revoke(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    origin: &Origin,
+    client: &Client,
+    token: &str,
+) -> Result<(), OAuthError> {
+    let Some(claims) = keys.verify(token, tokens::ACCESS_TOKEN_TYP) else {
+        return Ok(());
+    };
+    let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
+        return Ok(());
+    };
+    db::write_tx(conn, |tx| {
+        if str_claim("client_id") == Some(client.id.as_str()) {
+            tokens::revoke(tx, origin, tenant_id, jti, "client").map(|_| ())
+        } else {
+            tokens::record_revoke_denied(tx, origin, tenant_id, jti)
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &str) -> Client {
+        Client {
+            id: "svc".into(),
+            tenant_id: None,
+            name: "svc".into(),
+            kind: "confidential".into(),
+            secret_hash: None,
+            redirect_uris: String::new(),
+            grant_types: "client_credentials".into(),
+            scopes: scopes.into(),
+            created_at: chrono::NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn scopes_are_subsets() {
+        let c = client("audit:write read write");
+        assert_eq!(grant_scope(&c, None).unwrap(), "audit:write read write");
+        assert_eq!(grant_scope(&c, Some("write read")).unwrap(), "read write");
+        assert_eq!(grant_scope(&c, Some("read read")).unwrap(), "read");
+        assert!(matches!(
+            grant_scope(&c, Some("read admin")),
+            Err(OAuthError::InvalidScope)
+        ));
+    }
+}

@@ -1,0 +1,233 @@
+//! Token minting and the issued-token ledger. Every token is recorded (metadata only,
+//! never its text) in the same transaction as its `token.issued` audit event; a token
+//! is handed out only after that transaction commits. Access tokens follow RFC 9068
+//! (`typ: at+jwt`) and always carry the tenant they were issued for.
+
+pub mod store;
+
+use chrono::{NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+use crate::keys::KeySet;
+use crate::tenants::Tenant;
+
+pub use store::{IssuedToken, TokenFilter};
+
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of an access token (RFC 9068 plus Tessera's tenant claims). Times are
+/// integer seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub tenant_id: &'a str,
+    pub tenant: &'a str,
+    pub roles: &'a [&'a str],
+}
+
+/// Serializes and signs access-token claims with the active key.
+pub fn mint_access_token(keys: &KeySet, claims: &AccessClaims<'_>) -> Result<(String, String)> {
+    let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
+    let (token, kid) = keys.sign(ACCESS_TOKEN_TYP, &payload)?;
+    Ok((token, kid.to_owned()))
+}
+
+/// Who a token is for and what it allows; the tenant is already resolved (from a
+/// membership or a client's binding), never taken from the request.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    pub tenant: &'a Tenant,
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub roles: &'a [&'a str],
+}
+
+/// The issuer-side settings a token needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Issuer<'a> {
+    pub iss: &'a str,
+    pub audience: &'a str,
+    pub access_ttl: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub jti: String,
+    pub expires_in: i64,
+}
+
+/// Mints an access token, records it in the ledger and audits `token.issued` in the
+/// token's tenant chain, all in `tx`.
+pub fn issue_access_token(
+    tx: &mut DbConnection,
+    keys: &KeySet,
+    issuer: &Issuer<'_>,
+    origin: &Origin,
+    grant: &Grant<'_>,
+) -> Result<Issued> {
+    let now = Utc::now().timestamp();
+    let ttl = i64::try_from(issuer.access_ttl.as_secs()).unwrap_or(300);
+    let jti = uuid::Uuid::new_v4().to_string();
+    let claims = AccessClaims {
+        iss: issuer.iss,
+        sub: grant.subject,
+        aud: issuer.audience,
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: &jti,
+        client_id: grant.client_id,
+        scope: grant.scope,
+        tenant_id: &grant.tenant.id,
+        tenant: &grant.tenant.slug,
+        roles: grant.roles,
+    };
+    let (token, kid) = mint_access_token(keys, &claims)?;
+    record_issued(
+        tx,
+        origin,
+        IssuedToken {
+            tenant_id: grant.tenant.id.clone(),
+            jti: jti.clone(),
+            subject: grant.subject.to_owned(),
+            client_id: grant.client_id.to_owned(),
+            token_type: "access_token".to_owned(),
+            scope: grant.scope.to_owned(),
+            kid: Some(kid),
+            issued_at: timestamp(now),
+            expires_at: timestamp(now + ttl),
+            revoked_at: None,
+            revoked_reason: None,
+        },
+    )?;
+    Ok(Issued {
+        token,
+        jti,
+        expires_in: ttl,
+    })
+}
+
+fn timestamp(secs: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+/// Writes a ledger row and its `token.issued` event.
+pub fn record_issued(tx: &mut DbConnection, origin: &Origin, row: IssuedToken) -> Result<()> {
+    store::insert(tx, &row)?;
+    audit::record(
+        tx,
+        origin,
+        Event::success(&row.tenant_id, "token.issued", "token", &row.jti).with_details(
+            serde_json::json!({
+                "token_type": row.token_type,
+                "client_id": row.client_id,
+                "subject": row.subject,
+                "scope": row.scope,
+                "kid": row.kid,
+            }),
+        ),
+    )?;
+    Ok(())
+}
+
+/// What an access token says once its signature, type, issuer, lifetime and ledger row
+/// have all been checked.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccess {
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub tenant_id: String,
+    pub jti: String,
+}
+
+/// Verifies an access token completely: signature by a published key, `typ`, `iss`,
+/// `exp`/`nbf`, and a ledger row that is not revoked. `None` for anything else.
+pub fn verify_access_token(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    iss: &str,
+    token: &str,
+) -> Result<Option<VerifiedAccess>> {
+    let Some(claims) = keys.verify(token, ACCESS_TOKEN_TYP) else {
+        return Ok(None);
+    };
+    let now = Utc::now().timestamp();
+    let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let int_claim = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    let valid_time = int_claim("exp").is_some_and(|exp| exp > now)
+        && int_claim("nbf").is_none_or(|nbf| nbf <= now);
+    let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
+        return Ok(None);
+    };
+    if str_claim("iss") != Some(iss) || !valid_time {
+        return Ok(None);
+    }
+    let (tenant_id, jti) = (tenant_id.to_owned(), jti.to_owned());
+    match store::find(conn, &tenant_id, &jti)? {
+        Some(row) if row.revoked_at.is_none() && row.token_type == "access_token" => {
+            Ok(Some(VerifiedAccess {
+                claims,
+                tenant_id,
+                jti,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Revokes one token of `tenant_id` (idempotent: revoking twice records once).
+/// Returns whether a live token was revoked.
+pub fn revoke(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: &str,
+    jti: &str,
+    reason: &str,
+) -> Result<bool> {
+    let changed = store::revoke(tx, tenant_id, jti, reason, db::now())?;
+    if changed {
+        audit::record(
+            tx,
+            origin,
+            Event::success(tenant_id, "token.revoked", "token", jti)
+                .with_details(serde_json::json!({ "reason": reason })),
+        )?;
+    }
+    Ok(changed)
+}
+
+/// Records a refused revocation (the token belongs to another client).
+pub fn record_revoke_denied(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: &str,
+    jti: &str,
+) -> Result<()> {
+    let mut event = Event::success(tenant_id, "token.revoke_denied", "token", jti);
+    event.outcome = Outcome::Denied;
+    audit::record(tx, origin, event)?;
+    Ok(())
+}
+
+/// Finds a token by `jti` alone (operators' tools).
+pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> Result<IssuedToken> {
+    store::by_jti(conn, jti)?.ok_or(Error::NotFound)
+}
+
+pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> Result<Vec<IssuedToken>> {
+    Ok(store::list(conn, filter)?)
+}

@@ -1,0 +1,104 @@
+//! Queries on `issued_tokens`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::issued_tokens;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = issued_tokens)]
+pub struct IssuedToken {
+    pub tenant_id: String,
+    pub jti: String,
+    pub subject: String,
+    pub client_id: String,
+    pub token_type: String,
+    pub scope: String,
+    pub kid: Option<String>,
+    #[serde(serialize_with = "crate::db::serialize_utc")]
+    pub issued_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_utc")]
+    pub expires_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_utc_opt")]
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_reason: Option<String>,
+}
+
+/// Filters of a ledger listing, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub tenant_id: Option<String>,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &IssuedToken) -> QueryResult<()> {
+    diesel::insert_into(issued_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    jti: &str,
+) -> QueryResult<Option<IssuedToken>> {
+    issued_tokens::table
+        .filter(issued_tokens::tenant_id.eq(tenant_id))
+        .filter(issued_tokens::jti.eq(jti))
+        .select(IssuedToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedToken>> {
+    issued_tokens::table
+        .filter(issued_tokens::jti.eq(jti))
+        .select(IssuedToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Sets `revoked_at` on a live token; returns whether one changed.
+pub fn revoke(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    jti: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        issued_tokens::table
+            .filter(issued_tokens::tenant_id.eq(tenant_id))
+            .filter(issued_tokens::jti.eq(jti))
+            .filter(issued_tokens::revoked_at.is_null()),
+    )
+    .set((
+        issued_tokens::revoked_at.eq(at),
+        issued_tokens::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<IssuedToken>> {
+    let mut query = issued_tokens::table
+        .select(IssuedToken::as_select())
+        .order((issued_tokens::issued_at.desc(), issued_tokens::jti.desc()))
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(tenant_id) = &filter.tenant_id {
+        query = query.filter(issued_tokens::tenant_id.eq(tenant_id.clone()));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(issued_tokens::subject.eq(subject.clone()));
+    }
+    if let Some(client_id) = &filter.client_id {
+        query = query.filter(issued_tokens::client_id.eq(client_id.clone()));
+    }
+    query.load(conn)
+}
