@@ -103,6 +103,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &std::path::Path, database_url: &str) -> Self {
+        Self::start_with(dir, database_url, &[])
+    }
+
+    pub fn start_with(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(binary())
             .current_dir(dir)
             .env("TESSERA_DATABASE_URL", database_url)
@@ -110,6 +114,7 @@ impl Server {
             .env("TESSERA_BCRYPT_COST", "4")
             .env("TESSERA_WORKERS", "1")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -132,6 +137,10 @@ impl Server {
             .recv_timeout(Duration::from_secs(30))
             .expect("server did not start");
         Self { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.

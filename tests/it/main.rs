@@ -9,3 +9,5 @@ mod audit_chain;
 mod cli;
 mod config_file;
 mod http_basics;
+mod keys;
+mod tokens;

@@ -270,3 +270,180 @@ pub fn run_binary(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) 
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// Builders: create what a test needs through the domain operations, as an operator.
+impl TestDb {
+    pub fn tenant(&self, slug: &str) -> tessera::tenants::Tenant {
+        let mut conn = self.conn();
+        let slug = tessera::tenants::Slug::parse(slug).unwrap();
+        db::write_tx(&mut conn, |tx| {
+            tessera::tenants::create(tx, &tessera::audit::Origin::cli(), &slug, None)
+        })
+        .unwrap()
+    }
+
+    /// A client; returns its secret when confidential.
+    pub fn client(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        confidential: bool,
+        grants: &[&str],
+        scopes: &[&str],
+        redirect_uris: &[&str],
+    ) -> Option<String> {
+        let mut conn = self.conn();
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        db::write_tx(&mut conn, |tx| {
+            let tenant = tenant
+                .map(|slug| {
+                    tessera::tenants::find_by_slug(
+                        tx,
+                        &tessera::tenants::Slug::parse(slug).unwrap(),
+                    )
+                })
+                .transpose()?;
+            tessera::clients::create(
+                tx,
+                &tessera::audit::Origin::cli(),
+                &tessera::clients::ClientId::parse(id).unwrap(),
+                tenant.as_ref(),
+                tessera::clients::NewClient {
+                    name: None,
+                    confidential,
+                    redirect_uris: owned(redirect_uris),
+                    grants: owned(grants),
+                    scopes: owned(scopes),
+                },
+            )
+        })
+        .unwrap()
+        .1
+    }
+
+    /// A confidential client-credentials client; returns its secret.
+    pub fn service_client(&self, id: &str, tenant: Option<&str>, scopes: &[&str]) -> String {
+        self.client(id, tenant, true, &["client_credentials"], scopes, &[])
+            .unwrap()
+    }
+
+    #[allow(dead_code)]
+    pub fn user(&self, email: &str, password: &str) -> tessera::users::User {
+        let hash = tessera::users::password::hash(password, 4).unwrap();
+        let email = tessera::users::Email::parse(email).unwrap();
+        let mut conn = self.conn();
+        db::write_tx(&mut conn, |tx| {
+            tessera::users::create(tx, &tessera::audit::Origin::cli(), &email, hash)
+        })
+        .unwrap()
+    }
+
+    #[allow(dead_code)]
+    pub fn member(&self, slug: &str, email: &str, roles: &[&str]) {
+        let mut conn = self.conn();
+        let roles = tessera::memberships::Roles::new(
+            roles
+                .iter()
+                .map(|r| tessera::memberships::Role::parse(r).unwrap()),
+        )
+        .unwrap();
+        db::write_tx(&mut conn, |tx| {
+            let tenant =
+                tessera::tenants::find_by_slug(tx, &tessera::tenants::Slug::parse(slug).unwrap())?;
+            let user =
+                tessera::users::find_by_email(tx, &tessera::users::Email::parse(email).unwrap())?;
+            tessera::memberships::add(tx, &tessera::audit::Origin::cli(), &tenant, &user, &roles)
+        })
+        .unwrap();
+    }
+
+    /// Actions recorded in a tenant's chain, in order.
+    pub fn audit_actions(&self, tenant_id: &str) -> Vec<(String, String)> {
+        use diesel::prelude::*;
+        use tessera::db::schema::audit_events as a;
+        a::table
+            .filter(a::tenant_id.eq(tenant_id))
+            .order(a::seq.asc())
+            .select((a::action, a::outcome))
+            .load(&mut self.conn())
+            .unwrap()
+    }
+}
+
+/// An answer from the in-process app.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The JSON body without its per-request id, for comparing two error answers.
+    pub fn json_without_request_id(&self) -> serde_json::Value {
+        let mut body = self.json();
+        if let Some(map) = body.as_object_mut() {
+            map.remove("request_id");
+        }
+        body
+    }
+}
+
+pub async fn call<S, B>(app: &S, req: actix_http::Request) -> Reply
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = actix_web::test::call_service(app, req).await;
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = actix_web::test::read_body(res).await;
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// A form POST with optional `Authorization`.
+pub fn form_post(
+    path: &str,
+    authorization: Option<&str>,
+    fields: &[(&str, &str)],
+) -> actix_http::Request {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut req = actix_web::test::TestRequest::post()
+        .uri(path)
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(body);
+    if let Some(value) = authorization {
+        req = req.insert_header(("authorization", value));
+    }
+    req.to_request()
+}
+
+pub fn get(path: &str) -> actix_http::Request {
+    actix_web::test::TestRequest::get().uri(path).to_request()
+}
