@@ -93,6 +93,10 @@ enum KeysCommand {
         /// Algorithm of the new next key (default: signing_alg)
         #[arg(long, value_name = "ES256|EdDSA|RS256")]
         alg: Option<String>,
+        /// Activate the next key even if it was published less than a JWKS cache
+        /// lifetime ago
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -588,6 +592,23 @@ fn audit_cmd(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             for t in &targets {
                 reports.push((t.slug.clone(), audit::verify(&mut conn, &t.id)?));
             }
+            // Reading the log is itself audited (after verifying, so the check sees the
+            // chain as it was).
+            let origin = Origin::cli();
+            db::write_tx(&mut conn, |tx| {
+                for (t, (_, report)) in targets.iter().zip(&reports) {
+                    audit::record(
+                        tx,
+                        &origin,
+                        audit::Event::new(&t.id, "audit.verified", audit::Outcome::Success)
+                            .with_details(serde_json::json!({
+                                "intact": report.is_intact(),
+                                "head_seq": report.head_seq,
+                            })),
+                    )?;
+                }
+                Ok::<_, Error>(())
+            })?;
             let intact = reports.iter().all(|(_, r)| r.is_intact());
             if json {
                 let items: Vec<_> = reports
@@ -661,7 +682,7 @@ fn keys_cmd(cmd: KeysCommand, config: &Config, json: bool) -> CmdResult {
                 }),
             )
         }
-        KeysCommand::Rotate { alg } => {
+        KeysCommand::Rotate { alg, force } => {
             let alg = match alg {
                 Some(text) => Alg::parse(&text)
                     .ok_or_else(|| fail("invalid --alg: expected ES256, EdDSA or RS256"))?,
@@ -674,6 +695,7 @@ fn keys_cmd(cmd: KeysCommand, config: &Config, json: bool) -> CmdResult {
                 &Policy::from_config(config),
                 alg,
                 &Origin::cli(),
+                force,
             )
             .map_err(|e| fail(format!("signing keys: {e}")))?;
             if json {
@@ -704,13 +726,27 @@ fn tokens_cmd(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
                 Some(slug) => Some(find_tenant(&mut conn, &slug)?),
                 None => None,
             };
+            let chain = tenant
+                .as_ref()
+                .map_or(crate::tenants::SYSTEM_TENANT_ID, |t| t.id.as_str())
+                .to_owned();
             let filter = TokenFilter {
                 tenant_id: tenant.map(|t| t.id),
                 subject,
                 client_id: None,
                 limit,
             };
-            let rows = tokens::list(&mut conn, &filter)?;
+            let origin = Origin::cli();
+            let rows = db::write_tx(&mut conn, |tx| {
+                let rows = tokens::list(tx, &filter)?;
+                audit::record(
+                    tx,
+                    &origin,
+                    audit::Event::new(&chain, "tokens.listed", audit::Outcome::Success)
+                        .with_details(serde_json::json!({ "rows": rows.len() })),
+                )?;
+                Ok::<_, Error>(rows)
+            })?;
             if json {
                 return print_json(&rows);
             }

@@ -55,6 +55,13 @@ struct FileConfig {
     jwks_max_age_secs: Option<u64>,
     rotation_interval: Option<u64>,
     keys_reload_secs: Option<u64>,
+    session_ttl_secs: Option<u64>,
+    login_max_failures: Option<u32>,
+    lockout_secs: Option<u64>,
+    auth_code_ttl_secs: Option<u64>,
+    login_request_ttl_secs: Option<u64>,
+    bcrypt_workers: Option<usize>,
+    bcrypt_queue: Option<usize>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -83,6 +90,18 @@ pub struct Config {
     pub rotation_interval: Option<Duration>,
     /// How often a running server looks for key changes made elsewhere.
     pub keys_reload: Duration,
+    /// Lifetime of a single-sign-on session.
+    pub session_ttl: Duration,
+    /// Failed logins in a row that lock an account, and for how long.
+    pub login_max_failures: u32,
+    pub lockout: Duration,
+    /// Lifetime of an authorization code (at most 60 s).
+    pub auth_code_ttl: Duration,
+    /// Time a user has to complete a login started by `/authorize`.
+    pub login_request_ttl: Duration,
+    /// Threads that hash passwords, and how many logins may wait for them.
+    pub bcrypt_workers: usize,
+    pub bcrypt_queue: usize,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -105,6 +124,13 @@ impl std::fmt::Debug for Config {
             .field("jwks_max_age", &self.jwks_max_age)
             .field("rotation_interval", &self.rotation_interval)
             .field("keys_reload", &self.keys_reload)
+            .field("session_ttl", &self.session_ttl)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("lockout", &self.lockout)
+            .field("auth_code_ttl", &self.auth_code_ttl)
+            .field("login_request_ttl", &self.login_request_ttl)
+            .field("bcrypt_workers", &self.bcrypt_workers)
+            .field("bcrypt_queue", &self.bcrypt_queue)
             .field(
                 "bootstrap_admin",
                 &self
@@ -275,6 +301,72 @@ impl Config {
             2,
             1..=3600,
         )?;
+        let session_ttl = seconds(
+            "TESSERA_SESSION_TTL_SECS",
+            "session_ttl_secs",
+            file.session_ttl_secs,
+            8 * 3600,
+            60..=30 * 86_400,
+        )?;
+        let lockout = seconds(
+            "TESSERA_LOCKOUT_SECS",
+            "lockout_secs",
+            file.lockout_secs,
+            900,
+            1..=7 * 86_400,
+        )?;
+        let auth_code_ttl = seconds(
+            "TESSERA_AUTH_CODE_TTL_SECS",
+            "auth_code_ttl_secs",
+            file.auth_code_ttl_secs,
+            60,
+            1..=60,
+        )?;
+        let login_request_ttl = seconds(
+            "TESSERA_LOGIN_REQUEST_TTL_SECS",
+            "login_request_ttl_secs",
+            file.login_request_ttl_secs,
+            600,
+            30..=3600,
+        )?;
+        let login_max_failures = number(
+            &env,
+            "TESSERA_LOGIN_MAX_FAILURES",
+            "login_max_failures",
+            file.login_max_failures,
+        )?
+        .unwrap_or(5);
+        if !(1..=100).contains(&login_max_failures) {
+            return Err(invalid("login_max_failures", "must be between 1 and 100"));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let bcrypt_workers = match number(
+            &env,
+            "TESSERA_BCRYPT_WORKERS",
+            "bcrypt_workers",
+            file.bcrypt_workers,
+        )?
+        .unwrap_or(0)
+        {
+            0 => cores,
+            n if n <= 256 => n,
+            _ => {
+                return Err(invalid(
+                    "bcrypt_workers",
+                    "must be between 0 (one per core) and 256",
+                ))
+            }
+        };
+        let bcrypt_queue = number(
+            &env,
+            "TESSERA_BCRYPT_QUEUE",
+            "bcrypt_queue",
+            file.bcrypt_queue,
+        )?
+        .unwrap_or(64);
+        if !(1..=100_000).contains(&bcrypt_queue) {
+            return Err(invalid("bcrypt_queue", "must be between 1 and 100000"));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -322,6 +414,13 @@ impl Config {
             jwks_max_age,
             rotation_interval,
             keys_reload,
+            session_ttl,
+            login_max_failures,
+            lockout,
+            auth_code_ttl,
+            login_request_ttl,
+            bcrypt_workers,
+            bcrypt_queue,
             bootstrap_admin,
         })
     }

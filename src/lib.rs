@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod login;
 pub mod memberships;
 pub mod oauth;
 pub mod tenants;

@@ -117,17 +117,34 @@ pub struct Event {
 }
 
 impl Event {
-    /// A successful action on one resource, with no details.
-    pub fn success(tenant_id: &str, action: &str, resource_type: &str, resource_id: &str) -> Self {
+    /// An action with no resource and no details.
+    pub fn new(tenant_id: &str, action: &str, outcome: Outcome) -> Self {
         Self {
             tenant_id: tenant_id.to_owned(),
             action: action.to_owned(),
-            outcome: Outcome::Success,
-            resource_type: Some(resource_type.to_owned()),
-            resource_id: Some(resource_id.to_owned()),
+            outcome,
+            resource_type: None,
+            resource_id: None,
             occurred_at: None,
             details: serde_json::Value::Object(serde_json::Map::new()),
         }
+    }
+
+    /// A successful action on one resource, with no details.
+    pub fn success(tenant_id: &str, action: &str, resource_type: &str, resource_id: &str) -> Self {
+        Self::new(tenant_id, action, Outcome::Success).on(resource_type, resource_id)
+    }
+
+    /// The same action with another outcome.
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn on(mut self, resource_type: &str, resource_id: &str) -> Self {
+        self.resource_type = Some(resource_type.to_owned());
+        self.resource_id = Some(resource_id.to_owned());
+        self
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -166,8 +183,7 @@ pub fn record(tx: &mut DbConnection, origin: &Origin, event: Event) -> Result<Ap
         outcome: event.outcome.as_str().to_owned(),
         ip: origin.ip.clone(),
         request_id: origin.request_id.clone(),
-        // serde_json's map keeps keys sorted, so this text is canonical.
-        details: event.details.to_string(),
+        details: canonical_json(&event.details),
         prev_hash,
         hash: String::new(),
     };
@@ -178,6 +194,31 @@ pub fn record(tx: &mut DbConnection, origin: &Origin, event: Event) -> Result<Ap
         seq: row.seq,
         hash: row.hash,
     })
+}
+
+/// JSON text with every object's keys sorted (recursively) and no insignificant white
+/// space: the stored, hashed form of `details`. Sorting is explicit because serde_json
+/// may be built to keep insertion order.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
 }
 
 /// The canonical bytes of an event (see the module documentation).
@@ -243,11 +284,19 @@ pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> 
         first_bad_seq: None,
         problem: None,
     };
+    // Start below 1, so a row slipped in with seq 0 or less is read and refused.
+    let mut after = i64::MIN;
     loop {
-        let page = store::page_after(conn, tenant_id, report.head_seq, PAGE)?;
+        let page = store::page_after(conn, tenant_id, after, PAGE)?;
         let full = page.len() as i64 == PAGE;
         for row in page {
+            after = row.seq;
             let expected_seq = report.head_seq + 1;
+            if row.seq < 1 {
+                report.first_bad_seq = Some(row.seq);
+                report.problem = Some("invalid sequence number");
+                return Ok(report);
+            }
             let problem = if row.seq != expected_seq {
                 Some("missing event (sequence gap)")
             } else if row.prev_hash != report.head_hash {
@@ -307,6 +356,16 @@ mod tests {
         assert_eq!(
             text,
             r#"["t1",1,"e1","2026-11-18T11:06:40.123456Z","2026-11-18T11:06:40.123456Z","cli","operator",null,"tenant.created","tenant","x","success",null,null,"{}"]"#
+        );
+    }
+
+    #[test]
+    fn details_are_stored_with_sorted_keys() {
+        let value: serde_json::Value =
+            serde_json::from_str(r#"{"z":1,"a":{"y":[{"b":2,"a":1}],"x":null}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"x":null,"y":[{"a":1,"b":2}]},"z":1}"#
         );
     }
 

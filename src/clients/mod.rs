@@ -5,9 +5,7 @@
 
 pub mod store;
 
-use base64::Engine;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Event, Origin};
@@ -251,8 +249,11 @@ pub fn create(
     Ok((client, secret))
 }
 
+/// The client with this id. An id that cannot be one (bad characters, too long) is
+/// simply not found: it never reaches the database.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Client> {
-    store::by_id(conn, id)?.ok_or(Error::NotFound)
+    let id = ClientId::parse(id).map_err(|_| Error::NotFound)?;
+    store::by_id(conn, id.as_str())?.ok_or(Error::NotFound)
 }
 
 impl Client {
@@ -282,14 +283,12 @@ pub fn list(conn: &mut DbConnection, tenant: Option<&Tenant>) -> Result<Vec<Clie
 
 /// 256 random bits, base64url without padding (43 characters).
 fn generate_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::tokens::opaque()
 }
 
 /// Lower-case hex SHA-256 of a client secret, the only form that is stored.
 pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::tokens::opaque_hash(secret)
 }
 
 /// Compares a presented secret with a stored hash in constant time.

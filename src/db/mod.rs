@@ -62,13 +62,18 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            // Scheme, user, host, port and database only: a password can also hide in
+            // the query (`?password=`, `sslpassword=`).
             Self::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut parsed) if parsed.password().is_some() => {
-                    // set_password only fails for URLs that cannot carry one.
-                    let _ = parsed.set_password(Some("redacted"));
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        // set_password only fails for URLs that cannot carry one.
+                        let _ = parsed.set_password(Some("redacted"));
+                    }
+                    parsed.set_query(None);
+                    parsed.set_fragment(None);
                     parsed.to_string()
                 }
-                Ok(parsed) => parsed.to_string(),
                 Err(_) => "postgres://(unparsable)".to_owned(),
             },
         }
@@ -113,7 +118,7 @@ impl ManageConnection for ConnectionManager {
                     SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -309,5 +314,12 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");
+        let url =
+            DatabaseUrl::parse("postgres://svc@db/tessera?password=hunter2&sslpassword=x").ok();
+        let shown = format!("{url:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sslpassword"),
+            "{shown}"
+        );
     }
 }

@@ -80,7 +80,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     clients,
     audit_events,
-    issued_tokens
+    issued_tokens,
+    authorization_requests,
+    sessions,
+    auth_codes,
+    refresh_tokens
 );
 
 diesel::table! {
@@ -96,7 +100,72 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
+        family_id -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(issued_tokens -> tenants (tenant_id));
+
+diesel::table! {
+    authorization_requests (id_hash) {
+        id_hash -> Text,
+        csrf_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        state -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Text,
+        tenant_hint -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    auth_codes (tenant_id, code_hash) {
+        tenant_id -> Text,
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Text,
+        auth_time -> Timestamp,
+        family_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (tenant_id, token_hash) {
+        tenant_id -> Text,
+        token_hash -> Text,
+        family_id -> Text,
+        jti -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}

@@ -35,10 +35,52 @@ pub async fn post_token(
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?
         .to_owned();
     let scope = form.get("scope").map(str::to_owned);
+    let code = form.get("code").map(str::to_owned);
+    let redirect_uri = form.get("redirect_uri").map(str::to_owned);
+    let code_verifier = form.get("code_verifier").map(str::to_owned);
+    let refresh_token = form.get("refresh_token").map(str::to_owned);
+    let tenant = form.get("tenant").map(str::to_owned);
     let state = state.into_inner();
     let response = blocking(move || {
         let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
         match grant_type.as_str() {
+            "authorization_code" => {
+                let code = code.ok_or(OAuthError::InvalidRequest("code is required"))?;
+                let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
+                let origin = oauth::client_origin(&client, ip, request_id);
+                let keys = state.keys.current();
+                oauth::code::exchange_code(
+                    &mut conn,
+                    &keys,
+                    &state.config,
+                    &origin,
+                    &client,
+                    &oauth::code::CodeExchange {
+                        code: &code,
+                        redirect_uri: redirect_uri.as_deref(),
+                        code_verifier: code_verifier.as_deref(),
+                    },
+                )
+            }
+            "refresh_token" => {
+                let refresh_token =
+                    refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
+                let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
+                let origin = oauth::client_origin(&client, ip, request_id);
+                let keys = state.keys.current();
+                oauth::code::refresh(
+                    &mut conn,
+                    &keys,
+                    &state.config,
+                    &origin,
+                    &client,
+                    &oauth::code::Refresh {
+                        refresh_token: &refresh_token,
+                        scope: scope.as_deref(),
+                        tenant: tenant.as_deref(),
+                    },
+                )
+            }
             "client_credentials" => {
                 let client = oauth::authenticate_client(&mut conn, &credentials)?;
                 let origin = oauth::client_origin(&client, ip, request_id);

@@ -30,9 +30,13 @@ pub async fn middleware(
             if status.is_server_error() {
                 // The cause chain is for operators only.
                 let mut cause = String::new();
-                match err.as_error::<crate::error::Error>() {
-                    Some(domain) => {
-                        let mut source: Option<&dyn std::error::Error> = Some(domain);
+                let known: Option<&dyn std::error::Error> = err
+                    .as_error::<crate::error::Error>()
+                    .map(|e| e as _)
+                    .or_else(|| err.as_error::<crate::oauth::OAuthError>().map(|e| e as _));
+                match known {
+                    Some(known) => {
+                        let mut source = Some(known);
                         while let Some(s) = source {
                             cause.push_str(": ");
                             cause.push_str(&s.to_string());

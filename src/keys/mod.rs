@@ -372,21 +372,39 @@ fn key_event(action: &str, meta: &KeyMeta) -> Event {
         .with_details(serde_json::json!({ "alg": meta.alg.as_str() }))
 }
 
-/// Publishes `manifest` as the last step of a transaction that records `events`: if
-/// the audit write fails, the folder keeps its previous manifest.
+/// Records `events` and then publishes `manifest`: the new manifest is staged before the
+/// transaction and renamed into place only after it commits, so a change whose audit
+/// write fails (or whose commit fails) is never published. On failure the key files
+/// named in `created` are removed again.
 fn commit(
     conn: &mut DbConnection,
     dir: &Path,
     origin: &Origin,
     manifest: &Manifest,
     events: Vec<Event>,
+    created: &[&str],
 ) -> Result<(), KeyError> {
-    db::write_tx(conn, |tx| {
-        for event in events {
-            audit::record(tx, origin, event)?;
+    let result = store::stage_manifest(dir, manifest).and_then(|staged| {
+        let recorded = db::write_tx(conn, |tx| {
+            for event in events {
+                audit::record(tx, origin, event)?;
+            }
+            Ok::<_, KeyError>(())
+        });
+        match recorded {
+            Ok(()) => store::publish_manifest(dir, &staged),
+            Err(e) => {
+                store::discard(&staged);
+                Err(e)
+            }
         }
-        store::write_manifest(dir, manifest)
-    })
+    });
+    if result.is_err() {
+        for kid in created {
+            let _ = store::remove_key(dir, kid);
+        }
+    }
+    result
 }
 
 /// First start: creates an active and a next key when the folder has no manifest.
@@ -417,16 +435,19 @@ pub fn init(
         key_event("key.activated", &active),
         key_event("key.created", &next),
     ];
+    let created = [active.kid.clone(), next.kid.clone()];
     let manifest = Manifest {
         keys: vec![active, next],
     };
-    if let Err(e) = commit(conn, dir, origin, &manifest, events) {
-        // Leave the folder as it was, so the next start can try again.
-        for key in &manifest.keys {
-            let _ = store::remove_key(dir, &key.kid);
-        }
-        return Err(e);
-    }
+    // On failure the key files go again, so the next start can try afresh.
+    commit(
+        conn,
+        dir,
+        origin,
+        &manifest,
+        events,
+        &[&created[0], &created[1]],
+    )?;
     Ok(true)
 }
 
@@ -441,14 +462,36 @@ pub struct Rotation {
 
 /// Rotates now: next → active, active → retired, a new next of `alg`; drops retired keys
 /// whose tokens have all expired. Each step is audited.
+/// Refuses (unless `force`) to activate a `next` key that has been published for less
+/// than the JWKS cache lifetime: verifiers holding a cached JWKS would reject every new
+/// token until their copy expires.
 pub fn rotate(
     conn: &mut DbConnection,
     dir: &Path,
     policy: &Policy,
     alg: Alg,
     origin: &Origin,
+    force: bool,
 ) -> Result<Rotation, KeyError> {
     let _lock = store::lock(dir)?;
+    if !force {
+        if let Some((_, manifest)) = store::read_manifest(dir)? {
+            let max_age =
+                chrono::Duration::from_std(policy.jwks_max_age).unwrap_or(chrono::Duration::MAX);
+            let young = manifest
+                .keys
+                .iter()
+                .find(|k| k.state == KeyState::Next)
+                .is_some_and(|k| k.created_at + max_age > Utc::now());
+            if young {
+                return Err(KeyError::Other(format!(
+                    "the next key has been published for less than the JWKS cache lifetime ({} s); \
+                     verifiers could not know it yet (use --force to rotate anyway)",
+                    policy.jwks_max_age.as_secs()
+                )));
+            }
+        }
+    }
     rotate_locked(conn, dir, policy, alg, origin)
 }
 
@@ -467,10 +510,12 @@ fn rotate_locked(
     let mut events = Vec::new();
     let dropped = drop_expired(&mut manifest, policy, now, &mut events);
 
+    let mut created = Vec::new();
     // A folder without a next key (edited by hand) gets one made and activated at once.
     if !manifest.keys.iter().any(|k| k.state == KeyState::Next) {
         let next = new_key(dir, alg, KeyState::Next, now)?;
         events.push(key_event("key.created", &next));
+        created.push(next.kid.clone());
         manifest.keys.push(next);
     }
     let mut retired = None;
@@ -491,19 +536,29 @@ fn rotate_locked(
         events.push(key_event("key.activated", key));
         activated = key.kid.clone();
     }
-    let next = new_key(dir, alg, KeyState::Next, now)?;
+    let next = match new_key(dir, alg, KeyState::Next, now) {
+        Ok(next) => next,
+        Err(e) => {
+            for kid in &created {
+                let _ = store::remove_key(dir, kid);
+            }
+            return Err(e);
+        }
+    };
     events.push(key_event("key.created", &next));
-    let created = next.kid.clone();
+    let new_next = next.kid.clone();
+    created.push(next.kid.clone());
     manifest.keys.push(next);
 
-    commit(conn, dir, origin, &manifest, events)?;
+    let created_refs: Vec<&str> = created.iter().map(String::as_str).collect();
+    commit(conn, dir, origin, &manifest, events, &created_refs)?;
     for kid in &dropped {
         store::remove_key(dir, kid)?;
     }
     Ok(Rotation {
         activated,
         retired,
-        created,
+        created: new_next,
         dropped,
     })
 }
@@ -578,7 +633,7 @@ pub fn maintain(
         (false, true) => {
             let mut events = Vec::new();
             let dropped = drop_expired(&mut manifest, policy, now, &mut events);
-            commit(conn, dir, origin, &manifest, events)?;
+            commit(conn, dir, origin, &manifest, events, &[])?;
             for kid in &dropped {
                 store::remove_key(dir, kid)?;
             }

@@ -64,9 +64,32 @@ pub fn read_manifest(dir: &Path) -> Result<Option<(Vec<u8>, Manifest)>, KeyError
 }
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), KeyError> {
-    let path = dir.join(MANIFEST);
+    let staged = stage_manifest(dir, manifest)?;
+    publish_manifest(dir, &staged)
+}
+
+/// Writes a new manifest beside the live one without publishing it.
+pub fn stage_manifest(dir: &Path, manifest: &Manifest) -> Result<PathBuf, KeyError> {
+    let path = dir.join(format!(
+        "{MANIFEST}.staged-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| file_error(&path, e))?;
-    write_atomically(&path, &bytes, 0o644)
+    write_atomically(&path, &bytes, 0o644)?;
+    Ok(path)
+}
+
+/// Publishes a staged manifest by atomic rename.
+pub fn publish_manifest(dir: &Path, staged: &Path) -> Result<(), KeyError> {
+    let path = dir.join(MANIFEST);
+    fs::rename(staged, &path).map_err(|e| file_error(&path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| file_error(dir, e))
+}
+
+pub fn discard(path: &Path) {
+    let _ = fs::remove_file(path);
 }
 
 /// Key files that exist in the folder (to refuse starting over an orphaned set).

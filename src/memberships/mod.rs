@@ -126,6 +126,64 @@ pub fn list(conn: &mut DbConnection, tenant: &Tenant) -> Result<Vec<Member>> {
     Ok(store::members(conn, &tenant.id)?)
 }
 
+/// The tenant a token will carry, with the user's roles there.
+#[derive(Debug, Clone)]
+pub struct TenantAccess {
+    pub tenant: Tenant,
+    pub roles: Vec<Role>,
+}
+
+impl TenantAccess {
+    pub fn role_names(&self) -> Vec<&'static str> {
+        self.roles.iter().map(|r| r.as_str()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// Exactly one tenant applies.
+    Tenant(TenantAccess),
+    /// Several do and no hint chose one: ask the user (the answer comes back as a hint).
+    Pick(Vec<Tenant>),
+}
+
+/// DESIGN invariant 1, in the one place every login, code exchange and refresh calls:
+/// the tenant comes from the user's active memberships (limited to the client's tenant
+/// for a tenant-bound client). A `hint` (a slug the client or the user sent) only
+/// selects among those; a hint naming a tenant the user is not in, or one that does not
+/// exist, fails exactly like having no membership at all (`Forbidden`).
+pub fn resolve_tenant(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_tenant_id: Option<&str>,
+    hint: Option<&str>,
+) -> Result<Resolution> {
+    let candidates: Vec<TenantAccess> = store::user_tenants(conn, user_id)?
+        .into_iter()
+        .filter(|(tenant, _)| client_tenant_id.is_none_or(|bound| bound == tenant.id))
+        .map(|(tenant, m)| TenantAccess {
+            tenant,
+            roles: Roles::from_stored(&m.roles),
+        })
+        .collect();
+    if let Some(hint) = hint {
+        return candidates
+            .into_iter()
+            .find(|c| c.tenant.slug == hint)
+            .map(Resolution::Tenant)
+            .ok_or(Error::Forbidden);
+    }
+    match candidates.len() {
+        0 => Err(Error::Forbidden),
+        1 => Ok(Resolution::Tenant(
+            candidates.into_iter().next().ok_or(Error::Forbidden)?,
+        )),
+        _ => Ok(Resolution::Pick(
+            candidates.into_iter().map(|c| c.tenant).collect(),
+        )),
+    }
+}
+
 /// Whether any active user holds `admin` in the `system` tenant.
 pub fn platform_admin_exists(conn: &mut DbConnection) -> Result<bool> {
     let rows = store::active_in_tenant(conn, SYSTEM_TENANT_ID)?;

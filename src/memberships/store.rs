@@ -4,8 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{memberships, users};
+use crate::db::schema::{memberships, tenants, users};
 use crate::db::DbConnection;
+use crate::tenants::Tenant;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = memberships)]
@@ -65,5 +66,20 @@ pub fn active_in_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult
         .filter(memberships::tenant_id.eq(tenant_id))
         .filter(memberships::status.eq("active"))
         .select(Membership::as_select())
+        .load(conn)
+}
+
+/// A user's active memberships in active tenants, with the tenants.
+pub fn user_tenants(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> QueryResult<Vec<(Tenant, Membership)>> {
+    memberships::table
+        .inner_join(tenants::table)
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::status.eq("active"))
+        .filter(tenants::status.eq("active"))
+        .order(tenants::slug.asc())
+        .select((Tenant::as_select(), Membership::as_select()))
         .load(conn)
 }

@@ -3,6 +3,9 @@
 //! carry only RFC 6749 codes: nothing tells a caller which part of its credentials was
 //! wrong, or whether a token of another tenant exists.
 
+pub mod code;
+pub mod store;
+
 use serde::Serialize;
 
 use crate::audit::{ActorType, Origin};
@@ -78,6 +81,26 @@ pub fn authenticate_client(
     }
 }
 
+/// Authenticates the client of an authorization-code or refresh request: a confidential
+/// client by its secret, a public client by its id alone (PKCE and the single-use
+/// grant protect it). Anything else is `invalid_client`.
+pub fn authenticate_any_client(
+    conn: &mut DbConnection,
+    credentials: &ClientCredentials,
+) -> Result<Client, OAuthError> {
+    if credentials.client_secret.is_some() {
+        return authenticate_client(conn, credentials);
+    }
+    let Some(id) = &credentials.client_id else {
+        return Err(OAuthError::InvalidClient);
+    };
+    match clients::find(conn, id) {
+        Ok(client) if !client.is_confidential() => Ok(client),
+        Ok(_) | Err(Error::NotFound) => Err(OAuthError::InvalidClient),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The audit origin of a request made by `client`.
 pub fn client_origin(client: &Client, ip: Option<String>, request_id: Option<String>) -> Origin {
     Origin {
@@ -123,6 +146,8 @@ pub fn issuer(config: &Config) -> Issuer<'_> {
         iss: &config.issuer,
         audience: &config.audience,
         access_ttl: config.access_token_ttl,
+        id_ttl: config.id_token_ttl,
+        refresh_ttl: config.refresh_token_ttl,
     }
 }
 
@@ -156,6 +181,7 @@ pub fn client_credentials(
                 client_id: &client.id,
                 scope: &scope,
                 roles: &[],
+                family_id: None,
             },
         )
     })?;
@@ -214,9 +240,11 @@ pub fn introspect(
     Ok(serde_json::Value::Object(body))
 }
 
-/// RFC 7009: revokes an access token issued to `client`. Unknown or unverifiable tokens,
-/// and tokens of other clients, change nothing and still answer success (the latter is
-/// audited as denied), so the endpoint reveals nothing about them.
+/// RFC 7009: revokes an access token issued to `client`, or a refresh token's whole
+/// family. Unknown or unverifiable tokens change nothing and still answer success, so
+/// the endpoint reveals nothing about them. A token issued to another client is refused
+/// (`unauthorized_client`, RFC 7009 section 2.1); the attempt is audited in the asking
+/// client's own tenant chain.
 pub fn revoke(
     conn: &mut DbConnection,
     keys: &KeySet,
@@ -224,21 +252,27 @@ pub fn revoke(
     client: &Client,
     token: &str,
 ) -> Result<(), OAuthError> {
-    let Some(claims) = keys.verify(token, tokens::ACCESS_TOKEN_TYP) else {
-        return Ok(());
-    };
-    let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
-    let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
-        return Ok(());
-    };
-    db::write_tx(conn, |tx| {
-        if str_claim("client_id") == Some(client.id.as_str()) {
-            tokens::revoke(tx, origin, tenant_id, jti, "client").map(|_| ())
-        } else {
-            tokens::record_revoke_denied(tx, origin, tenant_id, jti)
+    let allowed = db::write_tx(conn, |tx| {
+        let Some(claims) = keys.verify(token, tokens::ACCESS_TOKEN_TYP) else {
+            // Not one of our access tokens: perhaps a refresh token.
+            return code::revoke_refresh(tx, origin, client, token);
+        };
+        let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
+        let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
+            return Ok(true);
+        };
+        if str_claim("client_id") != Some(client.id.as_str()) {
+            tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), jti)?;
+            return Ok(false);
         }
+        tokens::revoke(tx, origin, tenant_id, jti, "client")?;
+        Ok::<_, Error>(true)
     })?;
-    Ok(())
+    if allowed {
+        Ok(())
+    } else {
+        Err(OAuthError::UnauthorizedClient)
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,23 @@ use crate::tenants::Tenant;
 pub use store::{IssuedToken, TokenFilter};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// A new opaque secret (client secrets, codes, refresh tokens, session and request
+/// handles): 256 random bits, base64url without padding (43 characters).
+pub fn opaque() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored form of an opaque secret: lower-case hex SHA-256. A fast hash is right
+/// for 256-bit random values; a slow one would add nothing but latency.
+pub fn opaque_hash(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
 
 /// The claims of an access token (RFC 9068 plus Tessera's tenant claims). Times are
 /// integer seconds.
@@ -52,6 +69,8 @@ pub struct Grant<'a> {
     pub client_id: &'a str,
     pub scope: &'a str,
     pub roles: &'a [&'a str],
+    /// The refresh family the token belongs to (browser grants only).
+    pub family_id: Option<&'a str>,
 }
 
 /// The issuer-side settings a token needs.
@@ -60,6 +79,8 @@ pub struct Issuer<'a> {
     pub iss: &'a str,
     pub audience: &'a str,
     pub access_ttl: std::time::Duration,
+    pub id_ttl: std::time::Duration,
+    pub refresh_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +132,7 @@ pub fn issue_access_token(
             expires_at: timestamp(now + ttl),
             revoked_at: None,
             revoked_reason: None,
+            family_id: grant.family_id.map(str::to_owned),
         },
     )?;
     Ok(Issued {
@@ -120,7 +142,96 @@ pub fn issue_access_token(
     })
 }
 
-fn timestamp(secs: i64) -> NaiveDateTime {
+/// The claims of an ID token (OpenID Connect Core section 2) plus the tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub azp: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    pub jti: &'a str,
+    pub email: &'a str,
+    pub tenant_id: &'a str,
+    pub tenant: &'a str,
+    pub roles: &'a [&'a str],
+}
+
+/// Who logged in, for the ID token.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub email: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: NaiveDateTime,
+}
+
+/// Mints an ID token for `grant` (whose subject is the user), records it in the ledger
+/// and audits it, in `tx`.
+pub fn issue_id_token(
+    tx: &mut DbConnection,
+    keys: &KeySet,
+    issuer: &Issuer<'_>,
+    origin: &Origin,
+    grant: &Grant<'_>,
+    identity: &Identity<'_>,
+) -> Result<String> {
+    let Identity {
+        email,
+        nonce,
+        auth_time,
+    } = *identity;
+    let now = Utc::now().timestamp();
+    let ttl = i64::try_from(issuer.id_ttl.as_secs()).unwrap_or(300);
+    let jti = uuid::Uuid::new_v4().to_string();
+    let claims = IdClaims {
+        iss: issuer.iss,
+        sub: grant.subject,
+        aud: grant.client_id,
+        azp: grant.client_id,
+        exp: now + ttl,
+        iat: now,
+        auth_time: auth_time.and_utc().timestamp(),
+        nonce,
+        jti: &jti,
+        email,
+        tenant_id: &grant.tenant.id,
+        tenant: &grant.tenant.slug,
+        roles: grant.roles,
+    };
+    let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
+    let (token, kid) = keys.sign(ID_TOKEN_TYP, &payload)?;
+    let kid = kid.to_owned();
+    record_issued(
+        tx,
+        origin,
+        IssuedToken {
+            tenant_id: grant.tenant.id.clone(),
+            jti,
+            subject: grant.subject.to_owned(),
+            client_id: grant.client_id.to_owned(),
+            token_type: "id_token".to_owned(),
+            scope: grant.scope.to_owned(),
+            kid: Some(kid),
+            issued_at: timestamp(now),
+            expires_at: timestamp(now + ttl),
+            revoked_at: None,
+            revoked_reason: None,
+            family_id: grant.family_id.map(str::to_owned),
+        },
+    )?;
+    Ok(token)
+}
+
+/// Revokes every ledger entry issued from a refresh family.
+pub fn revoke_family(tx: &mut DbConnection, family_id: &str, reason: &str) -> Result<usize> {
+    Ok(store::revoke_family(tx, family_id, reason, db::now())?)
+}
+
+pub fn timestamp(secs: i64) -> NaiveDateTime {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.naive_utc())
         .unwrap_or_default()
@@ -217,8 +328,8 @@ pub fn record_revoke_denied(
     tenant_id: &str,
     jti: &str,
 ) -> Result<()> {
-    let mut event = Event::success(tenant_id, "token.revoke_denied", "token", jti);
-    event.outcome = Outcome::Denied;
+    let event = Event::success(tenant_id, "token.revoke_denied", "token", jti)
+        .with_outcome(Outcome::Denied);
     audit::record(tx, origin, event)?;
     Ok(())
 }

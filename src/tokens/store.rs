@@ -24,6 +24,8 @@ pub struct IssuedToken {
     #[serde(serialize_with = "crate::db::serialize_utc_opt")]
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_reason: Option<String>,
+    /// The refresh family (grant) it came from, for cascading revocation.
+    pub family_id: Option<String>,
 }
 
 /// Filters of a ledger listing, newest first.
@@ -83,6 +85,25 @@ pub fn revoke(
     ))
     .execute(conn)
     .map(|n| n > 0)
+}
+
+/// Revokes every live ledger entry issued from a refresh family; returns how many.
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        issued_tokens::table
+            .filter(issued_tokens::family_id.eq(family_id))
+            .filter(issued_tokens::revoked_at.is_null()),
+    )
+    .set((
+        issued_tokens::revoked_at.eq(at),
+        issued_tokens::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
 }
 
 pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<IssuedToken>> {

@@ -77,6 +77,75 @@ pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<User> {
     store::by_email(conn, email.as_str())?.ok_or(Error::NotFound)
 }
 
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<User> {
+    store::by_id(conn, id)?.ok_or(Error::NotFound)
+}
+
+/// Login throttling: failures in a row lock the account for a while.
+#[derive(Debug, Clone, Copy)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub duration: std::time::Duration,
+}
+
+/// Reserves one login attempt before the password is checked, atomically in `tx`:
+/// refused while the account is locked or while `max_failures` attempts are already
+/// counted, so parallel guesses can never evaluate more than `max_failures` passwords
+/// per lockout window. An expired lock starts a fresh count.
+pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> Result<bool> {
+    let now = db::now();
+    store::lock_row(tx, &user.id)?;
+    let current = store::by_id(tx, &user.id)?.ok_or(Error::NotFound)?;
+    let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
+    let (mut failed, mut locked_until) = (current.failed_logins, current.locked_until);
+    match locked_until {
+        Some(until) if until > now => return Ok(false),
+        Some(_) => (failed, locked_until) = (0, None),
+        None => {}
+    }
+    if failed >= max {
+        // Attempts were reserved but never finished (a crash): lock now.
+        store::set_failures(tx, &user.id, failed, Some(now + lockout_delta(policy)), now)?;
+        return Ok(false);
+    }
+    store::set_failures(tx, &user.id, failed + 1, locked_until, now)?;
+    Ok(true)
+}
+
+/// Settles a reserved attempt: success clears the count; a failure keeps it and, once
+/// it reaches the limit, locks the account. Returns whether this failure locked it.
+pub fn settle_attempt(
+    tx: &mut DbConnection,
+    user: &User,
+    policy: Lockout,
+    success: bool,
+) -> Result<bool> {
+    let now = db::now();
+    store::lock_row(tx, &user.id)?;
+    let current = store::by_id(tx, &user.id)?.ok_or(Error::NotFound)?;
+    if success {
+        store::set_failures(tx, &user.id, 0, None, now)?;
+        return Ok(false);
+    }
+    let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
+    let already_locked = current.locked_until.is_some_and(|until| until > now);
+    if current.failed_logins >= max && !already_locked {
+        store::set_failures(
+            tx,
+            &user.id,
+            current.failed_logins,
+            Some(now + lockout_delta(policy)),
+            now,
+        )?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+fn lockout_delta(policy: Lockout) -> chrono::Duration {
+    chrono::Duration::from_std(policy.duration).unwrap_or(chrono::Duration::hours(1))
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<User>> {
     Ok(store::all(conn)?)
 }

@@ -23,6 +23,64 @@ pub fn verify(password: &str, hash: &str) -> bool {
     bcrypt::verify(password, hash).unwrap_or(false)
 }
 
+/// A bounded pool of threads that verify passwords, so a flood of logins queues here
+/// (and is refused when the queue is full) instead of starving the threads that serve
+/// tokens and keys.
+pub struct Hasher {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    dummy: std::sync::Arc<str>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Hasher {
+    /// Starts `workers` threads with room for `queue` waiting verifications. The dummy
+    /// hash (at the configured cost) lets an unknown account cost what a known one does.
+    pub fn start(workers: usize, queue: usize, cost: u32) -> Result<Self> {
+        let dummy: std::sync::Arc<str> = bcrypt::hash("tessera-dummy-password", cost)
+            .map_err(Error::internal)?
+            .into();
+        let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for n in 0..workers.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{n}"))
+                .spawn(move || loop {
+                    let job = match receiver.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(Error::internal)?;
+        }
+        Ok(Self { jobs, dummy })
+    }
+
+    /// Verifies `password` against `hash`, or against the dummy hash when there is none
+    /// (then the answer is always `false`). `Unavailable` when the queue is full.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let dummy = self.dummy.clone();
+        let job: Job = Box::new(move || {
+            let matched = match &hash {
+                Some(hash) => verify(&password, hash),
+                None => {
+                    verify(&password, &dummy);
+                    false
+                }
+            };
+            let _ = tx.send(matched);
+        });
+        self.jobs.try_send(job).map_err(|_| Error::Unavailable)?;
+        rx.await.map_err(|_| Error::Unavailable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,3 +45,36 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<User>> {
         .select(User::as_select())
         .load(conn)
 }
+
+pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Takes the row lock (PostgreSQL) so the read-modify-write of the failure counter that
+/// follows is atomic; SQLite write transactions are already exclusive.
+pub fn lock_row(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::failed_logins.eq(users::failed_logins))
+        .execute(conn)
+}
+
+pub fn set_failures(
+    conn: &mut DbConnection,
+    id: &str,
+    failed_logins: i32,
+    locked_until: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::failed_logins.eq(failed_logins),
+            users::locked_until.eq(locked_until),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -48,7 +48,8 @@ both_backends! {
         assert!(out.contains("acme: ok, 1 events, head seq 1"), "{out}");
         let report = db.cli(&["audit", "verify", "--tenant", "acme", "--json"]).json();
         assert_eq!(report[0]["intact"], true);
-        assert_eq!(report[0]["report"]["head_seq"], 1);
+        // The first verification was itself recorded.
+        assert_eq!(report[0]["report"]["head_seq"], 2);
         let actions: Vec<String> = {
             use diesel::prelude::*;
             use tessera::db::schema::audit_events as a;
@@ -59,7 +60,10 @@ both_backends! {
                 .load(&mut db.conn())
                 .unwrap()
         };
-        assert_eq!(actions, ["tenant.created", "user.created", "user.created", "client.created"]);
+        assert_eq!(
+            actions,
+            ["tenant.created", "user.created", "user.created", "client.created", "audit.verified"]
+        );
     }
 }
 
@@ -100,12 +104,12 @@ both_backends! {
     fn swapped_events_are_found(db) {
         seed(&db);
         db.exec(&format!(
-            "UPDATE audit_events SET seq = -1 WHERE {a}; \
+            "UPDATE audit_events SET seq = 1000000 WHERE {a}; \
              UPDATE audit_events SET seq = 2 WHERE {b}; \
              UPDATE audit_events SET seq = 3 WHERE {c};",
             a = system_where(2),
             b = system_where(3),
-            c = system_where(-1),
+            c = system_where(1000000),
         ));
         let err = db.cli(&["audit", "verify", "--tenant", "system"]).fails(3).to_owned();
         assert!(err.ends_with("first bad seq 2"), "{err}");

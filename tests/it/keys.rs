@@ -71,7 +71,10 @@ both_backends! {
 
         let keys_before = db.cli(&["keys", "list", "--json"]).json();
         let next_kid = keys_before.as_array().unwrap().iter().find(|k| k["state"] == "next").unwrap()["kid"].as_str().unwrap().to_owned();
-        let rotation = db.cli(&["keys", "rotate", "--json"]).json();
+        // Too soon for verifiers holding a cached JWKS: refused without --force.
+        let err = db.cli(&["keys", "rotate"]).fails(1).to_owned();
+        assert!(err.contains("less than the JWKS cache lifetime"), "{err}");
+        let rotation = db.cli(&["keys", "rotate", "--force", "--json"]).json();
         assert_eq!(rotation["activated"], next_kid.as_str());
         assert_eq!(rotation["retired"], old_kid.as_str());
 
@@ -116,8 +119,8 @@ both_backends! {
         let human = db.cli(&["keys", "list"]).ok().to_owned();
         assert!(human.starts_with("KID\tALG\tSTATE"), "{human}");
 
-        let first = db.cli(&["keys", "rotate", "--alg", "EdDSA", "--json"]).json();
-        let second = db.cli(&["keys", "rotate", "--alg", "RS256", "--json"]).json();
+        let first = db.cli(&["keys", "rotate", "--force", "--alg", "EdDSA", "--json"]).json();
+        let second = db.cli(&["keys", "rotate", "--force", "--alg", "RS256", "--json"]).json();
         assert_eq!(second["activated"], first["created"]);
         let listed = db.cli(&["keys", "list", "--json"]).json();
         let by_state = |s: &str| listed.as_array().unwrap().iter().filter(|k| k["state"] == s).map(|k| k["alg"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
@@ -125,7 +128,7 @@ both_backends! {
         assert_eq!(by_state("next"), ["RS256"]);
         assert_eq!(by_state("retired").len(), 2);
 
-        let err = db.cli(&["keys", "rotate", "--alg", "HS256"]).fails(1).to_owned();
+        let err = db.cli(&["keys", "rotate", "--force", "--alg", "HS256"]).fails(1).to_owned();
         assert!(err.contains("--alg"), "{err}");
 
         // An EdDSA token verifies with a standard library too.

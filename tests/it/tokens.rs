@@ -256,11 +256,15 @@ both_backends_async! {
         let anonymous = call(&app, form_post("/introspect", None, &[("token", &token)])).await;
         assert_eq!((anonymous.status, anonymous.json()["error"].as_str()), (401, Some("invalid_client")));
 
-        // Another client's revocation is refused silently, and audited.
+        // Another client's revocation is refused (RFC 7009 section 2.1), and audited in
+        // the asking client's own chain, not in the token's tenant.
         let denied = call(&app, form_post("/revoke", Some(&globex), &[("token", &token)])).await;
-        assert_eq!(denied.status, 200);
+        assert_eq!((denied.status, denied.json()["error"].as_str()), (400, Some("unauthorized_client")));
         assert_eq!(call(&app, form_post("/introspect", Some(&acme), &[("token", &token)])).await.json()["active"], true);
-        assert!(db.audit_actions(&s.acme_id).contains(&("token.revoke_denied".into(), "denied".into())));
+        let globex_id = db.cli(&["tenant", "list", "--json"]).json().as_array().unwrap().iter()
+            .find(|t| t["slug"] == "globex").unwrap()["id"].as_str().unwrap().to_owned();
+        assert!(db.audit_actions(&globex_id).contains(&("token.revoke_denied".into(), "denied".into())));
+        assert!(!db.audit_actions(&s.acme_id).iter().any(|(a, _)| a == "token.revoke_denied"));
 
         let revoked = call(&app, form_post("/revoke", Some(&acme), &[("token", &token), ("token_type_hint", "access_token")])).await;
         assert_eq!((revoked.status, revoked.body.as_str()), (200, ""));

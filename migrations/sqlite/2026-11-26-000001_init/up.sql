@@ -47,7 +47,7 @@ CREATE INDEX clients_tenant ON clients (tenant_id);
 
 CREATE TABLE audit_events (
     tenant_id      TEXT NOT NULL REFERENCES tenants(id),
-    seq            BIGINT NOT NULL,
+    seq            BIGINT NOT NULL CHECK (seq >= 1),
     id             TEXT NOT NULL UNIQUE,
     occurred_at    TIMESTAMP NOT NULL,
     received_at    TIMESTAMP NOT NULL,

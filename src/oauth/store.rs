@@ -1,0 +1,117 @@
+//! Queries on `auth_codes` and `refresh_tokens`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{auth_codes, refresh_tokens};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = auth_codes)]
+pub struct AuthCode {
+    pub tenant_id: String,
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub auth_time: NaiveDateTime,
+    pub family_id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub tenant_id: String,
+    pub token_hash: String,
+    pub family_id: String,
+    pub jti: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub auth_time: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_code(conn: &mut DbConnection, row: &AuthCode) -> QueryResult<()> {
+    diesel::insert_into(auth_codes::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn code(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<AuthCode>> {
+    auth_codes::table
+        .filter(auth_codes::code_hash.eq(code_hash))
+        .select(AuthCode::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks a code used; false when it already was (a concurrent exchange won).
+pub fn use_code(conn: &mut DbConnection, row: &AuthCode, at: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        auth_codes::table
+            .filter(auth_codes::tenant_id.eq(&row.tenant_id))
+            .filter(auth_codes::code_hash.eq(&row.code_hash))
+            .filter(auth_codes::used_at.is_null()),
+    )
+    .set(auth_codes::used_at.eq(at))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshToken) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn refresh(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<RefreshToken>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks a refresh token used; false when it already was.
+pub fn use_refresh(
+    conn: &mut DbConnection,
+    row: &RefreshToken,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::tenant_id.eq(&row.tenant_id))
+            .filter(refresh_tokens::token_hash.eq(&row.token_hash))
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(at))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Revokes every live refresh token of a family; returns how many.
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(at))
+    .execute(conn)
+}
