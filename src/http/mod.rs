@@ -4,8 +4,10 @@
 pub mod errors;
 mod form;
 pub mod health;
+pub mod login;
 pub mod oauth;
 mod oauth_errors;
+pub mod pages;
 pub mod request_id;
 pub mod wellknown;
 
@@ -29,6 +31,7 @@ pub struct AppState {
     pub pool: Pool,
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
+    pub hasher: Arc<crate::users::password::Hasher>,
 }
 
 /// The application with its full route table and middleware.
@@ -63,6 +66,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/.well-known/openid-configuration",
             web::get().to(wellknown::get_openid_configuration),
         )
+        .route("/authorize", web::get().to(login::get_authorize))
+        .route("/authorize", web::post().to(login::post_authorize))
+        .route("/login", web::post().to(login::post_login))
+        .route("/logout", web::get().to(login::get_logout))
+        .route("/userinfo", web::get().to(login::get_userinfo))
         .route("/token", web::post().to(oauth::post_token))
         .route("/introspect", web::post().to(oauth::post_introspect))
         .route("/revoke", web::post().to(oauth::post_revoke));
@@ -86,10 +94,17 @@ async fn not_found() -> Result<actix_web::HttpResponse, Error> {
 /// Runs the server on its own runtime until SIGINT/SIGTERM, then drains in-flight
 /// requests (up to 10 s).
 pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
+    let hasher = crate::users::password::Hasher::start(
+        config.bcrypt_workers,
+        config.bcrypt_queue,
+        config.bcrypt_cost,
+    )
+    .map_err(std::io::Error::other)?;
     let state = AppState {
         pool,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        hasher: Arc::new(hasher),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let upkeep = {

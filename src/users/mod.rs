@@ -104,9 +104,14 @@ pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> R
         None => {}
     }
     if failed >= max {
-        // Attempts were reserved but never finished (a crash): lock now.
-        store::set_failures(tx, &user.id, failed, Some(now + lockout_delta(policy)), now)?;
-        return Ok(false);
+        // The limit is reached by attempts still being checked: they settle (and lock)
+        // within a bcrypt's time. Reservations older than a minute were never settled
+        // (a crash): they are forgotten rather than locking the account for good.
+        let stale = now - current.updated_at > chrono::Duration::seconds(60);
+        if !stale {
+            return Ok(false);
+        }
+        failed = 0;
     }
     store::set_failures(tx, &user.id, failed + 1, locked_until, now)?;
     Ok(true)

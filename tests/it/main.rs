@@ -6,8 +6,10 @@
 mod support;
 
 mod audit_chain;
+mod browser;
 mod cli;
 mod config_file;
 mod http_basics;
 mod keys;
+mod login;
 mod tokens;

@@ -155,10 +155,13 @@ impl TestDb {
         )
         .expect("keys");
         let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
+        let hasher =
+            tessera::users::password::Hasher::start(2, 64, config.bcrypt_cost).expect("hasher");
         tessera::http::AppState {
             pool,
             config: std::sync::Arc::new(config),
             keys: std::sync::Arc::new(keys),
+            hasher: std::sync::Arc::new(hasher),
         }
     }
 

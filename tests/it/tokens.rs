@@ -22,7 +22,7 @@ pub fn verify_with_jwks(token: &str, jwks: &Value, iss: &str, aud: &str) -> Valu
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[iss]);
     validation.set_audience(&[aud]);
-    validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     decode::<Value>(token, &key, &validation).unwrap().claims
 }
 
@@ -349,11 +349,16 @@ both_backends_async! {
 
         let discovery = call(&app, get("/.well-known/openid-configuration")).await.json();
         assert_eq!(discovery["token_endpoint"], format!("{}/token", config.issuer));
-        assert_eq!(discovery["grant_types_supported"], json!(["client_credentials"]));
-        assert_eq!(discovery["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
+        assert_eq!(discovery["grant_types_supported"], json!(["authorization_code", "refresh_token", "client_credentials"]));
+        assert_eq!(discovery["response_types_supported"], json!(["code"]));
+        assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(discovery["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "none"]));
         assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["ES256"]));
+        for endpoint in ["authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"] {
+            assert!(discovery[endpoint].as_str().unwrap().starts_with(&config.issuer), "{endpoint}");
+        }
         let text = discovery.to_string();
-        for unsupported in ["implicit", "password", "\"none\"", "plain", "HS256"] {
+        for unsupported in ["implicit", "password", "plain", "HS256", "token id_token", "fragment"] {
             assert!(!text.contains(unsupported), "{unsupported}: {text}");
         }
     }

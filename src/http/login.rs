@@ -1,0 +1,776 @@
+//! The browser side of login: `GET /authorize`, `POST /login`, `POST /authorize` (the
+//! tenant picker's answer), `GET /logout` and `GET /userinfo`. Handlers parse, call the
+//! `login`, `memberships` and `oauth::code` operations, and shape pages, cookies and
+//! redirects.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::pages::{self, LoginPage, PickerPage};
+use super::{request_meta, AppState};
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::clients;
+use crate::db::DbConnection;
+use crate::error::Error;
+use crate::login::{
+    self, AuthorizeError, AuthorizeParams, PendingHandle, PendingRequest, ValidRequest,
+};
+use crate::memberships::{self, Resolution};
+use crate::oauth::code::{self, CodeRequest};
+use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
+use crate::users::{Lockout, User};
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+pub const REQUEST_COOKIE: &str = "tessera_authz";
+
+/// What a step of the flow shows the browser next.
+enum Next {
+    /// The login form (with a generic error after a failed attempt).
+    Login {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        email: String,
+        error: Option<&'static str>,
+    },
+    /// The tenant picker.
+    Pick {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        tenants: Vec<Tenant>,
+    },
+    /// Back to the client (a code or an error).
+    Redirect(String),
+    /// An error page (never a redirect: the client or the form is not trusted).
+    Page(StatusCode, &'static str),
+}
+
+/// Everything a page's answer needs besides the next step.
+struct Step {
+    next: Next,
+    set_session: Option<String>,
+}
+
+impl From<Next> for Step {
+    fn from(next: Next) -> Self {
+        Self {
+            next,
+            set_session: None,
+        }
+    }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.config.issuer.starts_with("https://")
+}
+
+fn cookie<'a>(
+    state: &AppState,
+    name: &'a str,
+    value: String,
+    max_age: std::time::Duration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(3600),
+        ))
+        .finish()
+}
+
+fn expired_cookie<'a>(state: &AppState, name: &'a str) -> Cookie<'a> {
+    let mut c = cookie(state, name, String::new(), std::time::Duration::ZERO);
+    c.make_removal();
+    c
+}
+
+fn respond(state: &AppState, step: Step, after_post: bool) -> HttpResponse {
+    let mut response = match step.next {
+        Next::Login {
+            handle,
+            client_name,
+            redirect_uri,
+            email,
+            error,
+        } => {
+            let mut r = pages::render(
+                StatusCode::OK,
+                &LoginPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    email: &email,
+                    error,
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+            );
+            let value = format!("{}.{}", handle.id, handle.csrf);
+            let _ = r.add_cookie(&cookie(
+                state,
+                REQUEST_COOKIE,
+                value,
+                state.config.login_request_ttl,
+            ));
+            r
+        }
+        Next::Pick {
+            handle,
+            client_name,
+            redirect_uri,
+            tenants,
+        } => {
+            let mut r = pages::render(
+                StatusCode::OK,
+                &PickerPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    tenants: &tenants,
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+            );
+            let value = format!("{}.{}", handle.id, handle.csrf);
+            let _ = r.add_cookie(&cookie(
+                state,
+                REQUEST_COOKIE,
+                value,
+                state.config.login_request_ttl,
+            ));
+            r
+        }
+        Next::Redirect(location) => {
+            // 303 after a form post, so the browser does not re-send the form (RFC 9700).
+            let mut builder = if after_post {
+                HttpResponse::SeeOther()
+            } else {
+                HttpResponse::Found()
+            };
+            pages::security_headers(&mut builder, "'none'");
+            let mut r = builder.insert_header((header::LOCATION, location)).finish();
+            let _ = r.add_cookie(&expired_cookie(state, REQUEST_COOKIE));
+            r
+        }
+        Next::Page(status, message) => pages::message(status, "Sign-in failed", message),
+    };
+    if let Some(session) = step.set_session {
+        let _ = response.add_cookie(&cookie(
+            state,
+            SESSION_COOKIE,
+            session,
+            state.config.session_ttl,
+        ));
+    }
+    response
+}
+
+/// `redirect_uri` with `params` added to its query.
+fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Next {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            Next::Redirect(url.to_string())
+        }
+        Err(_) => Next::Page(StatusCode::BAD_REQUEST, "The redirect URI is not valid."),
+    }
+}
+
+fn error_redirect(
+    issuer: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Next {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", issuer));
+    redirect_with(redirect_uri, &params)
+}
+
+fn authorize_error(issuer: &str, e: AuthorizeError) -> Result<Next, Error> {
+    match e {
+        AuthorizeError::Page(message) => Ok(Next::Page(StatusCode::BAD_REQUEST, message)),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        } => Ok(error_redirect(
+            issuer,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            description,
+        )),
+        AuthorizeError::Internal(e) => Err(e),
+    }
+}
+
+/// The request as a code will remember it.
+struct Authorization<'a> {
+    code: CodeRequest<'a>,
+    client_tenant_id: Option<&'a str>,
+    client_name: &'a str,
+    state: Option<&'a str>,
+}
+
+/// A logged-in user's request: resolve the tenant (invariant 1) and issue a code, show
+/// the picker, or refuse.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    tx: &mut DbConnection,
+    app: &AppState,
+    origin: &Origin,
+    authz: &Authorization<'_>,
+    hint: Option<&str>,
+    user: &User,
+    auth_time: chrono::NaiveDateTime,
+    no_prompt: bool,
+    pending: Option<&PendingRequest>,
+    start_picker: &mut dyn FnMut(&mut DbConnection) -> Result<PendingHandle, Error>,
+) -> Result<Next, Error> {
+    let issuer = &app.config.issuer;
+    match memberships::resolve_tenant(tx, &user.id, authz.client_tenant_id, hint) {
+        Ok(Resolution::Tenant(access)) => {
+            let code = code::issue_code(
+                tx,
+                origin,
+                &authz.code,
+                &user.id,
+                auth_time,
+                &access,
+                app.config.auth_code_ttl,
+            )?;
+            if let Some(pending) = pending {
+                login::finish_pending(tx, pending)?;
+            }
+            let mut params = vec![("code", code.as_str())];
+            if let Some(state) = authz.state {
+                params.push(("state", state));
+            }
+            params.push(("iss", issuer));
+            Ok(redirect_with(authz.code.redirect_uri, &params))
+        }
+        Ok(Resolution::Pick(tenants)) if !no_prompt => {
+            let handle = start_picker(tx)?;
+            Ok(Next::Pick {
+                handle,
+                client_name: authz.client_name.to_owned(),
+                redirect_uri: authz.code.redirect_uri.to_owned(),
+                tenants,
+            })
+        }
+        Ok(Resolution::Pick(_)) => Ok(error_redirect(
+            issuer,
+            authz.code.redirect_uri,
+            authz.state,
+            "interaction_required",
+            "the user must choose a tenant",
+        )),
+        Err(Error::Forbidden) => {
+            if let Some(pending) = pending {
+                login::finish_pending(tx, pending)?;
+            }
+            audit::record(
+                tx,
+                origin,
+                Event::new(SYSTEM_TENANT_ID, "authorization.denied", Outcome::Denied)
+                    .on("user", &user.id)
+                    .with_details(serde_json::json!({ "client_id": authz.code.client_id })),
+            )?;
+            Ok(error_redirect(
+                issuer,
+                authz.code.redirect_uri,
+                authz.state,
+                "access_denied",
+                "the user has no access to the requested tenant",
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn request_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| c.value().to_owned())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    web::block(f).await.map_err(Error::internal)?
+}
+
+pub async fn get_authorize(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<AuthorizeParams>,
+) -> Result<HttpResponse, Error> {
+    let params = params.into_inner();
+    let session_cookie = request_cookie(&req, SESSION_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let state = app.clone().into_inner();
+    let step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let request = match login::validate(&mut conn, &params) {
+            Ok(request) => request,
+            Err(e) => return authorize_error(&app.config.issuer, e).map(Step::from),
+        };
+        let session = login::current_session(&mut conn, session_cookie.as_deref())?
+            .filter(|(session, _)| request.accepts_session(session));
+        let Some((session, user)) = session else {
+            if request.no_prompt {
+                return Ok(request_failure(
+                    app,
+                    &request,
+                    "login_required",
+                    "the user must log in",
+                )
+                .into());
+            }
+            let handle = crate::db::write_tx(&mut conn, |tx| {
+                login::start_pending(tx, &request, None, app.config.login_request_ttl)
+            })?;
+            return Ok(Next::Login {
+                handle,
+                client_name: request.client.name.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                email: String::new(),
+                error: None,
+            }
+            .into());
+        };
+        let origin = login::browser_origin(Some(&user.id), ip, request_id);
+        let authz = authorization(&request);
+        let next = crate::db::write_tx(&mut conn, |tx| {
+            conclude(
+                tx,
+                app,
+                &origin,
+                &authz,
+                request.tenant_hint.as_deref(),
+                &user,
+                session.auth_time,
+                request.no_prompt,
+                None,
+                &mut |tx| {
+                    login::start_pending(
+                        tx,
+                        &request,
+                        Some((&user.id, session.auth_time)),
+                        app.config.login_request_ttl,
+                    )
+                },
+            )
+        })?;
+        Ok(next.into())
+    })
+    .await?;
+    Ok(respond(&app, step, false))
+}
+
+fn request_failure(app: &AppState, request: &ValidRequest, error: &str, description: &str) -> Next {
+    error_redirect(
+        &app.config.issuer,
+        &request.redirect_uri,
+        request.state.as_deref(),
+        error,
+        description,
+    )
+}
+
+fn authorization(request: &ValidRequest) -> Authorization<'_> {
+    Authorization {
+        code: CodeRequest {
+            client_id: &request.client.id,
+            redirect_uri: &request.redirect_uri,
+            scope: &request.scope,
+            nonce: request.nonce.as_deref(),
+            code_challenge: &request.code_challenge,
+        },
+        client_tenant_id: request.client.tenant_id.as_deref(),
+        client_name: &request.client.name,
+        state: request.state.as_deref(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+const FORM_EXPIRED: &str =
+    "This sign-in form has expired or was not issued to this browser. Return to the application and try again.";
+const INVALID_CREDENTIALS: &str = "Invalid email or password.";
+
+pub async fn post_login(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let (Some(request_handle), Some(csrf)) = (form.request, form.csrf) else {
+        return Ok(respond(
+            &app,
+            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
+            true,
+        ));
+    };
+    let email = form.email.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+    let cookie = request_cookie(&req, REQUEST_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let policy = Lockout {
+        max_failures: app.config.login_max_failures,
+        duration: app.config.lockout,
+    };
+
+    // 1. The form must belong to this browser; reserve an attempt for the account.
+    let state = app.clone().into_inner();
+    let (handle_id, csrf_value, email_for_lookup) =
+        (request_handle.clone(), csrf.clone(), email.clone());
+    let first = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let pending =
+            match login::load_pending(&mut conn, &handle_id, &csrf_value, cookie.as_deref()) {
+                Ok(pending) => pending,
+                Err(Error::Forbidden) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+        let (user, hash) = crate::db::write_tx(&mut conn, |tx| {
+            login::begin_login(tx, &email_for_lookup, policy)
+        })?;
+        Ok(Some((pending, user, hash)))
+    })
+    .await?;
+    let Some((pending, user, hash)) = first else {
+        return Ok(respond(
+            &app,
+            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
+            true,
+        ));
+    };
+
+    // 2. The password, on the bounded hashing pool (a dummy hash when there is no
+    //    usable account, so every failure costs the same).
+    let matched = match app.hasher.verify(password, hash).await {
+        Ok(matched) => matched,
+        Err(Error::Unavailable) => {
+            return Ok(pages::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The sign-in service is busy. Please try again in a moment.",
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+
+    // 3. Settle the attempt; on success open a session and continue the authorization.
+    let state = app.clone().into_inner();
+    let step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let client = clients::find(&mut conn, &pending.client_id)?;
+        let origin = login::browser_origin(user.as_ref().map(|u| u.id.as_str()), ip, request_id);
+        crate::db::write_tx(&mut conn, |tx| {
+            let outcome = login::finish_login(
+                tx,
+                &origin,
+                user.as_ref(),
+                matched,
+                policy,
+                app.config.session_ttl,
+            )?;
+            let (Some((session, auth_time)), Some(user)) = (outcome, user.as_ref()) else {
+                return Ok(Step::from(Next::Login {
+                    handle: PendingHandle {
+                        id: request_handle.clone(),
+                        csrf: csrf.clone(),
+                    },
+                    client_name: client.name.clone(),
+                    redirect_uri: pending.redirect_uri.clone(),
+                    email: email.clone(),
+                    error: Some(INVALID_CREDENTIALS),
+                }));
+            };
+            let authz = pending_authorization(&pending, &client);
+            let next = conclude(
+                tx,
+                app,
+                &origin,
+                &authz,
+                pending.tenant_hint.as_deref(),
+                user,
+                auth_time,
+                false,
+                Some(&pending),
+                &mut |tx| {
+                    login::set_pending_user(tx, &pending, &user.id, auth_time)?;
+                    Ok(PendingHandle {
+                        id: request_handle.clone(),
+                        csrf: csrf.clone(),
+                    })
+                },
+            )?;
+            Ok(Step {
+                next,
+                set_session: Some(session),
+            })
+        })
+    })
+    .await?;
+    Ok(respond(&app, step, true))
+}
+
+fn pending_authorization<'a>(
+    pending: &'a PendingRequest,
+    client: &'a clients::Client,
+) -> Authorization<'a> {
+    Authorization {
+        code: CodeRequest {
+            client_id: &pending.client_id,
+            redirect_uri: &pending.redirect_uri,
+            scope: &pending.scope,
+            nonce: pending.nonce.as_deref(),
+            code_challenge: &pending.code_challenge,
+        },
+        client_tenant_id: client.tenant_id.as_deref(),
+        client_name: &client.name,
+        state: pending.state.as_deref(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct PickForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    tenant: Option<String>,
+}
+
+/// The picker's answer, checked again against the memberships.
+pub async fn post_authorize(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PickForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let (Some(request_handle), Some(csrf)) = (form.request, form.csrf) else {
+        return Ok(respond(
+            &app,
+            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
+            true,
+        ));
+    };
+    let cookie = request_cookie(&req, REQUEST_COOKIE);
+    let session_cookie = request_cookie(&req, SESSION_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let state = app.clone().into_inner();
+    let step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let pending =
+            match login::load_pending(&mut conn, &request_handle, &csrf, cookie.as_deref()) {
+                Ok(pending) => pending,
+                Err(Error::Forbidden) => {
+                    return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into())
+                }
+                Err(e) => return Err(e),
+            };
+        // The picker is answered by the browser that logged in, in the same session.
+        let session = login::current_session(&mut conn, session_cookie.as_deref())?;
+        let (Some(user_id), Some(auth_time), Some((_, user))) =
+            (&pending.user_id, pending.auth_time, session)
+        else {
+            return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
+        };
+        if &user.id != user_id {
+            return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
+        }
+        let client = clients::find(&mut conn, &pending.client_id)?;
+        let origin = login::browser_origin(Some(&user.id), ip, request_id);
+        let authz = pending_authorization(&pending, &client);
+        // A missing answer names no tenant: it fails like a tenant the user is not in.
+        let hint = form.tenant.unwrap_or_default();
+        let next = crate::db::write_tx(&mut conn, |tx| {
+            conclude(
+                tx,
+                app,
+                &origin,
+                &authz,
+                Some(&hint),
+                &user,
+                auth_time,
+                true,
+                Some(&pending),
+                &mut |_| Err(Error::Forbidden),
+            )
+        })?;
+        Ok(next.into())
+    })
+    .await?;
+    Ok(respond(&app, step, true))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LogoutParams {
+    post_logout_redirect_uri: Option<String>,
+    client_id: Option<String>,
+    id_token_hint: Option<String>,
+    state: Option<String>,
+}
+
+/// RP-initiated logout: ends the session, then redirects only to a URI registered for
+/// the client named by `client_id` or by the ID token hint's audience.
+pub async fn get_logout(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<LogoutParams>,
+) -> Result<HttpResponse, Error> {
+    let params = params.into_inner();
+    let session_cookie = request_cookie(&req, SESSION_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let state = app.clone().into_inner();
+    let target = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        if let Some(cookie) = &session_cookie {
+            let origin = login::browser_origin(None, ip, request_id);
+            crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, cookie))?;
+        }
+        let Some(uri) = params.post_logout_redirect_uri else {
+            return Ok(None);
+        };
+        let hinted_client = params.id_token_hint.as_deref().and_then(|hint| {
+            app.keys
+                .current()
+                .verify(hint, crate::tokens::ID_TOKEN_TYP)
+                .and_then(|claims| {
+                    claims
+                        .get("aud")
+                        .and_then(|a| a.as_str())
+                        .map(str::to_owned)
+                })
+        });
+        let Some(client_id) = params.client_id.or(hinted_client) else {
+            return Ok(None);
+        };
+        let client = match clients::find(&mut conn, &client_id) {
+            Ok(client) => client,
+            Err(Error::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !client.redirect_uris.split_whitespace().any(|r| r == uri) {
+            return Ok(None);
+        }
+        Ok(match params.state {
+            Some(state) => match redirect_with(&uri, &[("state", &state)]) {
+                Next::Redirect(location) => Some(location),
+                _ => None,
+            },
+            None => Some(uri),
+        })
+    })
+    .await?;
+    let mut response = match target {
+        Some(location) => {
+            let mut builder = HttpResponse::Found();
+            pages::security_headers(&mut builder, "'none'");
+            builder.insert_header((header::LOCATION, location)).finish()
+        }
+        None => pages::message(StatusCode::OK, "Signed out", "You have been signed out."),
+    };
+    let _ = response.add_cookie(&expired_cookie(&app, SESSION_COOKIE));
+    Ok(response)
+}
+
+/// OIDC userinfo: the user behind a valid access token with the `openid` scope.
+pub async fn get_userinfo(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    let state = app.clone().into_inner();
+    let answer = blocking(move || {
+        let Some(token) = token else {
+            return Ok(Err("invalid_request"));
+        };
+        let mut conn = state.pool.get()?;
+        let keys = state.keys.current();
+        let Some(verified) =
+            crate::tokens::verify_access_token(&mut conn, &keys, &state.config.issuer, &token)?
+        else {
+            return Ok(Err("invalid_token"));
+        };
+        let claim = |name: &str| {
+            verified
+                .claims
+                .get(name)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let has_openid = claim("scope")
+            .as_str()
+            .is_some_and(|s| s.split(' ').any(|s| s == "openid"));
+        if !has_openid {
+            return Ok(Err("insufficient_scope"));
+        }
+        let Some(subject) = claim("sub").as_str().map(str::to_owned) else {
+            return Ok(Err("invalid_token"));
+        };
+        let user = match crate::users::find(&mut conn, &subject) {
+            Ok(user) => user,
+            Err(Error::NotFound) => return Ok(Err("invalid_token")),
+            Err(e) => return Err(e),
+        };
+        Ok(Ok(serde_json::json!({
+            "sub": user.id,
+            "email": user.email,
+            "tenant_id": claim("tenant_id"),
+            "tenant": claim("tenant"),
+            "roles": claim("roles"),
+        })))
+    })
+    .await?;
+    match answer {
+        Ok(body) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body)),
+        Err(error) => {
+            let status = if error == "insufficient_scope" {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            let challenge = match error {
+                "invalid_request" => "Bearer realm=\"tessera\"".to_owned(),
+                e => format!("Bearer realm=\"tessera\", error=\"{e}\""),
+            };
+            Ok(HttpResponse::build(status)
+                .insert_header((header::WWW_AUTHENTICATE, challenge))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(serde_json::json!({
+                    "error": error,
+                    "error_description": "the access token is missing, invalid or insufficient",
+                    "request_id": request_meta(&req).1,
+                })))
+        }
+    }
+}

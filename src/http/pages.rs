@@ -1,0 +1,120 @@
+//! Server-rendered pages (askama; every value is HTML-escaped) and the headers every
+//! page carries: no caching, no framing, no referrer, and a CSP that allows only
+//! Tessera's own forms (plus the client's origin, where a form's answer redirects).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+
+use crate::tenants::Tenant;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "tenant_picker.html")]
+pub struct PickerPage<'a> {
+    pub client_name: &'a str,
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub tenants: &'a [Tenant],
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// The CSP source for where a redirect URI points: its origin for http(s), its scheme
+/// for an app's own scheme.
+pub fn csp_source(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => Some(url.origin().ascii_serialization()),
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+/// Renders a page with the security headers. `form_target` is an extra `form-action`
+/// source (browsers apply `form-action` to the redirect a form submission leads to).
+pub fn render(status: StatusCode, page: &impl Template, form_target: Option<&str>) -> HttpResponse {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(e) => {
+            log::error!("page rendering failed: {e}");
+            return HttpResponse::InternalServerError().finish();
+        }
+    };
+    let form_action = match form_target {
+        Some(target) => format!("'self' {target}"),
+        None => "'self'".to_owned(),
+    };
+    let mut response = HttpResponse::build(status);
+    security_headers(&mut response, &form_action);
+    response.content_type("text/html; charset=utf-8").body(body)
+}
+
+/// `Cache-Control: no-store`, CSP with `frame-ancestors 'none'`, `X-Frame-Options: DENY`,
+/// `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`.
+pub fn security_headers(response: &mut actix_web::HttpResponseBuilder, form_action: &str) {
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; \
+                 frame-ancestors 'none'; base-uri 'none'"
+            ),
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+}
+
+/// A page that only says something (errors before the client is trusted, logout).
+pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    render(status, &MessagePage { title, message }, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_is_escaped() {
+        let html = LoginPage {
+            client_name: "<script>alert(1)</script>",
+            request: "r",
+            csrf: "c",
+            email: "\"><img src=x onerror=alert(1)>",
+            error: None,
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&#60;script&#62;"), "{html}");
+    }
+
+    #[test]
+    fn csp_sources() {
+        assert_eq!(
+            csp_source("https://app.example.com:8443/cb?x=1").as_deref(),
+            Some("https://app.example.com:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/cb").as_deref(),
+            Some("com.example.app:")
+        );
+    }
+}
