@@ -12,4 +12,5 @@ mod config_file;
 mod http_basics;
 mod keys;
 mod login;
+mod oidc_client;
 mod tokens;
