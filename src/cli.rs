@@ -733,8 +733,8 @@ fn tokens_cmd(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
             let filter = TokenFilter {
                 tenant_id: tenant.map(|t| t.id),
                 subject,
-                client_id: None,
                 limit,
+                ..TokenFilter::default()
             };
             let origin = Origin::cli();
             let rows = db::write_tx(&mut conn, |tx| {

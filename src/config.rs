@@ -62,6 +62,7 @@ struct FileConfig {
     login_request_ttl_secs: Option<u64>,
     bcrypt_workers: Option<usize>,
     bcrypt_queue: Option<usize>,
+    audit_max_body_bytes: Option<usize>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -102,6 +103,8 @@ pub struct Config {
     /// Threads that hash passwords, and how many logins may wait for them.
     pub bcrypt_workers: usize,
     pub bcrypt_queue: usize,
+    /// Largest audit ingestion body accepted (larger ones get 413).
+    pub audit_max_body_bytes: usize,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -131,6 +134,7 @@ impl std::fmt::Debug for Config {
             .field("login_request_ttl", &self.login_request_ttl)
             .field("bcrypt_workers", &self.bcrypt_workers)
             .field("bcrypt_queue", &self.bcrypt_queue)
+            .field("audit_max_body_bytes", &self.audit_max_body_bytes)
             .field(
                 "bootstrap_admin",
                 &self
@@ -367,6 +371,19 @@ impl Config {
         if !(1..=100_000).contains(&bcrypt_queue) {
             return Err(invalid("bcrypt_queue", "must be between 1 and 100000"));
         }
+        let audit_max_body_bytes = number(
+            &env,
+            "TESSERA_AUDIT_MAX_BODY_BYTES",
+            "audit_max_body_bytes",
+            file.audit_max_body_bytes,
+        )?
+        .unwrap_or(4 * 1024 * 1024);
+        if !(1024..=64 * 1024 * 1024).contains(&audit_max_body_bytes) {
+            return Err(invalid(
+                "audit_max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -421,6 +438,7 @@ impl Config {
             login_request_ttl,
             bcrypt_workers,
             bcrypt_queue,
+            audit_max_body_bytes,
             bootstrap_admin,
         })
     }

@@ -16,6 +16,12 @@ pub enum Error {
     Forbidden,
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// The caller's own input described back to it (a field name, a position): never
+    /// stored data, never another tenant's.
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    #[error("request body too large")]
+    TooLarge,
     #[error("{0} already exists")]
     Conflict(&'static str),
     #[error("account locked")]

@@ -1,6 +1,7 @@
 //! Tessera: a multi-tenant identity provider and token issuer. The tenant in every token
 //! is derived from the user's membership, never from anything the client sends.
 
+pub mod access;
 pub mod audit;
 pub mod bootstrap;
 pub mod cli;

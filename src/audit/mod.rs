@@ -16,6 +16,10 @@
 //! sorted). `hash = hex(SHA-256(prev_hash || canonical))`, where `prev_hash` is the
 //! previous event's hash as 64 lowercase hex characters, or 64 zeros for `seq` 1.
 
+pub mod checkpoint;
+pub mod export;
+pub mod ingest;
+pub mod query;
 pub mod store;
 
 use chrono::NaiveDateTime;
@@ -161,39 +165,104 @@ pub struct Appended {
     pub hash: String,
 }
 
+/// One event ready to be chained: everything but its sequence number, hashes and
+/// receipt time, which [`append`] assigns.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub tenant_id: String,
+    pub occurred_at: Option<NaiveDateTime>,
+    pub source: String,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl Entry {
+    pub fn new(origin: &Origin, event: Event) -> Self {
+        Self {
+            tenant_id: event.tenant_id,
+            occurred_at: event.occurred_at,
+            source: origin.source.clone(),
+            actor_type: origin.actor_type.as_str().to_owned(),
+            actor_id: origin.actor_id.clone(),
+            action: event.action,
+            resource_type: event.resource_type,
+            resource_id: event.resource_id,
+            outcome: event.outcome.as_str().to_owned(),
+            ip: origin.ip.clone(),
+            request_id: origin.request_id.clone(),
+            details: event.details,
+        }
+    }
+}
+
 /// Appends one event to its tenant's chain. Must run inside a write transaction
 /// ([`db::write_tx`]) together with the change it records.
 pub fn record(tx: &mut DbConnection, origin: &Origin, event: Event) -> Result<Appended> {
-    db::lock_audit_chain(tx, &event.tenant_id)?;
-    let (prev_seq, prev_hash) =
-        store::head(tx, &event.tenant_id)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let mut appended = append(tx, vec![Entry::new(origin, event)])?;
+    appended
+        .pop()
+        .ok_or_else(|| crate::error::Error::internal("no event appended"))
+}
+
+/// Appends events, in order, to their tenants' chains: each chain is locked once (in a
+/// fixed order, so concurrent batches cannot deadlock), its head read once, the links
+/// computed in memory, and all rows written with multi-row inserts. Returns where each
+/// event landed, in input order.
+pub fn append(tx: &mut DbConnection, entries: Vec<Entry>) -> Result<Vec<Appended>> {
+    let mut tenants: Vec<&str> = entries.iter().map(|e| e.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut heads = std::collections::HashMap::with_capacity(tenants.len());
+    for tenant in tenants {
+        db::lock_audit_chain(tx, tenant)?;
+        let head = store::head(tx, tenant)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+        heads.insert(tenant.to_owned(), head);
+    }
     let received_at = db::now();
-    let mut row = AuditRow {
-        tenant_id: event.tenant_id,
-        seq: prev_seq + 1,
-        id: uuid::Uuid::new_v4().to_string(),
-        occurred_at: event.occurred_at.unwrap_or(received_at),
-        received_at,
-        source: origin.source.clone(),
-        actor_type: origin.actor_type.as_str().to_owned(),
-        actor_id: origin.actor_id.clone(),
-        action: event.action,
-        resource_type: event.resource_type,
-        resource_id: event.resource_id,
-        outcome: event.outcome.as_str().to_owned(),
-        ip: origin.ip.clone(),
-        request_id: origin.request_id.clone(),
-        details: canonical_json(&event.details),
-        prev_hash,
-        hash: String::new(),
-    };
-    row.hash = chain_hash(&row.prev_hash, &row);
-    store::insert(tx, &row)?;
-    Ok(Appended {
-        id: row.id,
-        seq: row.seq,
-        hash: row.hash,
-    })
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let head = heads
+            .get_mut(&entry.tenant_id)
+            .ok_or_else(|| crate::error::Error::internal("audit chain head missing"))?;
+        let mut row = AuditRow {
+            seq: head.0 + 1,
+            id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: entry.occurred_at.unwrap_or(received_at),
+            received_at,
+            source: entry.source,
+            actor_type: entry.actor_type,
+            actor_id: entry.actor_id,
+            action: entry.action,
+            resource_type: entry.resource_type,
+            resource_id: entry.resource_id,
+            outcome: entry.outcome,
+            ip: entry.ip,
+            request_id: entry.request_id,
+            details: canonical_json(&entry.details),
+            prev_hash: std::mem::take(&mut head.1),
+            hash: String::new(),
+            tenant_id: entry.tenant_id,
+        };
+        row.hash = chain_hash(&row.prev_hash, &row);
+        *head = (row.seq, row.hash.clone());
+        rows.push(row);
+    }
+    store::insert_many(tx, &rows)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Appended {
+            id: row.id,
+            seq: row.seq,
+            hash: row.hash,
+        })
+        .collect())
 }
 
 /// JSON text with every object's keys sorted (recursively) and no insignificant white

@@ -231,6 +231,22 @@ where
     }
 }
 
+/// A multi-row `INSERT` of `rows` into `table` on either backend (diesel's batch insert
+/// is backend-specific, so the connection's variant is matched here, once).
+#[macro_export]
+macro_rules! insert_batch {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::db::DbConnection::Postgres(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+
 /// Serializes appends to one tenant's audit chain until the transaction ends. SQLite
 /// already serializes every write transaction (see [`write_tx`]); PostgreSQL takes a
 /// transaction-scoped advisory lock keyed by the tenant.

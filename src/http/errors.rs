@@ -10,10 +10,10 @@ use crate::error::Error;
 /// The public part of an error, left in the response's extensions by `error_response`
 /// and turned into the final JSON body (with the request id) by the request-id
 /// middleware.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ErrorBody {
     pub error: &'static str,
-    pub description: &'static str,
+    pub description: std::borrow::Cow<'static, str>,
 }
 
 impl Error {
@@ -21,13 +21,32 @@ impl Error {
         let (status, error, description) = match self {
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found"),
             // A locked account answers like any other failed authentication.
-            Error::Unauthenticated | Error::Locked => (
+            Error::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is missing, invalid, expired or revoked",
+            ),
+            Error::Locked => (
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "invalid credentials",
             ),
             Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "forbidden"),
             Error::Invalid(what) => (StatusCode::BAD_REQUEST, "invalid_request", *what),
+            Error::BadRequest(what) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    ErrorBody {
+                        error: "invalid_request",
+                        description: what.clone().into(),
+                    },
+                )
+            }
+            Error::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large",
+            ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "already exists"),
             Error::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -40,7 +59,13 @@ impl Error {
                 "internal error",
             ),
         };
-        (status, ErrorBody { error, description })
+        (
+            status,
+            ErrorBody {
+                error,
+                description: description.into(),
+            },
+        )
     }
 }
 
@@ -51,7 +76,15 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let (status, body) = self.public();
-        let mut response = HttpResponse::new(status);
+        let mut builder = HttpResponse::build(status);
+        if matches!(self, Error::Unauthenticated) {
+            // RFC 6750: how to authenticate to the API.
+            builder.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                "Bearer realm=\"tessera\", error=\"invalid_token\"",
+            ));
+        }
+        let mut response = builder.finish();
         response.extensions_mut().insert(body);
         response
     }
@@ -72,5 +105,8 @@ pub fn generic_body(status: StatusCode) -> ErrorBody {
         503 => ("unavailable", "service unavailable"),
         _ => ("server_error", "internal error"),
     };
-    ErrorBody { error, description }
+    ErrorBody {
+        error,
+        description: description.into(),
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the route table shared by `serve` and the tests, its middleware,
 //! and the server's life cycle. `actix_web` appears only under this folder.
 
+pub mod api;
 pub mod errors;
 mod form;
 pub mod health;
@@ -46,7 +47,12 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
+    use utoipa_actix_web::AppExt;
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .service(api::scope())
+        .split_for_parts();
+    app.app_data(web::Data::new(api::openapi::finish(api)))
         .app_data(web::Data::new(state))
         .configure(routes)
         .default_service(web::to(not_found))

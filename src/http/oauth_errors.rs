@@ -42,7 +42,13 @@ impl OAuthError {
                 "internal error",
             ),
         };
-        (status, ErrorBody { error, description })
+        (
+            status,
+            ErrorBody {
+                error,
+                description: description.into(),
+            },
+        )
     }
 }
 

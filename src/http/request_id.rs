@@ -51,7 +51,7 @@ pub async fn middleware(
                 .response()
                 .extensions()
                 .get::<ErrorBody>()
-                .copied()
+                .cloned()
                 .unwrap_or_else(|| generic_body(status));
             let json = serde_json::json!({
                 "error": body.error,

@@ -184,6 +184,13 @@ pub fn resolve_tenant(
     }
 }
 
+/// Whether `user_id` holds an active membership in `tenant_id`.
+pub fn is_member(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> Result<bool> {
+    Ok(store::user_tenants(conn, user_id)?
+        .iter()
+        .any(|(tenant, _)| tenant.id == tenant_id))
+}
+
 /// Whether any active user holds `admin` in the `system` tenant.
 pub fn platform_admin_exists(conn: &mut DbConnection) -> Result<bool> {
     let rows = store::active_in_tenant(conn, SYSTEM_TENANT_ID)?;

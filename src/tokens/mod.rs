@@ -342,3 +342,93 @@ pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> Result<IssuedToken> {
 pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> Result<Vec<IssuedToken>> {
     Ok(store::list(conn, filter)?)
 }
+
+/// An opaque position in the ledger, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct LedgerCursor {
+    i: NaiveDateTime,
+    t: String,
+    j: String,
+}
+
+pub fn decode_cursor(text: &str) -> Result<(NaiveDateTime, String, String)> {
+    use base64::Engine;
+    const INVALID: Error = Error::Invalid("cursor");
+    if text.len() > 512 {
+        return Err(INVALID);
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| INVALID)?;
+    let c: LedgerCursor = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
+    if uuid::Uuid::parse_str(&c.t).is_err() || c.j.len() > 64 {
+        return Err(INVALID);
+    }
+    Ok((c.i, c.t, c.j))
+}
+
+/// One page of the ledger, newest first, and the next page's cursor.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &TokenFilter,
+) -> Result<(Vec<IssuedToken>, Option<String>)> {
+    use base64::Engine;
+    let limit = filter.limit.clamp(1, 1000);
+    let mut query = filter.clone();
+    query.limit = limit + 1;
+    let mut rows = store::list(conn, &query)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().and_then(|r| {
+            let c = LedgerCursor {
+                i: r.issued_at,
+                t: r.tenant_id.clone(),
+                j: r.jti.clone(),
+            };
+            serde_json::to_vec(&c)
+                .ok()
+                .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Revokes one ledger entry of `tenant_id` by an administrator; with `family`, every
+/// token of its refresh family too. `NotFound` for a token of another tenant, exactly
+/// as for one that does not exist.
+pub fn revoke_by_admin(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: Option<&str>,
+    jti: &str,
+    family: bool,
+) -> Result<usize> {
+    let Some(row) = store::by_jti(tx, jti)? else {
+        return Err(Error::NotFound);
+    };
+    if tenant_id.is_some_and(|t| t != row.tenant_id) {
+        return Err(Error::NotFound);
+    }
+    if family {
+        if let Some(family_id) = &row.family_id {
+            crate::oauth::store::revoke_family(tx, family_id, db::now())?;
+            let n = revoke_family(tx, family_id, "admin")?;
+            audit::record(
+                tx,
+                origin,
+                Event::success(&row.tenant_id, "token.revoked", "grant", family_id)
+                    .with_details(serde_json::json!({ "tokens_revoked": n, "reason": "admin" })),
+            )?;
+            return Ok(n);
+        }
+    }
+    Ok(usize::from(revoke(
+        tx,
+        origin,
+        &row.tenant_id,
+        &row.jti,
+        "admin",
+    )?))
+}

@@ -34,7 +34,13 @@ pub struct TokenFilter {
     pub tenant_id: Option<String>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
+    /// `Some(true)`: neither revoked nor expired; `Some(false)`: revoked or expired.
+    pub active: Option<bool>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
     pub limit: i64,
+    /// Keyset position (issued_at, tenant_id, jti) of the last row of the previous page.
+    pub after: Option<(NaiveDateTime, String, String)>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &IssuedToken) -> QueryResult<()> {
@@ -109,7 +115,11 @@ pub fn revoke_family(
 pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<IssuedToken>> {
     let mut query = issued_tokens::table
         .select(IssuedToken::as_select())
-        .order((issued_tokens::issued_at.desc(), issued_tokens::jti.desc()))
+        .order((
+            issued_tokens::issued_at.desc(),
+            issued_tokens::tenant_id.desc(),
+            issued_tokens::jti.desc(),
+        ))
         .limit(filter.limit)
         .into_boxed();
     if let Some(tenant_id) = &filter.tenant_id {
@@ -120,6 +130,41 @@ pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<Is
     }
     if let Some(client_id) = &filter.client_id {
         query = query.filter(issued_tokens::client_id.eq(client_id.clone()));
+    }
+    let now = crate::db::now();
+    match filter.active {
+        Some(true) => {
+            query = query
+                .filter(issued_tokens::revoked_at.is_null())
+                .filter(issued_tokens::expires_at.gt(now));
+        }
+        Some(false) => {
+            query = query.filter(
+                issued_tokens::revoked_at
+                    .is_not_null()
+                    .or(issued_tokens::expires_at.le(now)),
+            );
+        }
+        None => {}
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(issued_tokens::issued_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(issued_tokens::issued_at.lt(until));
+    }
+    if let Some((at, tenant_id, jti)) = &filter.after {
+        query = query.filter(
+            issued_tokens::issued_at
+                .lt(*at)
+                .or(issued_tokens::issued_at.eq(*at).and(
+                    issued_tokens::tenant_id
+                        .lt(tenant_id.clone())
+                        .or(issued_tokens::tenant_id
+                            .eq(tenant_id.clone())
+                            .and(issued_tokens::jti.lt(jti.clone()))),
+                )),
+        );
     }
     query.load(conn)
 }

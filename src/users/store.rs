@@ -78,3 +78,10 @@ pub fn set_failures(
         .execute(conn)
         .map(|_| ())
 }
+
+pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::status.eq(status))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -66,3 +66,4 @@ CREATE TABLE audit_events (
     PRIMARY KEY (tenant_id, seq)
 );
 CREATE INDEX audit_events_occurred ON audit_events (tenant_id, occurred_at);
+CREATE INDEX audit_events_received ON audit_events (received_at, tenant_id, seq);

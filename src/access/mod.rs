@@ -1,0 +1,212 @@
+//! Who is calling `/api/v1` and what they may reach (DESIGN invariant 2 and "Who may
+//! read logs"). A [`TenantContext`] is built only from a fully verified access token;
+//! a tenant named by the request is at most a selector, checked here against it.
+
+use crate::audit::{self, ActorType, Event, Origin, Outcome};
+use crate::db::DbConnection;
+use crate::error::{Error, Result};
+use crate::memberships::{Role, Roles};
+use crate::tenants::{self, Tenant, SYSTEM_TENANT_ID};
+
+/// The verified caller of an API request.
+#[derive(Debug, Clone)]
+pub struct TenantContext {
+    pub tenant_id: String,
+    pub tenant: String,
+    pub subject: String,
+    pub client_id: String,
+    pub roles: Vec<Role>,
+    pub scope: Vec<String>,
+    pub jti: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl TenantContext {
+    /// Builds the context from verified claims; `None` if a required claim is missing.
+    pub fn from_claims(
+        claims: &serde_json::Map<String, serde_json::Value>,
+        ip: Option<String>,
+        request_id: Option<String>,
+    ) -> Option<Self> {
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let roles = claims
+            .get("roles")
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                let names: Vec<&str> = items.iter().filter_map(|r| r.as_str()).collect();
+                Roles::from_stored(&names.join(" "))
+            })
+            .unwrap_or_default();
+        Some(Self {
+            tenant_id: text("tenant_id")?,
+            tenant: text("tenant")?,
+            subject: text("sub")?,
+            client_id: text("client_id")?,
+            roles,
+            scope: text("scope")
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            jti: text("jti")?,
+            ip,
+            request_id,
+        })
+    }
+
+    /// A client-credentials token: the client itself is the subject.
+    pub fn is_client(&self) -> bool {
+        self.subject == self.client_id && self.roles.is_empty()
+    }
+
+    /// Roles held in `system` reach every tenant.
+    pub fn is_platform(&self) -> bool {
+        self.tenant_id == SYSTEM_TENANT_ID
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.iter().any(|s| s == scope)
+    }
+
+    /// May read audit and token logs (of its own tenant; every tenant from `system`).
+    pub fn can_read_logs(&self) -> bool {
+        self.has_role(Role::Auditor) || self.has_role(Role::Admin)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has_role(Role::Admin)
+    }
+
+    /// The audit origin of this caller's actions.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            source: "tessera".to_owned(),
+            actor_type: if self.is_client() {
+                ActorType::Client
+            } else {
+                ActorType::User
+            },
+            actor_id: Some(self.subject.clone()),
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// Which tenants a request reaches.
+#[derive(Debug, Clone)]
+pub enum Target {
+    One(Tenant),
+    /// Every tenant (platform callers without a selector).
+    All,
+}
+
+impl Target {
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Target::One(t) => Some(&t.id),
+            Target::All => None,
+        }
+    }
+}
+
+/// Resolves a tenant selector (an id or a slug from the query, the path or
+/// `X-Tenant-ID`) against the caller. A caller outside `system` reaches only its own
+/// tenant: any other selector, existing or not, is `Forbidden` and is recorded as
+/// `tenant.cross_access_denied` in the caller's chain (with the selector as typed, so
+/// nothing is revealed). A platform caller reaches any tenant; an unknown one is
+/// `NotFound`.
+pub fn resolve_target(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    selector: Option<&str>,
+) -> Result<Target> {
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+        return if ctx.is_platform() {
+            Ok(Target::All)
+        } else {
+            Ok(Target::One(tenants::find_by_id(conn, &ctx.tenant_id)?))
+        };
+    };
+    if !ctx.is_platform() {
+        if selector == ctx.tenant_id || selector == ctx.tenant {
+            return Ok(Target::One(tenants::find_by_id(conn, &ctx.tenant_id)?));
+        }
+        deny_cross_tenant(conn, ctx, selector)?;
+        return Err(Error::Forbidden);
+    }
+    // Only well-formed ids and slugs reach the database.
+    if uuid::Uuid::parse_str(selector).is_ok() {
+        return tenants::find_by_id(conn, selector).map(Target::One);
+    }
+    match tenants::Slug::parse(selector) {
+        Ok(slug) => tenants::find_by_slug(conn, &slug).map(Target::One),
+        Err(_) => Err(Error::NotFound),
+    }
+}
+
+/// Records a refused cross-tenant request in the caller's own chain.
+pub fn deny_cross_tenant(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    selector: &str,
+) -> Result<()> {
+    let requested: String = selector.chars().take(100).collect();
+    crate::db::write_tx(conn, |tx| {
+        audit::record(
+            tx,
+            &ctx.origin(),
+            Event::new(
+                &ctx.tenant_id,
+                "tenant.cross_access_denied",
+                Outcome::Denied,
+            )
+            .with_details(serde_json::json!({ "requested": requested })),
+        )
+        .map(|_| ())
+    })
+}
+
+/// Records a read of the audit or token logs: in the read tenant's chain (so its own
+/// auditors see who looked), or the caller's for a read across all tenants.
+pub fn record_read(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    target: &Target,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    let chain = target.tenant_id().unwrap_or(&ctx.tenant_id).to_owned();
+    crate::db::write_tx(conn, |tx| {
+        audit::record(
+            tx,
+            &ctx.origin(),
+            Event::new(&chain, action, Outcome::Success).with_details(details),
+        )
+        .map(|_| ())
+    })
+}
+
+/// The caller may read logs (auditor or admin); anyone else is `Forbidden`.
+pub fn require_log_reader(ctx: &TenantContext) -> Result<()> {
+    if ctx.can_read_logs() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+/// The caller administers its tenant (or, from `system`, every tenant).
+pub fn require_admin(ctx: &TenantContext) -> Result<()> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}

@@ -1,0 +1,344 @@
+//! Audit ingestion from downstream services (DESIGN "Audit ingestion", invariant 6):
+//! schema-checked events, bound to the caller's token (a user's token writes its own
+//! tenant as itself; a tenant-bound client writes its tenant; a platform client names
+//! the tenant of each event and a user actor must be a member of it), appended
+//! all-or-nothing in one transaction, acknowledged only after commit.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{Appended, Entry};
+use crate::access::TenantContext;
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+use crate::memberships;
+use crate::tenants::{self, SYSTEM_TENANT_ID};
+
+pub const MAX_BATCH: usize = 1000;
+pub const WRITE_SCOPE: &str = "audit:write";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+/// One event as a downstream service sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestEvent {
+    pub action: String,
+    pub outcome: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub tenant_id: Option<String>,
+    pub actor: Option<Reference>,
+    pub resource: Option<Reference>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Parses a body, naming the position and field of the first problem.
+pub fn parse(body: &[u8]) -> Result<Vec<IngestEvent>> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Error::BadRequest(format!(
+            "malformed JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let events = match value {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                return Err(Error::BadRequest("the batch is empty".into()));
+            }
+            if items.len() > MAX_BATCH {
+                return Err(Error::BadRequest(format!(
+                    "a batch holds at most {MAX_BATCH} events"
+                )));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    event_from(item).map_err(|m| Error::BadRequest(format!("event {i}: {m}")))
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        item @ serde_json::Value::Object(_) => {
+            vec![event_from(item).map_err(Error::BadRequest)?]
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "expected an event object or an array of events".into(),
+            ))
+        }
+    };
+    Ok(events)
+}
+
+fn event_from(value: serde_json::Value) -> std::result::Result<IngestEvent, String> {
+    let event: IngestEvent = serde_json::from_value(value).map_err(|e| {
+        let text = e.to_string();
+        text.chars().take(200).collect::<String>()
+    })?;
+    validate(&event)?;
+    Ok(event)
+}
+
+fn short_text(name: &str, value: &str, max: usize) -> std::result::Result<(), String> {
+    if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
+        return Err(format!("{name} must be 1-{max} printable characters"));
+    }
+    Ok(())
+}
+
+fn validate(event: &IngestEvent) -> std::result::Result<(), String> {
+    short_text("action", &event.action, 128)?;
+    if !event
+        .action
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+    {
+        return Err("action may use only letters, digits, '.', '_', '-' and ':'".into());
+    }
+    if !matches!(event.outcome.as_str(), "success" | "failure" | "denied") {
+        return Err("outcome must be success, failure or denied".into());
+    }
+    if let Some(tenant_id) = &event.tenant_id {
+        short_text("tenant_id", tenant_id, 64)?;
+    }
+    if let Some(actor) = &event.actor {
+        if !matches!(
+            actor.kind.as_str(),
+            "user" | "client" | "service" | "system"
+        ) {
+            return Err("actor.type must be user, client, service or system".into());
+        }
+        if let Some(id) = &actor.id {
+            short_text("actor.id", id, 256)?;
+        }
+    }
+    if let Some(resource) = &event.resource {
+        short_text("resource.type", &resource.kind, 128)?;
+        if let Some(id) = &resource.id {
+            short_text("resource.id", id, 256)?;
+        }
+    }
+    if let Some(request_id) = &event.request_id {
+        short_text("request_id", request_id, 128)?;
+    }
+    if let Some(ip) = &event.ip {
+        ip.parse::<std::net::IpAddr>()
+            .map_err(|_| "ip must be an IPv4 or IPv6 address".to_owned())?;
+    }
+    if let Some(details) = &event.details {
+        let size = serde_json::to_string(details)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX);
+        if size > 16 * 1024 {
+            return Err("details must be at most 16 KiB of JSON".into());
+        }
+    }
+    if let Some(at) = event.occurred_at {
+        if at > Utc::now() + chrono::Duration::minutes(5) {
+            return Err("occurred_at is in the future".into());
+        }
+    }
+    Ok(())
+}
+
+/// Why a batch was refused by the tenant rules (a 403; the caller audits it).
+#[derive(Debug)]
+pub struct Refused {
+    pub index: usize,
+}
+
+/// Appends a validated batch under the caller's token rules, in `tx`. `Ok(Err(_))` is a
+/// refusal: nothing was written, and the caller records the denial separately.
+pub fn ingest(
+    tx: &mut DbConnection,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+) -> Result<std::result::Result<Vec<Appended>, Refused>> {
+    let platform_client = ctx.is_client() && ctx.tenant_id == SYSTEM_TENANT_ID;
+    if ctx.is_client() && !ctx.has_scope(WRITE_SCOPE) {
+        return Ok(Err(Refused { index: 0 }));
+    }
+    let mut known_tenants: HashMap<String, bool> = HashMap::new();
+    let mut members: HashMap<(String, String), bool> = HashMap::new();
+    let mut entries = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let refuse = Ok(Err(Refused { index }));
+        let tenant_id = if platform_client {
+            // A platform client names the tenant of each event; it must exist.
+            let Some(tenant_id) = event.tenant_id.clone() else {
+                return Err(Error::BadRequest(format!(
+                    "event {index}: tenant_id is required"
+                )));
+            };
+            let exists = match known_tenants.get(&tenant_id) {
+                Some(known) => *known,
+                None => {
+                    let exists = uuid::Uuid::parse_str(&tenant_id).is_ok()
+                        && match tenants::find_by_id(tx, &tenant_id) {
+                            Ok(_) => true,
+                            Err(Error::NotFound) => false,
+                            Err(e) => return Err(e),
+                        };
+                    known_tenants.insert(tenant_id.clone(), exists);
+                    exists
+                }
+            };
+            if !exists {
+                return refuse;
+            }
+            tenant_id
+        } else {
+            if event
+                .tenant_id
+                .as_ref()
+                .is_some_and(|t| *t != ctx.tenant_id)
+            {
+                return refuse;
+            }
+            ctx.tenant_id.clone()
+        };
+
+        let (actor_type, actor_id) = if ctx.is_client() {
+            match &event.actor {
+                Some(actor) => (actor.kind.clone(), actor.id.clone()),
+                None => ("client".to_owned(), Some(ctx.client_id.clone())),
+            }
+        } else {
+            // A user's token writes as that user, and as nobody else.
+            let other = event.actor.as_ref().is_some_and(|a| {
+                a.kind != "user" || a.id.as_ref().is_some_and(|id| *id != ctx.subject)
+            });
+            if other {
+                return refuse;
+            }
+            ("user".to_owned(), Some(ctx.subject.clone()))
+        };
+        if platform_client && actor_type == "user" {
+            let Some(user_id) = actor_id.clone() else {
+                return Err(Error::BadRequest(format!(
+                    "event {index}: actor.id is required for a user"
+                )));
+            };
+            let key = (tenant_id.clone(), user_id.clone());
+            let member = match members.get(&key) {
+                Some(member) => *member,
+                None => {
+                    let member = uuid::Uuid::parse_str(&user_id).is_ok()
+                        && memberships::is_member(tx, &tenant_id, &user_id)?;
+                    members.insert(key, member);
+                    member
+                }
+            };
+            if !member {
+                return refuse;
+            }
+        }
+        let (resource_type, resource_id) = match event.resource {
+            Some(r) => (Some(r.kind), r.id),
+            None => (None, None),
+        };
+        entries.push(Entry {
+            tenant_id,
+            occurred_at: event.occurred_at.map(|t| {
+                use chrono::SubsecRound;
+                t.naive_utc().trunc_subsecs(6)
+            }),
+            source: ctx.client_id.clone(),
+            actor_type,
+            actor_id,
+            action: event.action,
+            resource_type,
+            resource_id,
+            outcome: event.outcome,
+            ip: event.ip.or_else(|| ctx.ip.clone()),
+            request_id: event.request_id.or_else(|| ctx.request_id.clone()),
+            details: serde_json::Value::Object(event.details.unwrap_or_default()),
+        });
+    }
+    Ok(Ok(super::append(tx, entries)?))
+}
+
+/// Ingests a batch: appended and committed, or refused (the refusal is recorded in the
+/// caller's chain as `audit.ingest_denied` and nothing else is written).
+pub fn ingest_batch(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+) -> Result<Vec<Appended>> {
+    match db::write_tx(conn, |tx| ingest(tx, ctx, events))? {
+        Ok(appended) => Ok(appended),
+        Err(refused) => {
+            db::write_tx(conn, |tx| {
+                super::record(
+                    tx,
+                    &ctx.origin(),
+                    super::Event::new(
+                        &ctx.tenant_id,
+                        "audit.ingest_denied",
+                        super::Outcome::Denied,
+                    )
+                    .with_details(serde_json::json!({ "event_index": refused.index })),
+                )
+            })?;
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names_the_problem() {
+        let ok = parse(br#"{"action":"invoice.read","outcome":"success"}"#).unwrap();
+        assert_eq!(ok.len(), 1);
+        let many =
+            parse(br#"[{"action":"a","outcome":"success"},{"action":"b","outcome":"denied"}]"#)
+                .unwrap();
+        assert_eq!(many.len(), 2);
+        let cases: [(&[u8], &str); 8] = [
+            (b"{", "malformed JSON"),
+            (b"[]", "empty"),
+            (b"42", "expected an event"),
+            (br#"{"action":"a","outcome":"maybe"}"#, "outcome must be"),
+            (
+                br#"{"action":"a","outcome":"success","bogus":1}"#,
+                "unknown field `bogus`",
+            ),
+            (br#"{"action":5,"outcome":"success"}"#, "invalid type"),
+            (
+                br#"[{"action":"a","outcome":"success"},{"outcome":"success"}]"#,
+                "event 1: missing field `action`",
+            ),
+            (
+                br#"{"action":"a","outcome":"success","ip":"not-an-ip"}"#,
+                "ip must be",
+            ),
+        ];
+        for (body, expected) in cases {
+            let message = parse(body).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                message.contains(expected),
+                "{}: {message}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let too_many = format!(
+            "[{}]",
+            vec![r#"{"action":"a","outcome":"success"}"#; 1001].join(",")
+        );
+        assert!(parse(too_many.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,354 @@
+//! `/api/v1/tenants`, `/api/v1/tenants/{id}/members`, `/api/v1/clients`: administration
+//! for platform admins (every tenant) and tenant admins (their own). Every change is
+//! audited by the domain operation it calls.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{blocking, listing, selector};
+use crate::access::{self, Target, TenantContext};
+use crate::clients::{self, ClientId, ClientView, NewClient};
+use crate::db;
+use crate::error::{Error, Result};
+use crate::http::AppState;
+use crate::memberships::{self, Role, Roles};
+use crate::tenants::{self, Slug};
+use crate::users::{self, Email};
+
+/// `GET /api/v1/tenants`: every tenant for platform admins, one's own otherwise.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "`{\"items\": [tenant…], \"next_cursor\": null}`", body = serde_json::Value),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tenants")]
+pub async fn get_tenants(state: web::Data<AppState>, ctx: TenantContext) -> Result<HttpResponse> {
+    let state = state.into_inner();
+    let body = blocking(move || {
+        access::require_admin(&ctx)?;
+        let mut conn = state.pool.get()?;
+        let items = if ctx.is_platform() {
+            tenants::list(&mut conn)?
+        } else {
+            vec![tenants::find_by_id(&mut conn, &ctx.tenant_id)?]
+        };
+        Ok(listing(items, None))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    slug: String,
+    name: Option<String>,
+}
+
+/// `POST /api/v1/tenants`: platform admins only.
+#[utoipa::path(
+    tag = "admin",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "The new tenant", body = serde_json::Value),
+        (status = 400, description = "Invalid slug or name"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not a platform admin"),
+        (status = 409, description = "The slug is taken"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tenants")]
+pub async fn post_tenants(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse> {
+    let body = body.into_inner();
+    let state = state.into_inner();
+    let tenant = blocking(move || {
+        access::require_admin(&ctx)?;
+        if !ctx.is_platform() {
+            return Err(Error::Forbidden);
+        }
+        let slug = Slug::parse(&body.slug)?;
+        if slug.as_str() == tenants::SYSTEM_SLUG {
+            return Err(Error::Conflict("tenant"));
+        }
+        let mut conn = state.pool.get()?;
+        let origin = ctx.origin();
+        db::write_tx(&mut conn, |tx| {
+            tenants::create(tx, &origin, &slug, body.name.as_deref())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(tenant))
+}
+
+/// The tenant named in the path, if the caller administers it.
+fn administered(
+    conn: &mut db::DbConnection,
+    ctx: &TenantContext,
+    id: &str,
+) -> Result<tenants::Tenant> {
+    let target = access::resolve_target(conn, ctx, Some(id))?;
+    access::require_admin(ctx)?;
+    match target {
+        Target::One(tenant) => Ok(tenant),
+        Target::All => Err(Error::NotFound),
+    }
+}
+
+/// `GET /api/v1/tenants/{id}/members`.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or slug")),
+    responses(
+        (status = 200, description = "`{\"items\": [member…], \"next_cursor\": null}`", body = serde_json::Value),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{id}/members")]
+pub async fn get_members(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = selector(&req, Some(&id.into_inner()))?.unwrap_or_default();
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let tenant = administered(&mut conn, &ctx, &id)?;
+        Ok(listing(memberships::list(&mut conn, &tenant)?, None))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    email: String,
+    roles: Vec<String>,
+}
+
+/// `POST /api/v1/tenants/{id}/members`: adds a person by email (an account that does
+/// not exist yet is created as `invited`, so the answer never reveals which exist).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or slug")),
+    request_body = NewMember,
+    responses(
+        (status = 201, description = "`{user_id, email, roles, tenant_id}`", body = serde_json::Value),
+        (status = 400, description = "Invalid email or role"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
+        (status = 409, description = "Already a member"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{id}/members")]
+pub async fn post_members(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<NewMember>,
+) -> Result<HttpResponse> {
+    let id = selector(&req, Some(&id.into_inner()))?.unwrap_or_default();
+    let body = body.into_inner();
+    let state = state.into_inner();
+    let member = blocking(move || {
+        let email = Email::parse(&body.email)?;
+        let roles = Roles::new(
+            body.roles
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        let mut conn = state.pool.get()?;
+        let tenant = administered(&mut conn, &ctx, &id)?;
+        let origin = ctx.origin();
+        db::write_tx(&mut conn, |tx| {
+            let user = users::find_or_invite(tx, &origin, &email)?;
+            memberships::add(tx, &origin, &tenant, &user, &roles)?;
+            Ok(serde_json::json!({
+                "user_id": user.id,
+                "email": user.email,
+                "roles": roles.names(),
+                "tenant_id": tenant.id,
+            }))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(member))
+}
+
+/// `DELETE /api/v1/tenants/{id}/members/{user_id}`.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or slug"), ("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
+        (status = 404, description = "No such member"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/tenants/{id}/members/{user_id}")]
+pub async fn delete_member(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, user_id) = path.into_inner();
+    let id = selector(&req, Some(&id))?.unwrap_or_default();
+    let state = state.into_inner();
+    blocking(move || {
+        let mut conn = state.pool.get()?;
+        let tenant = administered(&mut conn, &ctx, &id)?;
+        if uuid::Uuid::parse_str(&user_id).is_err() {
+            return Err(Error::NotFound);
+        }
+        let origin = ctx.origin();
+        db::write_tx(&mut conn, |tx| {
+            let user = users::find(tx, &user_id)?;
+            memberships::remove(tx, &origin, &tenant, &user)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientsQuery {
+    tenant: Option<String>,
+}
+
+/// `GET /api/v1/clients`: a tenant admin sees its tenant's clients; a platform admin
+/// every client, or one tenant's with `tenant`.
+#[utoipa::path(
+    tag = "admin",
+    params(ClientsQuery),
+    responses(
+        (status = 200, description = "`{\"items\": [client…], \"next_cursor\": null}`", body = serde_json::Value),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin (another tenant: audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/clients")]
+pub async fn get_clients(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<ClientsQuery>,
+) -> Result<HttpResponse> {
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_admin(&ctx)?;
+        let tenant = match &target {
+            Target::One(t) => Some(t),
+            Target::All => None,
+        };
+        let items: Vec<ClientView> = clients::list(&mut conn, tenant)?
+            .iter()
+            .map(ClientView::from)
+            .collect();
+        Ok(listing(items, None))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    client_id: String,
+    name: Option<String>,
+    #[serde(default)]
+    confidential: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    tenant_id: Option<String>,
+}
+
+/// `POST /api/v1/clients`: a tenant admin's client is bound to its tenant; a platform
+/// admin may bind one to any tenant or leave it unbound. The secret is in the answer,
+/// once.
+#[utoipa::path(
+    tag = "admin",
+    request_body = NewClientBody,
+    responses(
+        (status = 201, description = "The client, with `client_secret` (shown once) for a confidential one", body = serde_json::Value),
+        (status = 400, description = "Invalid client id, redirect URI, grant or scope"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin, or another tenant named (audited)"),
+        (status = 409, description = "The client id is taken"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/clients")]
+pub async fn post_clients(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    body: web::Json<NewClientBody>,
+) -> Result<HttpResponse> {
+    let body = body.into_inner();
+    let state = state.into_inner();
+    let created = blocking(move || {
+        let id = ClientId::parse(&body.client_id)?;
+        let mut conn = state.pool.get()?;
+        let tenant = if ctx.is_platform() {
+            match body.tenant_id.as_deref() {
+                Some(selector) => match access::resolve_target(&mut conn, &ctx, Some(selector))? {
+                    Target::One(t) => Some(t),
+                    Target::All => None,
+                },
+                None => None,
+            }
+        } else {
+            match access::resolve_target(&mut conn, &ctx, body.tenant_id.as_deref())? {
+                Target::One(t) => Some(t),
+                Target::All => return Err(Error::Forbidden),
+            }
+        };
+        access::require_admin(&ctx)?;
+        let origin = ctx.origin();
+        let input = NewClient {
+            name: body.name,
+            confidential: body.confidential,
+            redirect_uris: body.redirect_uris,
+            grants: body.grant_types,
+            scopes: body.scopes,
+        };
+        let (client, secret) = db::write_tx(&mut conn, |tx| {
+            clients::create(tx, &origin, &id, tenant.as_ref(), input)
+        })?;
+        let mut view = serde_json::to_value(ClientView::from(&client)).map_err(Error::internal)?;
+        view["client_secret"] = secret.map_or(serde_json::Value::Null, serde_json::Value::String);
+        Ok(view)
+    })
+    .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header(("cache-control", "no-store"))
+        .json(created))
+}

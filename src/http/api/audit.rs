@@ -1,0 +1,328 @@
+//! `/api/v1/audit/*`: ingestion, query, export, verification and checkpoints.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{blocking, limit_param, listing, selector, time_param};
+use crate::access::{self, Target, TenantContext};
+use crate::audit::checkpoint;
+use crate::audit::export::{self, Format};
+use crate::audit::ingest;
+use crate::audit::query::{self, AuditFilter, AuditItem, Cursor};
+use crate::error::{Error, Result};
+use crate::http::AppState;
+
+/// `POST /api/v1/audit/events`: one event or an array of at most 1000, all or nothing;
+/// 202 only after commit.
+#[utoipa::path(
+    tag = "audit",
+    request_body(content = serde_json::Value, description = "One event object, or an array of at most 1000: `action`, `outcome` (success|failure|denied), optional `occurred_at`, `tenant_id`, `actor {type, id}`, `resource {type, id}`, `request_id`, `ip`, `details`"),
+    responses(
+        (status = 202, description = "Committed: `{\"events\": [{\"id\", \"seq\"}]}`", body = serde_json::Value),
+        (status = 400, description = "Invalid event (the description names the event and field)"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "An event names a tenant (or user) this token may not write; audited"),
+        (status = 413, description = "Body larger than audit_max_body_bytes"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/audit/events")]
+pub async fn post_events(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
+    let events = ingest::parse(&body)?;
+    let state = state.into_inner();
+    let appended = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let appended = ingest::ingest_batch(&mut conn, &ctx, events)?;
+        Ok(appended)
+    })
+    .await?;
+    let items: Vec<serde_json::Value> = appended
+        .into_iter()
+        .map(|a| serde_json::json!({ "id": a.id, "seq": a.seq }))
+        .collect();
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(serde_json::json!({ "events": items })))
+}
+
+/// Reads a request body, refusing (413) one larger than `max` without buffering it.
+async fn read_limited(mut payload: web::Payload, max: usize) -> Result<web::BytesMut> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Error::Invalid("request body"))?;
+        if body.len() + chunk.len() > max {
+            return Err(Error::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    tenant: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/audit/events`: newest first, filtered, paginated.
+#[utoipa::path(
+    tag = "audit",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "`{\"items\": [event…], \"next_cursor\": string|null}`, newest first", body = serde_json::Value),
+        (status = 400, description = "Bad filter or cursor"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+        (status = 404, description = "Unknown tenant (platform readers)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit/events")]
+pub async fn get_events(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse> {
+    let q = q.into_inner();
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let mut filter = AuditFilter {
+        actor: q.actor.filter(|v| !v.is_empty()),
+        action: q.action.filter(|v| !v.is_empty()),
+        outcome: q.outcome.filter(|v| !v.is_empty()),
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+        limit: limit_param(q.limit.as_deref())?,
+        cursor: q
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(Cursor::decode)
+            .transpose()?,
+        tenant_id: None,
+    };
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_log_reader(&ctx)?;
+        filter.tenant_id = target.tenant_id().map(str::to_owned);
+        let (rows, next) = query::list(&mut conn, &filter)?;
+        access::record_read(
+            &mut conn,
+            &ctx,
+            &target,
+            "audit.read",
+            serde_json::json!({ "events": rows.len() }),
+        )?;
+        let items: Vec<AuditItem> = rows.into_iter().map(AuditItem::from).collect();
+        Ok(listing(items, next))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    tenant: Option<String>,
+    format: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /api/v1/audit/export`: NDJSON or CSV, streamed batch by batch in constant
+/// memory (a bounded channel between the reading thread and the response).
+#[utoipa::path(
+    tag = "audit",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The events, oldest first per tenant, as NDJSON (`format=ndjson`, default) or CSV", content_type = "application/x-ndjson"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit/export")]
+pub async fn get_export(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse> {
+    let q = q.into_inner();
+    let format = Format::parse(q.format.as_deref().unwrap_or("ndjson"))?;
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let since = time_param("since", q.since.as_deref())?;
+    let until = time_param("until", q.until.as_deref())?;
+    let state = state.into_inner();
+    let pool = state.pool.clone();
+    let target = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_log_reader(&ctx)?;
+        access::record_read(
+            &mut conn,
+            &ctx,
+            &target,
+            "audit.exported",
+            serde_json::json!({}),
+        )?;
+        Ok(target)
+    })
+    .await?;
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<web::Bytes, std::io::Error>>(4);
+    actix_web::rt::task::spawn_blocking(move || {
+        let tenant_id = target.tenant_id().map(str::to_owned);
+        let result = pool.get().map_err(Error::from).and_then(|mut conn| {
+            export::run(
+                &mut conn,
+                tenant_id.as_deref(),
+                since,
+                until,
+                format,
+                |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok(),
+            )
+        });
+        if let Err(e) = result {
+            log::error!("audit export failed: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header(("cache-control", "no-store"))
+        .streaming(stream))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    tenant: Option<String>,
+}
+
+/// `GET /api/v1/audit/verify`: one tenant's chain, or every tenant's for platform
+/// readers.
+#[utoipa::path(
+    tag = "audit",
+    params(TenantQuery),
+    responses(
+        (status = 200, description = "`{\"intact\": bool, \"tenants\": [{tenant_id, tenant, intact, events, head_seq, head_hash, first_bad_seq, problem}]}`", body = serde_json::Value),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit/verify")]
+pub async fn get_verify(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<TenantQuery>,
+) -> Result<HttpResponse> {
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_log_reader(&ctx)?;
+        let tenants = match &target {
+            Target::One(t) => vec![t.clone()],
+            Target::All => crate::tenants::list(&mut conn)?,
+        };
+        let mut reports = Vec::with_capacity(tenants.len());
+        for t in &tenants {
+            let r = crate::audit::verify(&mut conn, &t.id)?;
+            reports.push(serde_json::json!({
+                "tenant_id": t.id,
+                "tenant": t.slug,
+                "intact": r.is_intact(),
+                "events": r.events,
+                "head_seq": r.head_seq,
+                "head_hash": r.head_hash,
+                "first_bad_seq": r.first_bad_seq,
+                "problem": r.problem,
+            }));
+        }
+        let intact = reports.iter().all(|r| r["intact"] == true);
+        access::record_read(
+            &mut conn,
+            &ctx,
+            &target,
+            "audit.verified",
+            serde_json::json!({ "intact": intact }),
+        )?;
+        Ok(serde_json::json!({ "intact": intact, "tenants": reports }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/v1/audit/checkpoint`: a JWS over the tenant's chain head, signed with the
+/// active key and verifiable from the JWKS.
+#[utoipa::path(
+    tag = "audit",
+    params(TenantQuery),
+    responses(
+        (status = 200, description = "`{\"checkpoint\": JWS (typ checkpoint+jwt), tenant_id, tenant, seq, hash, iat}`", body = serde_json::Value),
+        (status = 400, description = "No single tenant named (platform readers must name one)"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit/checkpoint")]
+pub async fn get_checkpoint(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<TenantQuery>,
+) -> Result<HttpResponse> {
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_log_reader(&ctx)?;
+        let Target::One(tenant) = &target else {
+            return Err(Error::Invalid("tenant: a checkpoint covers one tenant"));
+        };
+        let keys = state.keys.current();
+        let (jws, cp) = checkpoint::issue(&mut conn, &keys, &state.config.issuer, tenant)?;
+        access::record_read(
+            &mut conn,
+            &ctx,
+            &target,
+            "audit.checkpoint",
+            serde_json::json!({ "seq": cp.seq }),
+        )?;
+        Ok(serde_json::json!({
+            "checkpoint": jws,
+            "tenant_id": cp.tenant_id,
+            "tenant": cp.tenant,
+            "seq": cp.seq,
+            "hash": cp.hash,
+            "iat": cp.iat,
+        }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(body))
+}

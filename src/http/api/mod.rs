@@ -1,0 +1,172 @@
+//! `/api/v1`: every handler takes a [`TenantContext`], produced here from a fully
+//! verified bearer token (signature, `typ`, `iss`, `aud`, `exp`/`nbf`, and a ledger row
+//! that is not revoked). A tenant named by the request (`tenant` in the query, a path
+//! segment, `X-Tenant-ID`) is only a selector, checked by `access::resolve_target`.
+
+pub mod admin;
+pub mod audit;
+pub mod openapi;
+pub mod tokens;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::NaiveDateTime;
+
+use super::{request_meta, AppState};
+use crate::access::TenantContext;
+use crate::error::{Error, Result};
+
+impl FromRequest for TenantContext {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
+            });
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let (ip, request_id) = request_meta(req);
+        Box::pin(async move {
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(Error::Unauthenticated);
+            };
+            let ctx = blocking(move || {
+                let mut conn = state.pool.get()?;
+                let keys = state.keys.current();
+                let Some(verified) = crate::tokens::verify_access_token(
+                    &mut conn,
+                    &keys,
+                    &state.config.issuer,
+                    &token,
+                )?
+                else {
+                    return Ok(None);
+                };
+                if verified.claims.get("aud").and_then(|a| a.as_str())
+                    != Some(state.config.audience.as_str())
+                {
+                    return Ok(None);
+                }
+                Ok(TenantContext::from_claims(&verified.claims, ip, request_id))
+            })
+            .await?;
+            ctx.ok_or(Error::Unauthenticated)
+        })
+    }
+}
+
+/// Runs database work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    web::block(f).await.map_err(Error::internal)?
+}
+
+/// The tenant selector of a request: the `tenant` parameter or path segment, or the
+/// `X-Tenant-ID` header; naming two different tenants at once is a bad request.
+pub fn selector(req: &HttpRequest, named: Option<&str>) -> Result<Option<String>> {
+    let header = req
+        .headers()
+        .get("x-tenant-id")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| Error::Invalid("X-Tenant-ID"))
+        })
+        .transpose()?;
+    match (named.filter(|n| !n.is_empty()), header) {
+        (Some(a), Some(b)) if a != b => {
+            Err(Error::Invalid("tenant: the query and X-Tenant-ID disagree"))
+        }
+        (Some(a), _) => Ok(Some(a.to_owned())),
+        (None, b) => Ok(b),
+    }
+}
+
+/// An RFC 3339 time filter.
+pub fn time_param(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDateTime>> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.naive_utc())
+                .map_err(|_| Error::Invalid(name))
+        })
+        .transpose()
+}
+
+/// `limit`: 1–1000, default 100.
+pub fn limit_param(value: Option<&str>) -> Result<i64> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(100),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or(Error::Invalid("limit: expected 1-1000")),
+    }
+}
+
+/// The `/api/v1` routes, registered through `utoipa_actix_web` so the OpenAPI
+/// document is collected from the very services that are mounted.
+pub fn scope() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    utoipa_actix_web::scope("/api/v1")
+        .app_data(
+            web::JsonConfig::default()
+                .limit(256 * 1024)
+                .error_handler(|e, _| {
+                    let message = match &e {
+                        actix_web::error::JsonPayloadError::Deserialize(e) => {
+                            e.to_string().chars().take(200).collect()
+                        }
+                        actix_web::error::JsonPayloadError::ContentType => {
+                            "the body must be application/json".to_owned()
+                        }
+                        _ => "malformed JSON body".to_owned(),
+                    };
+                    Error::BadRequest(message).into()
+                }),
+        )
+        .service(audit::post_events)
+        .service(audit::get_events)
+        .service(audit::get_export)
+        .service(audit::get_verify)
+        .service(audit::get_checkpoint)
+        .service(tokens::get_tokens)
+        .service(tokens::post_revoke)
+        .service(admin::get_tenants)
+        .service(admin::post_tenants)
+        .service(admin::get_members)
+        .service(admin::post_members)
+        .service(admin::delete_member)
+        .service(admin::get_clients)
+        .service(admin::post_clients)
+        .service(openapi::get_openapi)
+}
+
+/// A listing: `{"items": [...], "next_cursor": ...}`.
+pub fn listing<T: serde::Serialize>(
+    items: Vec<T>,
+    next_cursor: Option<String>,
+) -> serde_json::Value {
+    serde_json::json!({ "items": items, "next_cursor": next_cursor })
+}

@@ -1,0 +1,131 @@
+//! `/api/v1/tokens`: the issued-token ledger.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{blocking, limit_param, listing, selector, time_param};
+use crate::access::{self, TenantContext};
+use crate::error::{Error, Result};
+use crate::http::AppState;
+use crate::tokens::{self, TokenFilter};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokensQuery {
+    tenant: Option<String>,
+    subject: Option<String>,
+    client: Option<String>,
+    active: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/tokens`: newest first.
+#[utoipa::path(
+    tag = "tokens",
+    params(TokensQuery),
+    responses(
+        (status = 200, description = "`{\"items\": [ledger entry…], \"next_cursor\": string|null}`, newest first", body = serde_json::Value),
+        (status = 400, description = "Bad filter or cursor"),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tokens")]
+pub async fn get_tokens(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    q: web::Query<TokensQuery>,
+) -> Result<HttpResponse> {
+    let q = q.into_inner();
+    let chosen = selector(&req, q.tenant.as_deref())?;
+    let active = match q.active.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(Error::Invalid("active: expected true or false")),
+    };
+    let mut filter = TokenFilter {
+        tenant_id: None,
+        subject: q.subject.filter(|v| !v.is_empty()),
+        client_id: q.client.filter(|v| !v.is_empty()),
+        active,
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+        limit: limit_param(q.limit.as_deref())?,
+        after: q
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(tokens::decode_cursor)
+            .transpose()?,
+    };
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
+        access::require_log_reader(&ctx)?;
+        filter.tenant_id = target.tenant_id().map(str::to_owned);
+        let (rows, next) = tokens::page(&mut conn, &filter)?;
+        access::record_read(
+            &mut conn,
+            &ctx,
+            &target,
+            "tokens.read",
+            serde_json::json!({ "tokens": rows.len() }),
+        )?;
+        Ok(listing(rows, next))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevokeQuery {
+    family: Option<bool>,
+}
+
+/// `POST /api/v1/tokens/{jti}/revoke` (`?family=true`: the token's whole refresh
+/// family). Admins only; a token of another tenant is not found.
+#[utoipa::path(
+    tag = "tokens",
+    params(("jti" = String, Path, description = "The token's jti"), RevokeQuery),
+    responses(
+        (status = 200, description = "`{\"jti\", \"revoked\": number of tokens revoked}`", body = serde_json::Value),
+        (status = 401, description = "Missing, invalid, expired or revoked token"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such token in the caller's tenant"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tokens/{jti}/revoke")]
+pub async fn post_revoke(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    jti: web::Path<String>,
+    q: web::Query<RevokeQuery>,
+) -> Result<HttpResponse> {
+    let jti = jti.into_inner();
+    let family = q.family.unwrap_or(false);
+    let state = state.into_inner();
+    let body = blocking(move || {
+        access::require_admin(&ctx)?;
+        if jti.len() > 64 || uuid::Uuid::parse_str(&jti).is_err() {
+            return Err(Error::NotFound);
+        }
+        let mut conn = state.pool.get()?;
+        let scope = (!ctx.is_platform()).then_some(ctx.tenant_id.as_str());
+        let origin = ctx.origin();
+        let revoked = crate::db::write_tx(&mut conn, |tx| {
+            tokens::revoke_by_admin(tx, &origin, scope, &jti, family)
+        })?;
+        Ok(serde_json::json!({ "jti": jti, "revoked": revoked }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
