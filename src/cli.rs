@@ -195,7 +195,60 @@ enum AuditCommand {
     Verify {
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
+        /// Also check the chain against a checkpoint saved earlier (the JWS, or the JSON
+        /// that GET /api/v1/audit/checkpoint returned)
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
     },
+    /// Write the audit log to standard output, oldest first per tenant
+    Export {
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        #[arg(long, default_value = "ndjson", value_name = "ndjson|csv")]
+        format: String,
+        /// Only events that occurred at or after this RFC 3339 time
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only events that occurred before this RFC 3339 time
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
+}
+
+/// Progress on stderr, only when it is a terminal.
+struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            on: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, what: &str, n: i64) {
+        if self.on {
+            eprint!("\r{what}: {n} events");
+        }
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprintln!();
+        }
+    }
+}
+
+fn rfc3339(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDateTime>, Failure> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.naive_utc())
+                .map_err(|_| fail(format!("invalid --{name}: expected an RFC 3339 time")))
+        })
+        .transpose()
 }
 
 /// A failed command: its one-line message and exit code.
@@ -583,14 +636,102 @@ fn client(cmd: ClientCommand, config: &Config, json: bool) -> CmdResult {
 fn audit_cmd(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
     let mut conn = connect(config)?;
     match cmd {
-        AuditCommand::Verify { tenant } => {
+        AuditCommand::Export {
+            tenant,
+            format,
+            since,
+            until,
+        } => {
+            let format = audit::export::Format::parse(&format)?;
+            let since = rfc3339("since", since.as_deref())?;
+            let until = rfc3339("until", until.as_deref())?;
+            let tenant = match tenant {
+                Some(slug) => Some(find_tenant(&mut conn, &slug)?),
+                None => None,
+            };
+            let chain = tenant
+                .as_ref()
+                .map_or(crate::tenants::SYSTEM_TENANT_ID, |t| t.id.as_str())
+                .to_owned();
+            let origin = Origin::cli();
+            db::write_tx(&mut conn, |tx| {
+                audit::record(
+                    tx,
+                    &origin,
+                    audit::Event::new(&chain, "audit.exported", audit::Outcome::Success),
+                )
+            })?;
+            let progress = Progress::new();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut written = 0i64;
+            let mut io_error = None;
+            audit::export::run(
+                &mut conn,
+                tenant.as_ref().map(|t| t.id.as_str()),
+                since,
+                until,
+                format,
+                |chunk| {
+                    if let Err(e) = out.write_all(&chunk) {
+                        io_error = Some(e);
+                        return false;
+                    }
+                    written += chunk.iter().filter(|b| **b == b'\n').count() as i64;
+                    progress.show("exported", written);
+                    true
+                },
+            )?;
+            progress.done();
+            if let Some(e) = io_error {
+                return Err(fail(format!("cannot write the export: {e}")));
+            }
+            out.flush()
+                .map_err(|e| fail(format!("cannot write the export: {e}")))?;
+            Ok(0)
+        }
+        AuditCommand::Verify { tenant, checkpoint } => {
+            let checkpoint = match checkpoint {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+                    Some(audit::checkpoint::read(&text)?)
+                }
+                None => None,
+            };
             let targets = match tenant {
                 Some(slug) => vec![find_tenant(&mut conn, &slug)?],
                 None => tenants::list(&mut conn)?,
             };
+            let progress = Progress::new();
             let mut reports = Vec::with_capacity(targets.len());
             for t in &targets {
-                reports.push((t.slug.clone(), audit::verify(&mut conn, &t.id)?));
+                let report = audit::verify_with_progress(&mut conn, &t.id, &mut |n| {
+                    progress.show(&t.slug, n)
+                })?;
+                progress.done();
+                reports.push((t.slug.clone(), report));
+            }
+            if let Some(jws) = checkpoint {
+                let keys =
+                    Keys::open(&config.keys_dir).map_err(|e| fail(format!("signing keys: {e}")))?;
+                let report = audit::checkpoint::check(&mut conn, &keys.current(), &jws)?;
+                let cp = &report.checkpoint;
+                if report.matches {
+                    println!(
+                        "checkpoint: tenant {} at seq {} matches (chain now at seq {})",
+                        cp.tenant, cp.seq, report.head_seq
+                    );
+                } else {
+                    return Err(Failure {
+                        message: format!(
+                            "checkpoint of tenant {} at seq {} does not match: {}",
+                            cp.tenant,
+                            cp.seq,
+                            report.problem.unwrap_or("mismatch")
+                        ),
+                        code: 3,
+                    });
+                }
             }
             // Reading the log is itself audited (after verifying, so the check sees the
             // chain as it was).

@@ -33,7 +33,8 @@ pub struct Reference {
 pub struct IngestEvent {
     pub action: String,
     pub outcome: String,
-    pub occurred_at: Option<DateTime<Utc>>,
+    /// RFC 3339; parsed by [`validate`], so a bad value is reported by name.
+    pub occurred_at: Option<String>,
     pub tenant_id: Option<String>,
     pub actor: Option<Reference>,
     pub resource: Option<Reference>,
@@ -144,12 +145,19 @@ fn validate(event: &IngestEvent) -> std::result::Result<(), String> {
             return Err("details must be at most 16 KiB of JSON".into());
         }
     }
-    if let Some(at) = event.occurred_at {
+    if let Some(at) = &event.occurred_at {
+        let at = parse_time(at).ok_or_else(|| "occurred_at must be an RFC 3339 time".to_owned())?;
         if at > Utc::now() + chrono::Duration::minutes(5) {
             return Err("occurred_at is in the future".into());
         }
     }
     Ok(())
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Why a batch was refused by the tenant rules (a 403; the caller audits it).
@@ -250,7 +258,7 @@ pub fn ingest(
         };
         entries.push(Entry {
             tenant_id,
-            occurred_at: event.occurred_at.map(|t| {
+            occurred_at: event.occurred_at.as_deref().and_then(parse_time).map(|t| {
                 use chrono::SubsecRound;
                 t.naive_utc().trunc_subsecs(6)
             }),

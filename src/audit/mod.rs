@@ -344,6 +344,15 @@ impl Verification {
 /// Walks a tenant's chain in sequence order, a page at a time (constant memory), and
 /// stops at the first event whose sequence, link or hash is wrong.
 pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> {
+    verify_with_progress(conn, tenant_id, &mut |_| {})
+}
+
+/// [`verify`], reporting the number of events checked after each page.
+pub fn verify_with_progress(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    progress: &mut dyn FnMut(i64),
+) -> Result<Verification> {
     const PAGE: i64 = 1000;
     let mut report = Verification {
         tenant_id: tenant_id.to_owned(),
@@ -384,6 +393,7 @@ pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> 
             report.head_seq = row.seq;
             report.head_hash = row.hash;
         }
+        progress(report.events);
         if !full {
             return Ok(report);
         }

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod api;
 mod audit_chain;
 mod browser;
 mod cli;
