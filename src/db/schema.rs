@@ -72,7 +72,6 @@ diesel::table! {
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(clients -> tenants (tenant_id));
-diesel::joinable!(audit_events -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
