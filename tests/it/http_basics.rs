@@ -198,3 +198,37 @@ fn bootstrap_admin_is_created_once() {
     assert_eq!(members[0]["roles"], "admin");
     db.cli(&["audit", "verify", "--tenant", "system"]).ok();
 }
+
+/// README's audit walk-through, run as written against the real binary.
+#[test]
+fn the_audit_walkthrough_runs_as_written() {
+    for tool in ["curl", "python3"] {
+        let found = Command::new(tool).arg("--version").output().is_ok();
+        assert!(found, "the walk-through needs {tool}");
+    }
+    let db = crate::support::TestDb::sqlite();
+    let server = Server::start(db.dir.path(), &db.url);
+    let tessera = format!("{} --database-url {}", binary().display(), db.url);
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/audit-walkthrough.sh"
+        ))
+        .current_dir(db.dir.path())
+        .env("TESSERA", &tessera)
+        .env("TESSERA_BCRYPT_COST", "4")
+        .env("URL", format!("http://{}", server.addr))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("\"events\":[{\"id\""), "{stdout}");
+    assert!(stdout.contains("invoice.delete"), "{stdout}");
+    assert!(stdout.contains("id,tenant_id,seq,occurred_at"), "{stdout}");
+    assert!(stdout.contains("True"), "verify says intact: {stdout}");
+    assert!(
+        stdout.contains("checkpoint: tenant acme at seq"),
+        "{stdout}"
+    );
+}
