@@ -577,3 +577,40 @@ both_backends_async! {
         assert_eq!(operations, 15);
     }
 }
+
+both_backends_async! {
+    async fn a_large_export_streams_in_batches(db) {
+        let w = world(&db);
+        let state = db.state();
+        let svc = client_token(&state, "acme-svc", &w.acme_svc);
+        let auditor = user_token(&state, "auditor@acme.test", "acme");
+        let app = init_service(tessera::http::app(state)).await;
+        let batch = Value::Array((0..1000).map(|i| {
+            let mut e = event("bulk.export");
+            e["details"] = json!({ "n": i, "padding": "p".repeat(200) });
+            e
+        }).collect());
+        for _ in 0..20 {
+            assert_eq!(call(&app, post_json("/api/v1/audit/events", &svc, &batch)).await.status, 202);
+        }
+        let res = actix_web::test::call_service(&app, get("/api/v1/audit/export", &auditor)).await;
+        assert_eq!(res.status(), 200);
+        // Read it as a client would, chunk by chunk: it arrives in many pieces (one per
+        // batch of 1000), never as one buffered body.
+        let mut body = res.into_body();
+        let mut chunks = 0;
+        let mut lines = 0;
+        let mut largest = 0;
+        loop {
+            let next = std::future::poll_fn(|cx| actix_web::body::MessageBody::poll_next(std::pin::Pin::new(&mut body), cx)).await;
+            let Some(chunk) = next else { break };
+            let Ok(chunk) = chunk else { panic!("the export stream failed") };
+            chunks += 1;
+            largest = largest.max(chunk.len());
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        assert!(lines >= 20_000, "{lines}");
+        assert!(chunks >= 20, "{chunks} chunks");
+        assert!(largest < 1024 * 1024, "no chunk holds more than a batch: {largest} bytes");
+    }
+}
