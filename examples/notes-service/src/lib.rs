@@ -1,0 +1,1 @@
+//! Example notes service (skeleton).

@@ -1,0 +1,1 @@
+//! Verification of Tessera access tokens (skeleton).
