@@ -39,6 +39,15 @@ pub struct Cli {
         value_name = "URL"
     )]
     database_url: Option<String>,
+    /// The schema owner's URL, for migrations (PostgreSQL with a restricted service role)
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_MIGRATION_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    migration_database_url: Option<String>,
     /// Folder holding the signing keys
     #[arg(long, global = true, env = "TESSERA_KEYS_DIR", value_name = "DIR")]
     keys_dir: Option<PathBuf>,
@@ -315,6 +324,7 @@ pub fn run() -> i32 {
     let overrides = Overrides {
         config: cli.config.clone(),
         database_url: cli.database_url.clone(),
+        migration_database_url: cli.migration_database_url.clone(),
         keys_dir: cli.keys_dir.clone(),
         listen: cli.listen.clone(),
         issuer: cli.issuer.clone(),
@@ -345,8 +355,7 @@ fn dispatch(cli: Cli, config: Config) -> CmdResult {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => {
-            let mut conn = db::connect(&config.database_url).map_err(fail)?;
-            let ran = db::migrate(&mut conn).map_err(fail)?;
+            let ran = migrate(&config)?;
             println!("applied {ran} migration(s)");
             Ok(0)
         }
@@ -361,23 +370,28 @@ fn dispatch(cli: Cli, config: Config) -> CmdResult {
 }
 
 /// One pooled connection with the schema up to date.
+/// Applies pending migrations, as the schema owner when a migration URL is set.
+fn migrate(config: &Config) -> Result<usize, Failure> {
+    let url = config
+        .migration_database_url
+        .as_ref()
+        .unwrap_or(&config.database_url);
+    let mut conn = db::connect(url).map_err(fail)?;
+    db::migrate(&mut conn).map_err(fail)
+}
+
+/// One connection (the service's own) with the schema up to date.
 fn connect(config: &Config) -> Result<DbConnection, Failure> {
-    let mut conn = db::connect(&config.database_url).map_err(fail)?;
-    db::migrate(&mut conn).map_err(fail)?;
-    Ok(conn)
+    migrate(config)?;
+    db::connect(&config.database_url).map_err(fail)
 }
 
 fn serve(config: Config) -> CmdResult {
     let pool =
         db::pool(&config.database_url, config.db_pool_size, config.db_timeout).map_err(fail)?;
-    {
-        let mut conn = pool
-            .get()
-            .map_err(|e| fail(format!("cannot connect to the database: {e}")))?;
-        let ran = db::migrate(&mut conn).map_err(fail)?;
-        if ran > 0 {
-            log::info!("applied {ran} migration(s)");
-        }
+    let ran = migrate(&config)?;
+    if ran > 0 {
+        log::info!("applied {ran} migration(s)");
     }
     if bootstrap::ensure_platform_admin(&pool, &config)? {
         log::info!("created the bootstrap platform admin");

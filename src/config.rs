@@ -16,6 +16,7 @@ use crate::keys::Alg;
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub migration_database_url: Option<String>,
     pub keys_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub issuer: Option<String>,
@@ -40,6 +41,7 @@ fn invalid(option: &'static str, message: impl Into<String>) -> ConfigError {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    migration_database_url: Option<String>,
     keys_dir: Option<PathBuf>,
     listen: Option<String>,
     issuer: Option<String>,
@@ -70,6 +72,9 @@ struct FileConfig {
 #[derive(Clone)]
 pub struct Config {
     pub database_url: DatabaseUrl,
+    /// Where migrations run (the schema owner), when it differs from the service's
+    /// own, restricted connection.
+    pub migration_database_url: Option<DatabaseUrl>,
     pub keys_dir: PathBuf,
     pub listen: SocketAddr,
     pub issuer: String,
@@ -112,6 +117,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("database_url", &self.database_url)
+            .field("migration_database_url", &self.migration_database_url)
             .field("keys_dir", &self.keys_dir)
             .field("listen", &self.listen)
             .field("issuer", &self.issuer)
@@ -173,6 +179,21 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let database_url =
             DatabaseUrl::parse(&database_url).map_err(|m| invalid("database_url", m))?;
+        let migration_database_url = overrides
+            .migration_database_url
+            .clone()
+            .or(file.migration_database_url)
+            .map(|url| DatabaseUrl::parse(&url).map_err(|m| invalid("migration_database_url", m)))
+            .transpose()?;
+        if migration_database_url
+            .as_ref()
+            .is_some_and(|m| m.is_postgres() != database_url.is_postgres())
+        {
+            return Err(invalid(
+                "migration_database_url",
+                "must use the same backend as database_url",
+            ));
+        }
 
         let keys_dir = overrides
             .keys_dir
@@ -416,6 +437,7 @@ impl Config {
 
         Ok(Self {
             database_url,
+            migration_database_url,
             keys_dir,
             listen,
             issuer,

@@ -30,12 +30,14 @@ pub struct AuditRow {
 
 /// The sequence number and hash of a tenant's newest event.
 pub fn head(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<(i64, String)>> {
-    audit_events::table
-        .filter(audit_events::tenant_id.eq(tenant_id))
-        .order(audit_events::seq.desc())
-        .select((audit_events::seq, audit_events::hash))
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .order(audit_events::seq.desc())
+            .select((audit_events::seq, audit_events::hash))
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Writes rows in bulk: on SQLite as multi-row inserts (in chunks under its
@@ -44,26 +46,37 @@ pub fn head(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<(i64
 /// list costs more to parse and plan than to execute, and `COPY` is not allowed on
 /// tables with row-level security).
 pub fn insert_many(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<()> {
-    match conn {
-        DbConnection::Postgres(pg) => insert_unnest(pg, rows),
-        DbConnection::Sqlite(_) => {
-            for chunk in rows.chunks(1000) {
-                crate::insert_batch!(conn, audit_events::table, chunk)?;
+    // Row-level security checks each row against the transaction's tenant, so a batch
+    // spanning tenants is written one tenant at a time.
+    let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let group: Vec<&AuditRow> = rows.iter().filter(|r| r.tenant_id == tenant).collect();
+        crate::db::scoped(conn, crate::db::Scope::Tenant(tenant), |conn| match conn {
+            DbConnection::Postgres(pg) => insert_unnest(pg, &group),
+            DbConnection::Sqlite(_) => {
+                for chunk in group.chunks(1000) {
+                    crate::insert_batch!(conn, audit_events::table, chunk.to_vec())?;
+                }
+                Ok(())
             }
-            Ok(())
-        }
+        })?;
     }
+    Ok(())
 }
 
-fn insert_unnest(conn: &mut diesel::PgConnection, rows: &[AuditRow]) -> QueryResult<()> {
+fn insert_unnest(conn: &mut diesel::PgConnection, rows: &[&AuditRow]) -> QueryResult<()> {
     use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
     if rows.is_empty() {
         return Ok(());
     }
-    let text = |f: fn(&AuditRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
-    let opt = |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<Option<&str>>>();
-    let time =
-        |f: fn(&AuditRow) -> NaiveDateTime| rows.iter().map(f).collect::<Vec<NaiveDateTime>>();
+    let text = |f: fn(&AuditRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let opt =
+        |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(|r| f(r)).collect::<Vec<Option<&str>>>();
+    let time = |f: fn(&AuditRow) -> NaiveDateTime| {
+        rows.iter().map(|r| f(r)).collect::<Vec<NaiveDateTime>>()
+    };
     diesel::sql_query(
         "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, received_at, source, \
          actor_type, actor_id, action, resource_type, resource_id, outcome, ip, request_id, \
@@ -100,13 +113,15 @@ pub fn page_after(
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    audit_events::table
-        .filter(audit_events::tenant_id.eq(tenant_id))
-        .filter(audit_events::seq.gt(after))
-        .order(audit_events::seq.asc())
-        .limit(limit)
-        .select(AuditRow::as_select())
-        .load(conn)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::seq.gt(after))
+            .order(audit_events::seq.asc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)
+    })
 }
 
 /// Newest first, keyset-paginated on (received_at, tenant_id, seq).
@@ -115,42 +130,51 @@ pub fn list(
     filter: &super::query::AuditFilter,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    use audit_events::dsl as a;
-    let mut query = a::audit_events
-        .select(AuditRow::as_select())
-        .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some(tenant_id) = &filter.tenant_id {
-        query = query.filter(a::tenant_id.eq(tenant_id.clone()));
-    }
-    if let Some(actor) = &filter.actor {
-        query = query.filter(a::actor_id.eq(actor.clone()));
-    }
-    if let Some(action) = &filter.action {
-        query = query.filter(a::action.eq(action.clone()));
-    }
-    if let Some(outcome) = &filter.outcome {
-        query = query.filter(a::outcome.eq(outcome.clone()));
-    }
-    if let Some(since) = filter.since {
-        query = query.filter(a::occurred_at.ge(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(a::occurred_at.lt(until));
-    }
-    if let Some(c) = &filter.cursor {
-        query = query.filter(
-            a::received_at
-                .lt(c.received_at)
-                .or(a::received_at.eq(c.received_at).and(
-                    a::tenant_id
-                        .lt(c.tenant_id.clone())
-                        .or(a::tenant_id.eq(c.tenant_id.clone()).and(a::seq.lt(c.seq))),
-                )),
-        );
-    }
-    query.load(conn)
+    crate::db::scoped(
+        conn,
+        filter
+            .tenant_id
+            .as_deref()
+            .map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
+        |conn| {
+            use audit_events::dsl as a;
+            let mut query = a::audit_events
+                .select(AuditRow::as_select())
+                .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))
+                .limit(limit)
+                .into_boxed();
+            if let Some(tenant_id) = &filter.tenant_id {
+                query = query.filter(a::tenant_id.eq(tenant_id.clone()));
+            }
+            if let Some(actor) = &filter.actor {
+                query = query.filter(a::actor_id.eq(actor.clone()));
+            }
+            if let Some(action) = &filter.action {
+                query = query.filter(a::action.eq(action.clone()));
+            }
+            if let Some(outcome) = &filter.outcome {
+                query = query.filter(a::outcome.eq(outcome.clone()));
+            }
+            if let Some(since) = filter.since {
+                query = query.filter(a::occurred_at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                query = query.filter(a::occurred_at.lt(until));
+            }
+            if let Some(c) = &filter.cursor {
+                query = query.filter(
+                    a::received_at
+                        .lt(c.received_at)
+                        .or(a::received_at.eq(c.received_at).and(
+                            a::tenant_id
+                                .lt(c.tenant_id.clone())
+                                .or(a::tenant_id.eq(c.tenant_id.clone()).and(a::seq.lt(c.seq))),
+                        )),
+                );
+            }
+            query.load(conn)
+        },
+    )
 }
 
 /// Oldest first per tenant, after `after`, for exports.
@@ -162,37 +186,45 @@ pub fn export_batch(
     after: Option<&super::query::ExportPosition>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    use audit_events::dsl as a;
-    let mut query = a::audit_events
-        .select(AuditRow::as_select())
-        .order((a::tenant_id.asc(), a::seq.asc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some(tenant_id) = tenant_id {
-        query = query.filter(a::tenant_id.eq(tenant_id.to_owned()));
-    }
-    if let Some(since) = since {
-        query = query.filter(a::occurred_at.ge(since));
-    }
-    if let Some(until) = until {
-        query = query.filter(a::occurred_at.lt(until));
-    }
-    if let Some(p) = after {
-        query = query.filter(
-            a::tenant_id
-                .gt(p.tenant_id.clone())
-                .or(a::tenant_id.eq(p.tenant_id.clone()).and(a::seq.gt(p.seq))),
-        );
-    }
-    query.load(conn)
+    crate::db::scoped(
+        conn,
+        tenant_id.map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
+        |conn| {
+            use audit_events::dsl as a;
+            let mut query = a::audit_events
+                .select(AuditRow::as_select())
+                .order((a::tenant_id.asc(), a::seq.asc()))
+                .limit(limit)
+                .into_boxed();
+            if let Some(tenant_id) = tenant_id {
+                query = query.filter(a::tenant_id.eq(tenant_id.to_owned()));
+            }
+            if let Some(since) = since {
+                query = query.filter(a::occurred_at.ge(since));
+            }
+            if let Some(until) = until {
+                query = query.filter(a::occurred_at.lt(until));
+            }
+            if let Some(p) = after {
+                query = query.filter(
+                    a::tenant_id
+                        .gt(p.tenant_id.clone())
+                        .or(a::tenant_id.eq(p.tenant_id.clone()).and(a::seq.gt(p.seq))),
+                );
+            }
+            query.load(conn)
+        },
+    )
 }
 
 /// The event at `seq` in a tenant's chain.
 pub fn at(conn: &mut DbConnection, tenant_id: &str, seq: i64) -> QueryResult<Option<AuditRow>> {
-    audit_events::table
-        .filter(audit_events::tenant_id.eq(tenant_id))
-        .filter(audit_events::seq.eq(seq))
-        .select(AuditRow::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::seq.eq(seq))
+            .select(AuditRow::as_select())
+            .first(conn)
+            .optional()
+    })
 }

@@ -21,28 +21,45 @@ pub struct Client {
 }
 
 pub fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
-    diesel::insert_into(clients::table)
-        .values(client)
-        .execute(conn)
-        .map(|_| ())
+    crate::db::scoped(
+        conn,
+        client
+            .tenant_id
+            .as_deref()
+            .map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
+        |conn| {
+            diesel::insert_into(clients::table)
+                .values(client)
+                .execute(conn)
+                .map(|_| ())
+        },
+    )
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Client>> {
-    clients::table
-        .find(id)
-        .select(Client::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Client(id), |conn| {
+        clients::table
+            .find(id)
+            .select(Client::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Every client, or only those bound to `tenant_id`.
 pub fn list(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<Vec<Client>> {
-    let mut query = clients::table
-        .order(clients::id.asc())
-        .select(Client::as_select())
-        .into_boxed();
-    if let Some(tenant_id) = tenant_id {
-        query = query.filter(clients::tenant_id.eq(tenant_id));
-    }
-    query.load(conn)
+    crate::db::scoped(
+        conn,
+        tenant_id.map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
+        |conn| {
+            let mut query = clients::table
+                .order(clients::id.asc())
+                .select(Client::as_select())
+                .into_boxed();
+            if let Some(tenant_id) = tenant_id {
+                query = query.filter(clients::tenant_id.eq(tenant_id));
+            }
+            query.load(conn)
+        },
+    )
 }

@@ -232,6 +232,87 @@ where
     }
 }
 
+/// What a transaction may see of the tenant-scoped tables on PostgreSQL, where
+/// row-level security policies read these transaction-local settings (DESIGN invariant
+/// 7). The application's own filters stay primary; this is the backstop. Each variant
+/// is as narrow as the operation that needs it.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Rows of one tenant (`app.tenant_id`).
+    Tenant(&'a str),
+    /// Rows of every tenant (`app.all_tenants`): platform-wide reads by the CLI and
+    /// by platform auditors and admins, after the application has authorized them.
+    AllTenants,
+    /// One user's memberships in any tenant, to resolve the tenant at login.
+    User(&'a str),
+    /// One client, whatever its tenant, to authenticate it.
+    Client(&'a str),
+    /// One authorization code, by the hash of the code presented.
+    Code(&'a str),
+    /// One refresh token, by the hash of the token presented.
+    RefreshToken(&'a str),
+    /// Every token of one refresh family (a family may span tenants after a switch).
+    Family(&'a str),
+    /// One ledger entry by `jti`, for an operator revoking it.
+    Jti(&'a str),
+}
+
+impl Scope<'_> {
+    fn setting(&self) -> (&'static str, &str) {
+        match *self {
+            Scope::Tenant(v) => ("app.tenant_id", v),
+            Scope::AllTenants => ("app.all_tenants", "on"),
+            Scope::User(v) => ("app.user_id", v),
+            Scope::Client(v) => ("app.client_id", v),
+            Scope::Code(v) => ("app.code_hash", v),
+            Scope::RefreshToken(v) => ("app.token_hash", v),
+            Scope::Family(v) => ("app.family_id", v),
+            Scope::Jti(v) => ("app.jti", v),
+        }
+    }
+}
+
+/// Runs `f` with `scope` set for the rest of the current transaction (PostgreSQL,
+/// `set_config(…, true)`), opening a short transaction around it when there is none.
+/// SQLite has no row-level security: `f` simply runs.
+pub fn scoped<T, E>(
+    conn: &mut DbConnection,
+    scope: Scope<'_>,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return f(conn);
+    }
+    let in_transaction = matches!(
+        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth(),
+        Ok(Some(_))
+    );
+    if in_transaction {
+        set_scope(conn, scope)?;
+        return f(conn);
+    }
+    conn.transaction(|tx| {
+        set_scope(tx, scope)?;
+        f(tx)
+    })
+}
+
+/// Sets `scope` for the rest of the current transaction (PostgreSQL only).
+pub fn set_scope(conn: &mut DbConnection, scope: Scope<'_>) -> diesel::QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        let (name, value) = scope.setting();
+        diesel::sql_query("SELECT set_config($1, $2, true)")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .bind::<diesel::sql_types::Text, _>(value)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// A multi-row `INSERT` of `rows` into `table` on either backend (diesel's batch insert
 /// is backend-specific, so the connection's variant is matched here, once).
 #[macro_export]

@@ -31,42 +31,50 @@ pub struct Member {
 }
 
 pub fn insert(conn: &mut DbConnection, m: &Membership) -> QueryResult<()> {
-    diesel::insert_into(memberships::table)
-        .values(m)
-        .execute(conn)
-        .map(|_| ())
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&m.tenant_id), |conn| {
+        diesel::insert_into(memberships::table)
+            .values(m)
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
 pub fn delete(conn: &mut DbConnection, tenant_id: &str, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(
-        memberships::table
-            .filter(memberships::tenant_id.eq(tenant_id))
-            .filter(memberships::user_id.eq(user_id)),
-    )
-    .execute(conn)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        diesel::delete(
+            memberships::table
+                .filter(memberships::tenant_id.eq(tenant_id))
+                .filter(memberships::user_id.eq(user_id)),
+        )
+        .execute(conn)
+    })
 }
 
 pub fn members(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Member>> {
-    memberships::table
-        .inner_join(users::table)
-        .filter(memberships::tenant_id.eq(tenant_id))
-        .order(users::email.asc())
-        .select((
-            memberships::user_id,
-            users::email,
-            memberships::roles,
-            memberships::status,
-            memberships::created_at,
-        ))
-        .load(conn)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        memberships::table
+            .inner_join(users::table)
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .order(users::email.asc())
+            .select((
+                memberships::user_id,
+                users::email,
+                memberships::roles,
+                memberships::status,
+                memberships::created_at,
+            ))
+            .load(conn)
+    })
 }
 
 pub fn active_in_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Membership>> {
-    memberships::table
-        .filter(memberships::tenant_id.eq(tenant_id))
-        .filter(memberships::status.eq("active"))
-        .select(Membership::as_select())
-        .load(conn)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        memberships::table
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .filter(memberships::status.eq("active"))
+            .select(Membership::as_select())
+            .load(conn)
+    })
 }
 
 /// A user's active memberships in active tenants, with the tenants.
@@ -74,12 +82,14 @@ pub fn user_tenants(
     conn: &mut DbConnection,
     user_id: &str,
 ) -> QueryResult<Vec<(Tenant, Membership)>> {
-    memberships::table
-        .inner_join(tenants::table)
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::status.eq("active"))
-        .filter(tenants::status.eq("active"))
-        .order(tenants::slug.asc())
-        .select((Tenant::as_select(), Membership::as_select()))
-        .load(conn)
+    crate::db::scoped(conn, crate::db::Scope::User(user_id), |conn| {
+        memberships::table
+            .inner_join(tenants::table)
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::status.eq("active"))
+            .filter(tenants::status.eq("active"))
+            .order(tenants::slug.asc())
+            .select((Tenant::as_select(), Membership::as_select()))
+            .load(conn)
+    })
 }

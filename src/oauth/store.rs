@@ -42,46 +42,56 @@ pub struct RefreshToken {
 }
 
 pub fn insert_code(conn: &mut DbConnection, row: &AuthCode) -> QueryResult<()> {
-    diesel::insert_into(auth_codes::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::insert_into(auth_codes::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
 pub fn code(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<AuthCode>> {
-    auth_codes::table
-        .filter(auth_codes::code_hash.eq(code_hash))
-        .select(AuthCode::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Code(code_hash), |conn| {
+        auth_codes::table
+            .filter(auth_codes::code_hash.eq(code_hash))
+            .select(AuthCode::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Marks a code used; false when it already was (a concurrent exchange won).
 pub fn use_code(conn: &mut DbConnection, row: &AuthCode, at: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(
-        auth_codes::table
-            .filter(auth_codes::tenant_id.eq(&row.tenant_id))
-            .filter(auth_codes::code_hash.eq(&row.code_hash))
-            .filter(auth_codes::used_at.is_null()),
-    )
-    .set(auth_codes::used_at.eq(at))
-    .execute(conn)
-    .map(|n| n == 1)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::update(
+            auth_codes::table
+                .filter(auth_codes::tenant_id.eq(&row.tenant_id))
+                .filter(auth_codes::code_hash.eq(&row.code_hash))
+                .filter(auth_codes::used_at.is_null()),
+        )
+        .set(auth_codes::used_at.eq(at))
+        .execute(conn)
+        .map(|n| n == 1)
+    })
 }
 
 pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshToken) -> QueryResult<()> {
-    diesel::insert_into(refresh_tokens::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::insert_into(refresh_tokens::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
 pub fn refresh(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<RefreshToken>> {
-    refresh_tokens::table
-        .filter(refresh_tokens::token_hash.eq(token_hash))
-        .select(RefreshToken::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::RefreshToken(token_hash), |conn| {
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .select(RefreshToken::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Marks a refresh token used; false when it already was.
@@ -90,15 +100,17 @@ pub fn use_refresh(
     row: &RefreshToken,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::tenant_id.eq(&row.tenant_id))
-            .filter(refresh_tokens::token_hash.eq(&row.token_hash))
-            .filter(refresh_tokens::used_at.is_null()),
-    )
-    .set(refresh_tokens::used_at.eq(at))
-    .execute(conn)
-    .map(|n| n == 1)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::tenant_id.eq(&row.tenant_id))
+                .filter(refresh_tokens::token_hash.eq(&row.token_hash))
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(at))
+        .execute(conn)
+        .map(|n| n == 1)
+    })
 }
 
 /// Revokes every live refresh token of a family; returns how many.
@@ -107,11 +119,13 @@ pub fn revoke_family(
     family_id: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(at))
-    .execute(conn)
+    crate::db::scoped(conn, crate::db::Scope::Family(family_id), |conn| {
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(at))
+        .execute(conn)
+    })
 }

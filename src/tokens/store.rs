@@ -44,10 +44,12 @@ pub struct TokenFilter {
 }
 
 pub fn insert(conn: &mut DbConnection, row: &IssuedToken) -> QueryResult<()> {
-    diesel::insert_into(issued_tokens::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::insert_into(issued_tokens::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
 pub fn find(
@@ -55,20 +57,24 @@ pub fn find(
     tenant_id: &str,
     jti: &str,
 ) -> QueryResult<Option<IssuedToken>> {
-    issued_tokens::table
-        .filter(issued_tokens::tenant_id.eq(tenant_id))
-        .filter(issued_tokens::jti.eq(jti))
-        .select(IssuedToken::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        issued_tokens::table
+            .filter(issued_tokens::tenant_id.eq(tenant_id))
+            .filter(issued_tokens::jti.eq(jti))
+            .select(IssuedToken::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedToken>> {
-    issued_tokens::table
-        .filter(issued_tokens::jti.eq(jti))
-        .select(IssuedToken::as_select())
-        .first(conn)
-        .optional()
+    crate::db::scoped(conn, crate::db::Scope::Jti(jti), |conn| {
+        issued_tokens::table
+            .filter(issued_tokens::jti.eq(jti))
+            .select(IssuedToken::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Sets `revoked_at` on a live token; returns whether one changed.
@@ -79,18 +85,20 @@ pub fn revoke(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        issued_tokens::table
-            .filter(issued_tokens::tenant_id.eq(tenant_id))
-            .filter(issued_tokens::jti.eq(jti))
-            .filter(issued_tokens::revoked_at.is_null()),
-    )
-    .set((
-        issued_tokens::revoked_at.eq(at),
-        issued_tokens::revoked_reason.eq(reason),
-    ))
-    .execute(conn)
-    .map(|n| n > 0)
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        diesel::update(
+            issued_tokens::table
+                .filter(issued_tokens::tenant_id.eq(tenant_id))
+                .filter(issued_tokens::jti.eq(jti))
+                .filter(issued_tokens::revoked_at.is_null()),
+        )
+        .set((
+            issued_tokens::revoked_at.eq(at),
+            issued_tokens::revoked_reason.eq(reason),
+        ))
+        .execute(conn)
+        .map(|n| n > 0)
+    })
 }
 
 /// Revokes every live ledger entry issued from a refresh family; returns how many.
@@ -100,71 +108,82 @@ pub fn revoke_family(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        issued_tokens::table
-            .filter(issued_tokens::family_id.eq(family_id))
-            .filter(issued_tokens::revoked_at.is_null()),
-    )
-    .set((
-        issued_tokens::revoked_at.eq(at),
-        issued_tokens::revoked_reason.eq(reason),
-    ))
-    .execute(conn)
+    crate::db::scoped(conn, crate::db::Scope::Family(family_id), |conn| {
+        diesel::update(
+            issued_tokens::table
+                .filter(issued_tokens::family_id.eq(family_id))
+                .filter(issued_tokens::revoked_at.is_null()),
+        )
+        .set((
+            issued_tokens::revoked_at.eq(at),
+            issued_tokens::revoked_reason.eq(reason),
+        ))
+        .execute(conn)
+    })
 }
 
 pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<IssuedToken>> {
-    let mut query = issued_tokens::table
-        .select(IssuedToken::as_select())
-        .order((
-            issued_tokens::issued_at.desc(),
-            issued_tokens::tenant_id.desc(),
-            issued_tokens::jti.desc(),
-        ))
-        .limit(filter.limit)
-        .into_boxed();
-    if let Some(tenant_id) = &filter.tenant_id {
-        query = query.filter(issued_tokens::tenant_id.eq(tenant_id.clone()));
-    }
-    if let Some(subject) = &filter.subject {
-        query = query.filter(issued_tokens::subject.eq(subject.clone()));
-    }
-    if let Some(client_id) = &filter.client_id {
-        query = query.filter(issued_tokens::client_id.eq(client_id.clone()));
-    }
-    let now = crate::db::now();
-    match filter.active {
-        Some(true) => {
-            query = query
-                .filter(issued_tokens::revoked_at.is_null())
-                .filter(issued_tokens::expires_at.gt(now));
-        }
-        Some(false) => {
-            query = query.filter(
-                issued_tokens::revoked_at
-                    .is_not_null()
-                    .or(issued_tokens::expires_at.le(now)),
-            );
-        }
-        None => {}
-    }
-    if let Some(since) = filter.since {
-        query = query.filter(issued_tokens::issued_at.ge(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(issued_tokens::issued_at.lt(until));
-    }
-    if let Some((at, tenant_id, jti)) = &filter.after {
-        query = query.filter(
-            issued_tokens::issued_at
-                .lt(*at)
-                .or(issued_tokens::issued_at.eq(*at).and(
-                    issued_tokens::tenant_id
-                        .lt(tenant_id.clone())
-                        .or(issued_tokens::tenant_id
-                            .eq(tenant_id.clone())
-                            .and(issued_tokens::jti.lt(jti.clone()))),
-                )),
-        );
-    }
-    query.load(conn)
+    crate::db::scoped(
+        conn,
+        filter
+            .tenant_id
+            .as_deref()
+            .map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
+        |conn| {
+            let mut query = issued_tokens::table
+                .select(IssuedToken::as_select())
+                .order((
+                    issued_tokens::issued_at.desc(),
+                    issued_tokens::tenant_id.desc(),
+                    issued_tokens::jti.desc(),
+                ))
+                .limit(filter.limit)
+                .into_boxed();
+            if let Some(tenant_id) = &filter.tenant_id {
+                query = query.filter(issued_tokens::tenant_id.eq(tenant_id.clone()));
+            }
+            if let Some(subject) = &filter.subject {
+                query = query.filter(issued_tokens::subject.eq(subject.clone()));
+            }
+            if let Some(client_id) = &filter.client_id {
+                query = query.filter(issued_tokens::client_id.eq(client_id.clone()));
+            }
+            let now = crate::db::now();
+            match filter.active {
+                Some(true) => {
+                    query = query
+                        .filter(issued_tokens::revoked_at.is_null())
+                        .filter(issued_tokens::expires_at.gt(now));
+                }
+                Some(false) => {
+                    query = query.filter(
+                        issued_tokens::revoked_at
+                            .is_not_null()
+                            .or(issued_tokens::expires_at.le(now)),
+                    );
+                }
+                None => {}
+            }
+            if let Some(since) = filter.since {
+                query = query.filter(issued_tokens::issued_at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                query = query.filter(issued_tokens::issued_at.lt(until));
+            }
+            if let Some((at, tenant_id, jti)) = &filter.after {
+                query = query.filter(
+                    issued_tokens::issued_at
+                        .lt(*at)
+                        .or(issued_tokens::issued_at.eq(*at).and(
+                            issued_tokens::tenant_id.lt(tenant_id.clone()).or(
+                                issued_tokens::tenant_id
+                                    .eq(tenant_id.clone())
+                                    .and(issued_tokens::jti.lt(jti.clone())),
+                            ),
+                        )),
+                );
+            }
+            query.load(conn)
+        },
+    )
 }

@@ -57,7 +57,7 @@ both_backends! {
     fn rotation_reaches_a_running_server(db) {
         db.tenant("acme");
         let secret = db.service_client("acme-svc", Some("acme"), &["read"]);
-        let server = Server::start_with(db.dir.path(), &db.url, &[("TESSERA_KEYS_RELOAD_SECS", "1")]);
+        let server = db.server(&[("TESSERA_KEYS_RELOAD_SECS", "1")]);
         let agent = agent();
 
         // A standard JWT library, given only the discovery document's JWKS URL.
@@ -111,7 +111,7 @@ both_backends! {
 both_backends! {
     fn keys_cli_and_algorithms(db) {
         // The server creates the keys on first start.
-        let server = crate::http_basics::Server::start(db.dir.path(), &db.url);
+        let server = db.server(&[]);
         drop(server);
         let listed = db.cli(&["keys", "list", "--json"]).json();
         let states: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|k| k["state"].as_str()).collect();
@@ -143,7 +143,7 @@ both_backends! {
 #[test]
 fn a_corrupt_key_file_stops_start_up_and_is_kept() {
     let db = TestDb::sqlite();
-    drop(Server::start(db.dir.path(), &db.url));
+    drop(db.server(&[]));
     let listed = db.cli(&["keys", "list", "--json"]).json();
     let kid = listed[0]["kid"].as_str().unwrap();
     let path = db.dir.path().join("keys").join(format!("{kid}.jwk"));
@@ -255,7 +255,7 @@ both_backends! {
     fn tokens_cli_lists_and_revokes(db) {
         let acme = db.tenant("acme");
         let secret = db.service_client("acme-svc", Some("acme"), &["read"]);
-        let server = Server::start(db.dir.path(), &db.url);
+        let server = db.server(&[]);
         let agent = agent();
         let token = client_credentials(&agent, &server, "acme-svc", &secret);
         drop(server);
@@ -278,7 +278,7 @@ both_backends! {
         let listed = db.cli(&["tokens", "list", "--json"]).json();
         assert_eq!(listed[0]["revoked_reason"], "operator");
 
-        let server = Server::start(db.dir.path(), &db.url);
+        let server = db.server(&[]);
         let mut res = agent.post(server.url("/introspect"))
             .send_form([("token", token.as_str()), ("client_id", "acme-svc"), ("client_secret", secret.as_str())])
             .unwrap();

@@ -14,4 +14,5 @@ mod http_basics;
 mod keys;
 mod login;
 mod oidc_client;
+mod postgres;
 mod tokens;

@@ -12,7 +12,6 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::browser::{field, REDIRECT};
-use crate::http_basics::Server;
 use crate::support::both_backends;
 use crate::tokens::verify_with_jwks;
 
@@ -47,7 +46,7 @@ both_backends! {
         db.client("web", None, false, &["authorization_code", "refresh_token"], &["openid", "offline_access"], &[REDIRECT]);
         let port = free_port();
         let issuer = format!("http://127.0.0.1:{port}");
-        let server = Server::start_with(db.dir.path(), &db.url, &[
+        let server = db.server(&[
             ("TESSERA_LISTEN", &format!("127.0.0.1:{port}")),
             ("TESSERA_ISSUER", &issuer),
         ]);

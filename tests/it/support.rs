@@ -58,11 +58,29 @@ macro_rules! both_backends_async {
 pub(crate) use both_backends_async;
 
 /// One test's own database: a temporary SQLite file, or a fresh PostgreSQL database that
-/// is dropped afterwards.
+/// is dropped afterwards. On PostgreSQL the schema belongs to `tessera_owner` (which
+/// runs the migrations) and the service connects as the restricted `tessera_app`, as
+/// in production; test fixtures and tampering use the superuser.
 pub struct TestDb {
+    /// What the service connects with.
     pub url: String,
+    /// What migrations run with (PostgreSQL only).
+    pub migration_url: Option<String>,
+    /// A superuser's URL for the same database (PostgreSQL only): fixtures, tampering.
+    pub super_url: Option<String>,
     pub dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+}
+
+pub const OWNER_ROLE: &str = "tessera_owner";
+pub const APP_ROLE: &str = "tessera_app";
+
+fn with_user(url: &url::Url, user: &str, database: &str) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username(user);
+    let _ = url.set_password(None);
+    url.set_path(database);
+    url.to_string()
 }
 
 impl TestDb {
@@ -71,6 +89,8 @@ impl TestDb {
         let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
         Self {
             url,
+            migration_url: None,
+            super_url: None,
             dir,
             postgres: None,
         }
@@ -94,13 +114,32 @@ impl TestDb {
         let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = diesel::pg::PgConnection::establish(&admin_url)
             .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
+        // The two roles of deploy/postgres-roles.sql (trust authentication here).
+        for role in [
+            format!("{OWNER_ROLE} LOGIN"),
+            format!("{APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"),
+        ] {
+            diesel::sql_query(format!(
+                "DO $$ BEGIN CREATE ROLE {role}; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ))
+            .execute(&mut admin)
+            .expect("create role");
+        }
+        diesel::sql_query(format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"))
             .execute(&mut admin)
             .expect("create test database");
-        let mut url = url::Url::parse(&admin_url).expect("valid postgres URL");
-        url.set_path(&name);
+        let base = url::Url::parse(&admin_url).expect("valid postgres URL");
+        let super_user = base.username().to_owned();
         Some(Self {
-            url: url.to_string(),
+            url: with_user(&base, APP_ROLE, &name),
+            migration_url: Some(with_user(&base, OWNER_ROLE, &name)),
+            super_url: Some({
+                let mut u = base.clone();
+                u.set_path(&name);
+                let _ = u.set_username(&super_user);
+                u.to_string()
+            }),
             dir: tempfile::tempdir().expect("temp dir"),
             postgres: Some((admin_url, name)),
         })
@@ -114,23 +153,48 @@ impl TestDb {
         DatabaseUrl::parse(&self.url).expect("valid test URL")
     }
 
-    /// A direct connection with the schema migrated.
-    pub fn conn(&self) -> DbConnection {
-        let mut conn = db::connect(&self.database_url()).expect("connect");
+    /// Applies the migrations as the schema owner.
+    pub fn migrate(&self) {
+        let url = self.migration_url.as_deref().unwrap_or(&self.url);
+        let mut conn = db::connect(&DatabaseUrl::parse(url).expect("url")).expect("connect");
         db::migrate(&mut conn).expect("migrate");
-        conn
     }
 
-    /// A small pool with the schema migrated.
+    /// A direct connection with the schema migrated: the superuser's on PostgreSQL (it
+    /// sees every row, for fixtures and inspection), the file on SQLite.
+    pub fn conn(&self) -> DbConnection {
+        self.migrate();
+        let url = self.super_url.as_deref().unwrap_or(&self.url);
+        db::connect(&DatabaseUrl::parse(url).expect("url")).expect("connect")
+    }
+
+    /// A small pool of service connections with the schema migrated.
     pub fn pool(&self) -> Pool {
-        drop(self.conn());
+        self.migrate();
         db::pool(&self.database_url(), 4, std::time::Duration::from_secs(5)).expect("pool")
+    }
+
+    /// The environment a server or CLI of this database needs.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        let mut env = vec![("TESSERA_DATABASE_URL", self.url.as_str())];
+        if let Some(m) = &self.migration_url {
+            env.push(("TESSERA_MIGRATION_DATABASE_URL", m.as_str()));
+        }
+        env
+    }
+
+    /// A real `tessera serve` on this database, with extra environment.
+    pub fn server(&self, extra: &[(&str, &str)]) -> crate::http_basics::Server {
+        let mut env = self.env();
+        env.extend_from_slice(extra);
+        crate::http_basics::Server::start_with(self.dir.path(), &self.url, &env)
     }
 
     /// The configuration a server on this database would load (no environment).
     pub fn config(&self) -> tessera::config::Config {
         let overrides = tessera::config::Overrides {
             database_url: Some(self.url.clone()),
+            migration_database_url: self.migration_url.clone(),
             keys_dir: Some(self.dir.path().join("keys")),
             ..Default::default()
         };
@@ -188,12 +252,7 @@ impl TestDb {
     }
 
     pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
-        run_binary(
-            self.dir.path(),
-            &[("TESSERA_DATABASE_URL", &self.url)],
-            args,
-            stdin,
-        )
+        run_binary(self.dir.path(), &self.env(), args, stdin)
     }
 }
 
