@@ -2,6 +2,7 @@
 //! migrations, and the few places where the two backends differ (write transactions and
 //! per-tenant serialization of the audit chain).
 
+pub mod group;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

@@ -33,6 +33,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub hasher: Arc<crate::users::password::Hasher>,
+    /// Batches short write transactions (token issuance) into shared commits.
+    pub writer: Arc<crate::db::group::GroupWriter>,
 }
 
 /// The application with its full route table and middleware.
@@ -106,11 +108,14 @@ pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
         config.bcrypt_cost,
     )
     .map_err(std::io::Error::other)?;
+    let writer =
+        crate::db::group::GroupWriter::start(pool.clone(), 4096).map_err(std::io::Error::other)?;
     let state = AppState {
         pool,
         config: Arc::new(config),
         keys: Arc::new(keys),
         hasher: Arc::new(hasher),
+        writer: Arc::new(writer),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let upkeep = {

@@ -41,6 +41,9 @@ pub async fn post_token(
     let refresh_token = form.get("refresh_token").map(str::to_owned);
     let tenant = form.get("tenant").map(str::to_owned);
     let state = state.into_inner();
+    if grant_type == "client_credentials" {
+        return client_credentials(state, credentials, scope, ip, request_id).await;
+    }
     let response = blocking(move || {
         let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
         match grant_type.as_str() {
@@ -81,23 +84,41 @@ pub async fn post_token(
                     },
                 )
             }
-            "client_credentials" => {
-                let client = oauth::authenticate_client(&mut conn, &credentials)?;
-                let origin = oauth::client_origin(&client, ip, request_id);
-                let keys = state.keys.current();
-                oauth::client_credentials(
-                    &mut conn,
-                    &keys,
-                    &state.config,
-                    &origin,
-                    &client,
-                    scope.as_deref(),
-                )
-            }
             _ => Err(OAuthError::UnsupportedGrantType),
         }
     })
     .await?;
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+/// Client credentials: the checks on a pooled connection, then the ledger row and its
+/// audit event through the group-commit writer (one commit for every token issued
+/// meanwhile); the token is returned only after that commit.
+async fn client_credentials(
+    state: std::sync::Arc<AppState>,
+    credentials: oauth::ClientCredentials,
+    scope: Option<String>,
+    ip: Option<String>,
+    request_id: Option<String>,
+) -> Result<HttpResponse, OAuthError> {
+    let checks = state.clone();
+    let (client, tenant, scope) = blocking(move || {
+        let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
+        let client = oauth::authenticate_client(&mut conn, &credentials)?;
+        let (tenant, scope) =
+            oauth::prepare_client_credentials(&mut conn, &client, scope.as_deref())?;
+        Ok((client, tenant, scope))
+    })
+    .await?;
+    let origin = oauth::client_origin(&client, ip, request_id);
+    let keys = state.keys.current();
+    let config = state.config.clone();
+    let response = state
+        .writer
+        .run(move |tx| {
+            oauth::issue_client_credentials(tx, &keys, &config, &origin, &client, &tenant, &scope)
+        })
+        .await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 

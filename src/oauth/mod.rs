@@ -151,16 +151,13 @@ pub fn issuer(config: &Config) -> Issuer<'_> {
     }
 }
 
-/// The client-credentials grant: the token's subject is the client and its tenant the
-/// client's binding (`system` for an unbound client).
-pub fn client_credentials(
+/// The read-only half of the client-credentials grant: the client may use it, the
+/// scope is a subset of its own, and its tenant (its binding, or `system`) is active.
+pub fn prepare_client_credentials(
     conn: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
     client: &Client,
     requested_scope: Option<&str>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(tenants::Tenant, String), OAuthError> {
     if !client.has_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::UnauthorizedClient);
     }
@@ -169,30 +166,57 @@ pub fn client_credentials(
     if tenant.status != "active" {
         return Err(OAuthError::InvalidClient);
     }
-    let issued = db::write_tx(conn, |tx| {
-        tokens::issue_access_token(
-            tx,
-            keys,
-            &issuer(config),
-            origin,
-            &Grant {
-                tenant: &tenant,
-                subject: &client.id,
-                client_id: &client.id,
-                scope: &scope,
-                roles: &[],
-                family_id: None,
-            },
-        )
-    })?;
+    Ok((tenant, scope))
+}
+
+/// The writing half: mints the token (subject: the client; tenant: the client's) and
+/// records it in the ledger and the audit log, in `tx`.
+pub fn issue_client_credentials(
+    tx: &mut DbConnection,
+    keys: &KeySet,
+    config: &Config,
+    origin: &Origin,
+    client: &Client,
+    tenant: &tenants::Tenant,
+    scope: &str,
+) -> Result<TokenResponse, Error> {
+    let issued = tokens::issue_access_token(
+        tx,
+        keys,
+        &issuer(config),
+        origin,
+        &Grant {
+            tenant,
+            subject: &client.id,
+            client_id: &client.id,
+            scope,
+            roles: &[],
+            family_id: None,
+        },
+    )?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
-        scope,
+        scope: scope.to_owned(),
         id_token: None,
         refresh_token: None,
     })
+}
+
+/// The client-credentials grant in one call (its own transaction).
+pub fn client_credentials(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    config: &Config,
+    origin: &Origin,
+    client: &Client,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let (tenant, scope) = prepare_client_credentials(conn, client, requested_scope)?;
+    Ok(db::write_tx(conn, |tx| {
+        issue_client_credentials(tx, keys, config, origin, client, &tenant, &scope)
+    })?)
 }
 
 /// RFC 7662: an active token's claims, or `{"active": false}` for anything revoked,

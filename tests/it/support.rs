@@ -230,11 +230,13 @@ impl TestDb {
         let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
         let hasher =
             tessera::users::password::Hasher::start(2, 64, config.bcrypt_cost).expect("hasher");
+        let writer = tessera::db::group::GroupWriter::start(pool.clone(), 1024).expect("writer");
         tessera::http::AppState {
             pool,
             config: std::sync::Arc::new(config),
             keys: std::sync::Arc::new(keys),
             hasher: std::sync::Arc::new(hasher),
+            writer: std::sync::Arc::new(writer),
         }
     }
 
