@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Tessera's benchmark suite, side by side with a mature peer (panva's oidc-provider,
+# ../shared/peers/node-oidc-provider) under the same load generator (wrk).
+#
+#   bench/run.sh                          # SQLite, 10 s per case
+#   bench/run.sh --postgres postgres://postgres@127.0.0.1:5432/postgres
+#   bench/run.sh --smoke                  # a few seconds per case: the harness works
+#
+# Environment: DURATION (s per case), CONNS (wrk connections), BCRYPT_COST (default 10).
+# Loopback only; every process it starts is stopped at the end; every loop is bounded.
+# Prints one line per case and writes bench/results/<time>.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+SMOKE=""
+PG_URL=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --smoke) SMOKE=1 ;;
+        --postgres) PG_URL="$2"; shift ;;
+        *) echo "usage: bench/run.sh [--smoke] [--postgres URL]" >&2; exit 2 ;;
+    esac
+    shift
+done
+DURATION=${DURATION:-$([ -n "$SMOKE" ] && echo 2 || echo 10)}
+CONNS=${CONNS:-4}
+COST=${BCRYPT_COST:-10}
+PORT=18080
+PEER_PORT=13000
+BASE="http://127.0.0.1:$PORT"
+PEER="http://127.0.0.1:$PEER_PORT"
+LUA="$ROOT/bench/lua"
+export LUA_DIR="$LUA"
+
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+for tool in wrk curl python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$PG_URL" ] && [ -n "${PG_DB:-}" ]; then
+        psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "# building (release)" >&2
+cargo build --release --quiet --bin tessera --example bcrypt_ceiling
+TESSERA_BIN="$ROOT/target/release/tessera"
+CEILING_BIN="$ROOT/target/release/examples/bcrypt_ceiling"
+
+# --- Tessera on a fresh database ---------------------------------------------------
+if [ -n "$PG_URL" ]; then
+    PG_DB="tessera_bench_$$"
+    psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+    DB_URL=$(python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path='/$PG_DB').geturl())" "$PG_URL")
+    BACKEND=postgres
+else
+    DB_URL="sqlite://$WORK/tessera.db"
+    BACKEND=sqlite
+fi
+export TESSERA_DATABASE_URL="$DB_URL" TESSERA_KEYS_DIR="$WORK/keys" TESSERA_LISTEN="127.0.0.1:$PORT" \
+    TESSERA_ISSUER="$BASE" TESSERA_BCRYPT_COST="$COST" RUST_LOG=warn
+tessera() { "$TESSERA_BIN" "$@"; }
+
+"$TESSERA_BIN" serve > "$WORK/tessera.log" 2>&1 &
+TESSERA_PID=$!
+PIDS+=("$TESSERA_PID")
+for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "$BASE/healthz" >/dev/null || { cat "$WORK/tessera.log" >&2; exit 1; }
+sleep 1
+IDLE_RSS=$(awk '/VmRSS/{print $2}' "/proc/$TESSERA_PID/status")
+
+tessera tenant create bench >/dev/null
+SECRET=$(tessera client create bench-client --tenant bench --confidential --grant client_credentials \
+    --scope read --scope write --scope audit:write --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+tessera client create bench-web --tenant bench --redirect-uri http://127.0.0.1:9/cb \
+    --grant authorization_code --grant refresh_token --scope openid --scope offline_access >/dev/null
+printf 'correct horse battery\n' | tessera user create bench@example.com --password-stdin >/dev/null
+tessera member add bench bench@example.com --role member >/dev/null
+BASIC=$(printf 'bench-client:%s' "$SECRET" | base64 -w0)
+SERVICE_TOKEN=$(curl -fs -u "bench-client:$SECRET" -d grant_type=client_credentials "$BASE/token" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+# --- the peer ------------------------------------------------------------------------
+PEER_DIR="$WORK/peer"
+PEER_OK=""
+if command -v node >/dev/null && [ -d "$ROOT/../shared/peers/node-oidc-provider" ]; then
+    cp -r "$ROOT/../shared/peers/node-oidc-provider" "$PEER_DIR"
+    chmod -R u+w "$PEER_DIR"
+    if (cd "$PEER_DIR" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1); then
+        (cd "$PEER_DIR" && PORT=$PEER_PORT NODE_ENV=production exec node server.js > "$WORK/peer.log" 2>&1) &
+        PEER_PID=$!
+        PIDS+=("$PEER_PID")
+        for _ in $(seq 1 100); do curl -fs "$PEER/jwks" >/dev/null 2>&1 && break; sleep 0.1; done
+        curl -fs "$PEER/jwks" >/dev/null 2>&1 && PEER_OK=1
+    fi
+fi
+[ -n "$PEER_OK" ] || echo "# the peer could not be started; its columns stay empty" >&2
+PEER_BASIC=$(printf 'bench-client:bench-secret-0123456789abcdef' | base64 -w0)
+
+# --- measuring ---------------------------------------------------------------------
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+OUT_DIR="$ROOT/bench/results"
+mkdir -p "$OUT_DIR"
+OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$BACKEND$([ -n "$SMOKE" ] && echo -smoke).txt"
+{
+    echo "# Tessera benchmark, $BACKEND, $(nproc) cores, $(date -u), wrk -t1 -c$CONNS -d${DURATION}s, bcrypt cost $COST"
+    printf '%-34s %12s %9s %9s %7s %7s %12s %7s\n' case "req/s" "p50 ms" "p99 ms" errors cpu% "peer req/s" ratio
+} | tee "$OUT"
+
+# wrk_case LABEL PID URL SCRIPT [wrk args…] → sets R_RPS R_P50 R_P99 R_ERR R_CPU
+wrk_case() {
+    local pid=$1 url=$2 script=$3; shift 3
+    local c0 t0 c1 t1 line
+    c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+    line=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA/$script" "$@" "$url" | grep '^RESULT')
+    c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+    R_RPS=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")
+    R_P50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$line")
+    R_P99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$line")
+    R_ERR=$(sed -E 's/.* non2xx=([0-9]+) errors=([0-9]+).*/\1+\2/' <<<"$line")
+    R_CPU=$(awk -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", c*100/((t1-t0)*hz)}')
+}
+
+row() { # LABEL RPS P50 P99 ERR CPU PEER_RPS [unit multiplier]
+    local ratio="-"
+    [ -n "$7" ] && [ "$7" != "-" ] && ratio=$(awk -v a="$2" -v b="$7" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
+    printf '%-34s %12s %9s %9s %7s %7s %12s %7s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$ratio" | tee -a "$OUT"
+}
+
+peer_case() { # URL SCRIPT → PEER_RPS
+    PEER_RPS="-"
+    if [ -n "$PEER_OK" ]; then
+        wrk_case "$PEER_PID" "$@"
+        PEER_RPS=$R_RPS
+    fi
+}
+
+# warm-up, not recorded
+wrk -t1 -c2 -d1s "$BASE/.well-known/jwks.json" >/dev/null
+[ -n "$PEER_OK" ] && wrk -t1 -c2 -d1s "$PEER/jwks" >/dev/null
+
+peer_case "$PEER/jwks" get.lua
+wrk_case "$TESSERA_PID" "$BASE/.well-known/jwks.json" get.lua
+JWKS_RPS=$R_RPS
+row "jwks" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$PEER_RPS"
+
+export FORM_PATH=/token FORM_BODY="grant_type=client_credentials&scope=read"
+BASIC_AUTH="$PEER_BASIC" peer_case "$PEER" form.lua
+BASIC_AUTH="$BASIC" wrk_case "$TESSERA_PID" "$BASE" form.lua
+CC_RPS=$R_RPS
+row "client_credentials (ledger+audit)" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$PEER_RPS"
+
+INTROSPECT_TOKEN=$(curl -fs -u "bench-client:$SECRET" -d grant_type=client_credentials "$BASE/token" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+FORM_PATH=/introspect FORM_BODY="token=$INTROSPECT_TOKEN" BASIC_AUTH="$BASIC" wrk_case "$TESSERA_PID" "$BASE" form.lua
+row "introspection" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+
+python3 -c 'import json; print(json.dumps({"action":"invoice.read","outcome":"success","resource":{"type":"invoice","id":"inv_1"},"details":{"amount":1}}))' > "$WORK/one.json"
+python3 -c 'import json; print(json.dumps([{"action":"invoice.read","outcome":"success","resource":{"type":"invoice","id":"inv_%d" % i},"details":{"amount":i}} for i in range(1000)]))' > "$WORK/batch.json"
+JSON_FILE="$WORK/one.json" BEARER="$SERVICE_TOKEN" wrk_case "$TESSERA_PID" "$BASE" json.lua
+row "ingest, 1 event/request (events/s)" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+JSON_FILE="$WORK/batch.json" BEARER="$SERVICE_TOKEN" wrk_case "$TESSERA_PID" "$BASE" json.lua
+row "ingest, 1000/request (events/s)" "$(awk -v r="$R_RPS" 'BEGIN{printf "%.1f", r*1000}')" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+
+# Authorization-code exchange: single-use codes prepared beforehand.
+NCODES=$([ -n "$SMOKE" ] && echo 300 || echo 20000)
+python3 bench/seed.py codes "$BASE" "$NCODES" "$WORK/codes.txt"
+CODES_FILE="$WORK/codes.txt" THREADS=1 CLIENT_ID=bench-web REDIRECT_URI_ENC="http%3A%2F%2F127.0.0.1%3A9%2Fcb" \
+    VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk wrk_case "$TESSERA_PID" "$BASE" codes.lua
+row "authorization_code exchange" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+echo "#   (codes prepared: $NCODES; requests past them fail and count as errors)" | tee -a "$OUT"
+
+# Refresh: one chain per connection (one connection per wrk thread).
+python3 bench/seed.py refresh "$BASE" 2 "$WORK/refresh.txt"
+c0=$(cpu_ticks "$TESSERA_PID"); t0=$(date +%s.%N)
+line=$(REFRESH_FILE="$WORK/refresh.txt" CLIENT_ID=bench-web wrk -t2 -c2 -d"${DURATION}s" --latency -s "$LUA/refresh.lua" "$BASE" | grep '^RESULT')
+c1=$(cpu_ticks "$TESSERA_PID"); t1=$(date +%s.%N)
+row "refresh (2 chains)" "$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")" "$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$line")" \
+    "$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$line")" "$(sed -E 's/.* non2xx=([0-9]+) errors=([0-9]+).*/\1+\2/' <<<"$line")" \
+    "$(awk -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", c*100/((t1-t0)*hz)}')" "-"
+
+# Password login at the configured cost, next to the machine's bcrypt ceiling. Every
+# attempt checks a password (a wrong one: the account locks after a few, and a locked
+# account still costs one bcrypt verification, against the dummy hash).
+CEILING=$("$CEILING_BIN" "$COST" "$DURATION" | sed -E 's/.* rps=([0-9.]+).*/\1/')
+python3 bench/seed.py login "$BASE" "$WORK/login.json"
+LOGIN_REQ=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["request"])' "$WORK/login.json")
+LOGIN_CSRF=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf"])' "$WORK/login.json")
+LOGIN_COOKIE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cookie"])' "$WORK/login.json")
+LOGIN_BODY="request=$LOGIN_REQ&csrf=$LOGIN_CSRF&email=bench%40example.com&password=wrong+password"
+FORM_PATH=/login FORM_BODY="$LOGIN_BODY" COOKIE="$LOGIN_COOKIE" BASIC_AUTH="" wrk_case "$TESSERA_PID" "$BASE" form.lua
+LOGIN_RPS=$R_RPS
+row "password login (cost $COST)" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+row "  bcrypt ceiling, all cores" "$CEILING" "-" "-" "-" "-" "-"
+echo "#   login / ceiling = $(awk -v a="$LOGIN_RPS" -v b="$CEILING" 'BEGIN{printf "%.2f", a/b}')" | tee -a "$OUT"
+
+# JWKS and client credentials while a login flood runs.
+FLOOD_SECS=$((DURATION * 2 + 4))
+FORM_PATH=/login FORM_BODY="$LOGIN_BODY" COOKIE="$LOGIN_COOKIE" BASIC_AUTH="" \
+    wrk -t1 -c16 -d"${FLOOD_SECS}s" -s "$LUA/form.lua" "$BASE" >/dev/null &
+FLOOD_PID=$!
+PIDS+=("$FLOOD_PID")
+sleep 1
+wrk_case "$TESSERA_PID" "$BASE/.well-known/jwks.json" get.lua
+row "jwks during a login flood" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$JWKS_RPS"
+BASIC_AUTH="$BASIC" FORM_PATH=/token FORM_BODY="grant_type=client_credentials&scope=read" COOKIE="" \
+    wrk_case "$TESSERA_PID" "$BASE" form.lua
+row "client_credentials during the flood" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$CC_RPS"
+echo "#   (during-flood rows compare with Tessera's own unloaded rate, not the peer's)" | tee -a "$OUT"
+wait "$FLOOD_PID" 2>/dev/null || true
+
+PEAK_RSS=$(awk '/VmHWM/{print $2}' "/proc/$TESSERA_PID/status")
+PEER_RSS="-"
+[ -n "$PEER_OK" ] && PEER_RSS=$(awk '/VmHWM/{print $2}' "/proc/$PEER_PID/status")
+echo "# memory: Tessera idle ${IDLE_RSS} kB, peak ${PEAK_RSS} kB; peer peak ${PEER_RSS} kB" | tee -a "$OUT"
+echo "# results: $OUT" >&2
