@@ -99,6 +99,8 @@ pub fn http_get(addr: &str, path: &str) -> (String, String) {
 pub struct Server {
     child: std::process::Child,
     pub addr: String,
+    /// Every line the server logged so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -122,9 +124,14 @@ impl Server {
             .expect("spawn tessera serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line.clone());
+                }
                 if !sent {
                     if let Some(addr) = line.split("listening on http://").nth(1) {
                         let _ = tx.send(addr.trim().to_owned());
@@ -136,7 +143,15 @@ impl Server {
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server did not start");
-        Self { child, addr }
+        Self { child, addr, log }
+    }
+
+    /// How many logged lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .map(|l| l.iter().filter(|line| line.contains(needle)).count())
+            .unwrap_or(0)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,6 +10,7 @@ mod audit_chain;
 mod browser;
 mod cli;
 mod config_file;
+mod downstream;
 mod http_basics;
 mod keys;
 mod login;
