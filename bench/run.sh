@@ -110,7 +110,7 @@ HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 OUT_DIR="$ROOT/bench/results"
 mkdir -p "$OUT_DIR"
-OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$BACKEND$([ -n "$SMOKE" ] && echo -smoke).txt"
+OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$BACKEND$([ -n "$SMOKE" ] && echo -smoke || true).txt"
 {
     echo "# Tessera benchmark, $BACKEND, $(nproc) cores, $(date -u), wrk -t1 -c$CONNS -d${DURATION}s, bcrypt cost $COST"
     printf '%-34s %12s %9s %9s %7s %7s %12s %7s\n' case "req/s" "p50 ms" "p99 ms" errors cpu% "peer req/s" ratio

@@ -3,6 +3,7 @@
 //! Secrets are generated here (256 random bits), shown once, and stored as SHA-256
 //! hashes compared in constant time: no raw secret is ever stored.
 
+pub mod directory;
 pub mod store;
 
 use serde::Serialize;

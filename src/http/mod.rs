@@ -35,6 +35,8 @@ pub struct AppState {
     pub hasher: Arc<crate::users::password::Hasher>,
     /// Batches short write transactions (token issuance) into shared commits.
     pub writer: Arc<crate::db::group::GroupWriter>,
+    /// Recently authenticated clients and their tenants (a few seconds).
+    pub directory: Arc<crate::clients::directory::Directory>,
 }
 
 /// The application with its full route table and middleware.
@@ -116,6 +118,9 @@ pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
         keys: Arc::new(keys),
         hasher: Arc::new(hasher),
         writer: Arc::new(writer),
+        directory: Arc::new(crate::clients::directory::Directory::new(
+            Duration::from_secs(5),
+        )),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let upkeep = {
@@ -164,8 +169,12 @@ fn key_upkeep(state: &AppState, stop: &AtomicBool) {
 async fn serve(state: AppState) -> std::io::Result<()> {
     let listen = state.config.listen;
     let workers = state.config.workers;
+    // Database work cannot use more threads than there are connections; bounding the
+    // blocking pool also bounds memory under load (each thread keeps allocator arenas).
+    let blocking = (state.config.db_pool_size as usize).max(4);
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
+        .worker_max_blocking_threads(blocking)
         .shutdown_timeout(10)
         .bind(listen)?;
     for addr in server.addrs() {

@@ -101,15 +101,35 @@ async fn client_credentials(
     ip: Option<String>,
     request_id: Option<String>,
 ) -> Result<HttpResponse, OAuthError> {
-    let checks = state.clone();
-    let (client, tenant, scope) = blocking(move || {
-        let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
-        let client = oauth::authenticate_client(&mut conn, &credentials)?;
-        let (tenant, scope) =
-            oauth::prepare_client_credentials(&mut conn, &client, scope.as_deref())?;
-        Ok((client, tenant, scope))
-    })
-    .await?;
+    let cached = credentials
+        .client_id
+        .as_deref()
+        .and_then(|id| state.directory.get(id));
+    let (client, tenant, scope) = match cached {
+        // A client seen in the last few seconds: checked without leaving this thread.
+        Some(entry) => {
+            let (client, tenant) = (&entry.0, &entry.1);
+            let secret = credentials
+                .client_secret
+                .as_deref()
+                .ok_or(OAuthError::InvalidClient)?;
+            let client = oauth::check_secret(Some(client.clone()), secret)?;
+            let scope = oauth::check_client_credentials(&client, tenant, scope.as_deref())?;
+            (client, tenant.clone(), scope)
+        }
+        None => {
+            let checks = state.clone();
+            blocking(move || {
+                let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
+                let client = oauth::authenticate_client(&mut conn, &credentials)?;
+                let (tenant, scope) =
+                    oauth::prepare_client_credentials(&mut conn, &client, scope.as_deref())?;
+                checks.directory.put(client.clone(), tenant.clone());
+                Ok((client, tenant, scope))
+            })
+            .await?
+        }
+    };
     let origin = oauth::client_origin(&client, ip, request_id);
     let keys = state.keys.current();
     let config = state.config.clone();

@@ -30,7 +30,7 @@ pub async fn get_jwks(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     }
     response
         .content_type("application/jwk-set+json")
-        .body(keys.jwks().to_vec())
+        .body(keys.jwks_bytes())
 }
 
 /// OpenID Connect Discovery / RFC 8414 metadata: what Tessera supports, nothing more.

@@ -166,7 +166,7 @@ struct LoadedKey {
 pub struct KeySet {
     keys: Vec<LoadedKey>,
     active: usize,
-    jwks: Vec<u8>,
+    jwks: bytes::Bytes,
     etag: String,
     fingerprint: [u8; 32],
 }
@@ -231,7 +231,7 @@ impl KeySet {
         Ok(Self {
             keys,
             active: 0,
-            jwks,
+            jwks: bytes::Bytes::from(jwks),
             etag,
             fingerprint: Sha256::digest(bytes).into(),
         })
@@ -248,6 +248,11 @@ impl KeySet {
     /// The JWKS document (public members only), precomputed.
     pub fn jwks(&self) -> &[u8] {
         &self.jwks
+    }
+
+    /// The same document as shared bytes: serving it copies nothing.
+    pub fn jwks_bytes(&self) -> bytes::Bytes {
+        self.jwks.clone()
     }
 
     /// A strong validator of [`Self::jwks`], quoted.

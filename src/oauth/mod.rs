@@ -68,7 +68,12 @@ pub fn authenticate_client(
         Err(Error::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
-    // Hash and compare whether or not the client exists, so both cost the same.
+    check_secret(client, secret)
+}
+
+/// The secret check itself, for a client already at hand (or none): hashed and compared
+/// whether or not the client exists, so both cost the same.
+pub fn check_secret(client: Option<Client>, secret: &str) -> Result<Client, OAuthError> {
     const ABSENT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
     let stored = client
         .as_ref()
@@ -158,15 +163,27 @@ pub fn prepare_client_credentials(
     client: &Client,
     requested_scope: Option<&str>,
 ) -> Result<(tenants::Tenant, String), OAuthError> {
+    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?;
+    let scope = check_client_credentials(client, &tenant, requested_scope)?;
+    Ok((tenant, scope))
+}
+
+/// The checks of the client-credentials grant on a client and tenant at hand: the
+/// client may use the grant, the scope is a subset of its own, the tenant is active.
+/// Returns the granted scope.
+pub fn check_client_credentials(
+    client: &Client,
+    tenant: &tenants::Tenant,
+    requested_scope: Option<&str>,
+) -> Result<String, OAuthError> {
     if !client.has_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::UnauthorizedClient);
     }
     let scope = grant_scope(client, requested_scope)?;
-    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?;
     if tenant.status != "active" {
         return Err(OAuthError::InvalidClient);
     }
-    Ok((tenant, scope))
+    Ok(scope)
 }
 
 /// The writing half: mints the token (subject: the client; tenant: the client's) and

@@ -237,6 +237,9 @@ impl TestDb {
             keys: std::sync::Arc::new(keys),
             hasher: std::sync::Arc::new(hasher),
             writer: std::sync::Arc::new(writer),
+            directory: std::sync::Arc::new(tessera::clients::directory::Directory::new(
+                std::time::Duration::from_secs(5),
+            )),
         }
     }
 
