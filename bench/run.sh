@@ -43,8 +43,10 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "$PG_URL" ] && [ -n "${PG_DB:-}" ]; then
-        psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    if [ -n "$PG_URL" ]; then
+        for db in ${PG_DB:-} ${PEER_DB:-}; do
+            psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+        done
     fi
     rm -rf "$WORK"
 }
@@ -95,7 +97,15 @@ if command -v node >/dev/null && [ -d "$ROOT/../shared/peers/node-oidc-provider"
     cp -r "$ROOT/../shared/peers/node-oidc-provider" "$PEER_DIR"
     chmod -R u+w "$PEER_DIR"
     if (cd "$PEER_DIR" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1); then
-        (cd "$PEER_DIR" && PORT=$PEER_PORT NODE_ENV=production exec node server.js > "$WORK/peer.log" 2>&1) &
+        PEER_ENV=()
+        if [ -n "$PG_URL" ]; then
+            # With PostgreSQL, the peer inserts every token it issues, as Tessera records them.
+            PEER_DB="peer_bench_$$"
+            psql "$PG_URL" -qc "CREATE DATABASE $PEER_DB" >/dev/null
+            PEER_PGURL=$(python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path='/$PEER_DB').geturl())" "$PG_URL")
+            PEER_ENV=(PERSIST=pg "PGURL=$PEER_PGURL")
+        fi
+        (cd "$PEER_DIR" && exec env "${PEER_ENV[@]}" PORT=$PEER_PORT NODE_ENV=production node server.js > "$WORK/peer.log" 2>&1) &
         PEER_PID=$!
         PIDS+=("$PEER_PID")
         for _ in $(seq 1 100); do curl -fs "$PEER/jwks" >/dev/null 2>&1 && break; sleep 0.1; done
