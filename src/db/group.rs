@@ -1,100 +1,78 @@
-//! Group commit: one writer thread runs short write jobs (issuing a token: its ledger
-//! row and its `token.issued` event) in batches, each job in its own savepoint, one
-//! commit per batch. Every job's answer is released only after its batch commits, so
-//! durability is unchanged; what is saved is one commit (and its fsync) per request.
-//! Requests that arrive while a commit is in flight form the next batch by themselves:
-//! there is no added waiting.
+//! Group commit: one writer thread gathers the records of concurrent requests (the
+//! ledger row and `token.issued` event of each token issued) and writes a whole batch
+//! with bulk inserts in one transaction: one commit, one fsync, a handful of statements
+//! per batch instead of several per request. Every request's answer is released only
+//! after its batch commits, so durability is unchanged. Requests that arrive while a
+//! commit is in flight form the next batch by themselves: there is no added waiting.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-
-use diesel::Connection;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use super::{write_tx, DbConnection, Pool};
 use crate::error::{Error, Result};
 
-/// Called after the batch's commit with whether it committed.
-type Completion = Box<dyn FnOnce(bool) + Send>;
-type Job = Box<dyn FnOnce(&mut DbConnection) -> Completion + Send>;
+/// Most records one transaction takes.
+const MAX_BATCH: usize = 256;
+
+type Item<T> = (T, tokio::sync::oneshot::Sender<bool>);
 
 /// The handle to the writer thread.
-pub struct GroupWriter {
-    jobs: SyncSender<Job>,
+pub struct BatchWriter<T> {
+    items: SyncSender<Item<T>>,
 }
 
-/// Most jobs one transaction takes.
-const MAX_BATCH: usize = 128;
-
-impl GroupWriter {
-    /// Starts the writer on its own pooled connection; `queue` jobs may wait, more are
-    /// refused (`Unavailable`) rather than queued without bound.
-    pub fn start(pool: Pool, queue: usize) -> Result<Self> {
-        let (jobs, receiver) = mpsc::sync_channel(queue);
+impl<T: Send + 'static> BatchWriter<T> {
+    /// Starts the writer on its own pooled connections. `flush` writes one batch inside
+    /// the batch's transaction. At most `queue` records wait; more are refused
+    /// (`Unavailable`) rather than queued without bound.
+    pub fn start(
+        pool: Pool,
+        queue: usize,
+        flush: impl Fn(&mut DbConnection, Vec<T>) -> Result<()> + Send + 'static,
+    ) -> Result<Self> {
+        let (items, receiver) = mpsc::sync_channel(queue);
         std::thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || writer(&pool, &receiver))
+            .spawn(move || writer(&pool, &receiver, &flush))
             .map_err(Error::internal)?;
-        Ok(Self { jobs })
+        Ok(Self { items })
     }
 
-    /// Runs `f` in the next batch's transaction (inside a savepoint of its own: its
-    /// failure rolls back only its own work) and answers after the commit.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |conn| {
-            let result = conn.transaction(f);
-            Box::new(move |committed| {
-                let answer = match result {
-                    Ok(value) if committed => Ok(value),
-                    Ok(_) => Err(Error::Unavailable),
-                    Err(e) => Err(e),
-                };
-                let _ = tx.send(answer);
-            })
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                return Err(Error::Unavailable)
-            }
+    /// Hands one record to the next batch; returns once that batch has committed.
+    pub async fn submit(&self, item: T) -> Result<()> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.items
+            .try_send((item, done))
+            .map_err(|_| Error::Unavailable)?;
+        match committed.await {
+            Ok(true) => Ok(()),
+            _ => Err(Error::Unavailable),
         }
-        rx.await.map_err(|_| Error::Unavailable)?
     }
 }
 
-fn writer(pool: &Pool, receiver: &Receiver<Job>) {
+fn writer<T>(
+    pool: &Pool,
+    receiver: &Receiver<Item<T>>,
+    flush: &dyn Fn(&mut DbConnection, Vec<T>) -> Result<()>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(item) => batch.push(item),
                 Err(_) => break,
             }
         }
-        let mut conn = match pool.get() {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Dropping the jobs drops their answer channels: each caller gets
-                // `Unavailable`.
-                log::error!("group commit: no database connection: {e}");
-                drop(batch);
-                continue;
-            }
+        let (records, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+        let committed = match pool.get() {
+            Ok(mut conn) => write_tx(&mut conn, |tx| flush(tx, records)),
+            Err(e) => Err(e.into()),
         };
-        let mut completions = Vec::with_capacity(batch.len());
-        let committed = write_tx(&mut conn, |tx| {
-            for job in batch {
-                completions.push(job(tx));
-            }
-            Ok::<_, diesel::result::Error>(())
-        });
         if let Err(e) = &committed {
             log::error!("group commit failed: {e}");
         }
-        for completion in completions {
-            completion(committed.is_ok());
+        for answer in answers {
+            let _ = answer.send(committed.is_ok());
         }
     }
 }

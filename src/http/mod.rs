@@ -26,6 +26,15 @@ use crate::db::Pool;
 use crate::error::Error;
 use crate::keys::{self, Keys};
 
+/// The group-commit writer of issued tokens.
+pub type Issuance =
+    crate::db::group::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
+
+/// Starts the group-commit writer of issued tokens.
+pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
+    crate::db::group::BatchWriter::start(pool.clone(), 4096, crate::tokens::record_many)
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -33,8 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub hasher: Arc<crate::users::password::Hasher>,
-    /// Batches short write transactions (token issuance) into shared commits.
-    pub writer: Arc<crate::db::group::GroupWriter>,
+    /// Records issued tokens (ledger row + audit event) in shared, bulk commits.
+    pub issuance: Arc<Issuance>,
     /// Recently authenticated clients and their tenants (a few seconds).
     pub directory: Arc<crate::clients::directory::Directory>,
 }
@@ -110,14 +119,13 @@ pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
         config.bcrypt_cost,
     )
     .map_err(std::io::Error::other)?;
-    let writer =
-        crate::db::group::GroupWriter::start(pool.clone(), 4096).map_err(std::io::Error::other)?;
+    let issuance = issuance(&pool).map_err(std::io::Error::other)?;
     let state = AppState {
         pool,
         config: Arc::new(config),
         keys: Arc::new(keys),
         hasher: Arc::new(hasher),
-        writer: Arc::new(writer),
+        issuance: Arc::new(issuance),
         directory: Arc::new(crate::clients::directory::Directory::new(
             Duration::from_secs(5),
         )),

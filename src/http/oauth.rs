@@ -132,13 +132,9 @@ async fn client_credentials(
     };
     let origin = oauth::client_origin(&client, ip, request_id);
     let keys = state.keys.current();
-    let config = state.config.clone();
-    let response = state
-        .writer
-        .run(move |tx| {
-            oauth::issue_client_credentials(tx, &keys, &config, &origin, &client, &tenant, &scope)
-        })
-        .await?;
+    let (response, record) =
+        oauth::mint_client_credentials(&keys, &state.config, &origin, &client, &tenant, &scope)?;
+    state.issuance.submit(record).await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 

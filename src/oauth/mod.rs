@@ -221,6 +221,40 @@ pub fn issue_client_credentials(
     })
 }
 
+/// Mints a client-credentials token without recording it: the caller records the
+/// returned ledger row and event (group commit) before answering.
+pub fn mint_client_credentials(
+    keys: &KeySet,
+    config: &Config,
+    origin: &Origin,
+    client: &Client,
+    tenant: &tenants::Tenant,
+    scope: &str,
+) -> Result<(TokenResponse, (tokens::IssuedToken, crate::audit::Entry)), Error> {
+    let minted = tokens::mint_unrecorded(
+        keys,
+        &issuer(config),
+        origin,
+        &Grant {
+            tenant,
+            subject: &client.id,
+            client_id: &client.id,
+            scope,
+            roles: &[],
+            family_id: None,
+        },
+    )?;
+    let response = TokenResponse {
+        access_token: minted.issued.token,
+        token_type: "Bearer",
+        expires_in: minted.issued.expires_in,
+        scope: scope.to_owned(),
+        id_token: None,
+        refresh_token: None,
+    };
+    Ok((response, minted.record))
+}
+
 /// The client-credentials grant in one call (its own transaction).
 pub fn client_credentials(
     conn: &mut DbConnection,

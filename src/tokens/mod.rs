@@ -99,6 +99,48 @@ pub fn issue_access_token(
     origin: &Origin,
     grant: &Grant<'_>,
 ) -> Result<Issued> {
+    let (issued, row) = mint_for_ledger(keys, issuer, grant)?;
+    record_issued(tx, origin, row)?;
+    Ok(issued)
+}
+
+/// A minted access token not yet recorded: the caller must record `record` (ledger row
+/// and audit event, e.g. with [`record_many`]) and commit before handing out the token.
+pub struct Unrecorded {
+    pub issued: Issued,
+    pub record: (IssuedToken, audit::Entry),
+}
+
+/// Mints an access token and prepares its ledger row and `token.issued` event, without
+/// touching the database (the group-commit path records many at once).
+pub fn mint_unrecorded(
+    keys: &KeySet,
+    issuer: &Issuer<'_>,
+    origin: &Origin,
+    grant: &Grant<'_>,
+) -> Result<Unrecorded> {
+    let (issued, row) = mint_for_ledger(keys, issuer, grant)?;
+    let entry = audit::Entry::new(origin, issued_event(&row));
+    Ok(Unrecorded {
+        issued,
+        record: (row, entry),
+    })
+}
+
+/// Records many minted tokens: their ledger rows in bulk, then their events (each
+/// tenant's chain locked once), in `tx`.
+pub fn record_many(tx: &mut DbConnection, records: Vec<(IssuedToken, audit::Entry)>) -> Result<()> {
+    let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) = records.into_iter().unzip();
+    store::insert_many(tx, &rows)?;
+    audit::append(tx, entries)?;
+    Ok(())
+}
+
+fn mint_for_ledger(
+    keys: &KeySet,
+    issuer: &Issuer<'_>,
+    grant: &Grant<'_>,
+) -> Result<(Issued, IssuedToken)> {
     let now = Utc::now().timestamp();
     let ttl = i64::try_from(issuer.access_ttl.as_secs()).unwrap_or(300);
     let jti = uuid::Uuid::new_v4().to_string();
@@ -117,29 +159,28 @@ pub fn issue_access_token(
         roles: grant.roles,
     };
     let (token, kid) = mint_access_token(keys, &claims)?;
-    record_issued(
-        tx,
-        origin,
-        IssuedToken {
-            tenant_id: grant.tenant.id.clone(),
-            jti: jti.clone(),
-            subject: grant.subject.to_owned(),
-            client_id: grant.client_id.to_owned(),
-            token_type: "access_token".to_owned(),
-            scope: grant.scope.to_owned(),
-            kid: Some(kid),
-            issued_at: timestamp(now),
-            expires_at: timestamp(now + ttl),
-            revoked_at: None,
-            revoked_reason: None,
-            family_id: grant.family_id.map(str::to_owned),
+    let row = IssuedToken {
+        tenant_id: grant.tenant.id.clone(),
+        jti: jti.clone(),
+        subject: grant.subject.to_owned(),
+        client_id: grant.client_id.to_owned(),
+        token_type: "access_token".to_owned(),
+        scope: grant.scope.to_owned(),
+        kid: Some(kid),
+        issued_at: timestamp(now),
+        expires_at: timestamp(now + ttl),
+        revoked_at: None,
+        revoked_reason: None,
+        family_id: grant.family_id.map(str::to_owned),
+    };
+    Ok((
+        Issued {
+            token,
+            jti,
+            expires_in: ttl,
         },
-    )?;
-    Ok(Issued {
-        token,
-        jti,
-        expires_in: ttl,
-    })
+        row,
+    ))
 }
 
 /// The claims of an ID token (OpenID Connect Core section 2) plus the tenant.
@@ -240,20 +281,20 @@ pub fn timestamp(secs: i64) -> NaiveDateTime {
 /// Writes a ledger row and its `token.issued` event.
 pub fn record_issued(tx: &mut DbConnection, origin: &Origin, row: IssuedToken) -> Result<()> {
     store::insert(tx, &row)?;
-    audit::record(
-        tx,
-        origin,
-        Event::success(&row.tenant_id, "token.issued", "token", &row.jti).with_details(
-            serde_json::json!({
-                "token_type": row.token_type,
-                "client_id": row.client_id,
-                "subject": row.subject,
-                "scope": row.scope,
-                "kid": row.kid,
-            }),
-        ),
-    )?;
+    audit::record(tx, origin, issued_event(&row))?;
     Ok(())
+}
+
+fn issued_event(row: &IssuedToken) -> Event {
+    Event::success(&row.tenant_id, "token.issued", "token", &row.jti).with_details(
+        serde_json::json!({
+            "token_type": row.token_type,
+            "client_id": row.client_id,
+            "subject": row.subject,
+            "scope": row.scope,
+            "kid": row.kid,
+        }),
+    )
 }
 
 /// What an access token says once its signature, type, issuer, lifetime and ledger row

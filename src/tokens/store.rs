@@ -8,7 +8,7 @@ use crate::db::schema::issued_tokens;
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
-#[diesel(table_name = issued_tokens)]
+#[diesel(table_name = issued_tokens, treat_none_as_default_value = false)]
 pub struct IssuedToken {
     pub tenant_id: String,
     pub jti: String,
@@ -75,6 +75,24 @@ pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedTo
             .first(conn)
             .optional()
     })
+}
+
+/// Bulk insert, one tenant at a time (row-level security checks each row against the
+/// transaction's tenant).
+pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult<()> {
+    let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let group: Vec<&IssuedToken> = rows.iter().filter(|r| r.tenant_id == tenant).collect();
+        crate::db::scoped(conn, crate::db::Scope::Tenant(tenant), |conn| {
+            for chunk in group.chunks(500) {
+                crate::insert_batch!(conn, issued_tokens::table, chunk.to_vec())?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Sets `revoked_at` on a live token; returns whether one changed.

@@ -230,13 +230,13 @@ impl TestDb {
         let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
         let hasher =
             tessera::users::password::Hasher::start(2, 64, config.bcrypt_cost).expect("hasher");
-        let writer = tessera::db::group::GroupWriter::start(pool.clone(), 1024).expect("writer");
+        let issuance = tessera::http::issuance(&pool).expect("issuance writer");
         tessera::http::AppState {
             pool,
             config: std::sync::Arc::new(config),
             keys: std::sync::Arc::new(keys),
             hasher: std::sync::Arc::new(hasher),
-            writer: std::sync::Arc::new(writer),
+            issuance: std::sync::Arc::new(issuance),
             directory: std::sync::Arc::new(tessera::clients::directory::Directory::new(
                 std::time::Duration::from_secs(5),
             )),
