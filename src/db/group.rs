@@ -55,6 +55,9 @@ fn writer<T>(
     receiver: &Receiver<Item<T>>,
     flush: &dyn Fn(&mut DbConnection, Vec<T>) -> Result<()>,
 ) {
+    // The writer keeps one connection while it works, and takes a new one after an
+    // error (a broken connection is not returned to the pool).
+    let mut held: Option<super::PooledConnection> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -64,8 +67,18 @@ fn writer<T>(
             }
         }
         let (records, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
-        let committed = match pool.get() {
-            Ok(mut conn) => write_tx(&mut conn, |tx| flush(tx, records)),
+        let conn = match held.take() {
+            Some(conn) => Ok(conn),
+            None => pool.get(),
+        };
+        let committed = match conn {
+            Ok(mut conn) => {
+                let result = write_tx(&mut conn, |tx| flush(tx, records));
+                if result.is_ok() {
+                    held = Some(conn);
+                }
+                result
+            }
             Err(e) => Err(e.into()),
         };
         if let Err(e) = &committed {
