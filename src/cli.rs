@@ -387,12 +387,13 @@ fn connect(config: &Config) -> Result<DbConnection, Failure> {
 }
 
 fn serve(config: Config) -> CmdResult {
-    let pool =
-        db::pool(&config.database_url, config.db_pool_size, config.db_timeout).map_err(fail)?;
+    // Migrate before the pool opens its connections.
     let ran = migrate(&config)?;
     if ran > 0 {
         log::info!("applied {ran} migration(s)");
     }
+    let pool =
+        db::pool(&config.database_url, config.db_pool_size, config.db_timeout).map_err(fail)?;
     if bootstrap::ensure_platform_admin(&pool, &config)? {
         log::info!("created the bootstrap platform admin");
     }

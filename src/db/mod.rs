@@ -118,10 +118,11 @@ impl ManageConnection for ConnectionManager {
                 let mut conn =
                     SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
+                enable_wal(&mut conn).map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -138,6 +139,31 @@ impl ManageConnection for ConnectionManager {
         match status.transaction_depth() {
             Ok(Some(_)) | Err(_) => true,
             Ok(None) => false,
+        }
+    }
+}
+
+/// Switches a SQLite database to WAL (a lasting property of the file). Changing the
+/// journal mode does not wait on the busy handler, so two connections opening a new
+/// file at once could see `database is locked`: the switch is retried, a bounded number
+/// of times, and skipped once the file is in WAL mode.
+fn enable_wal(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mut attempt = 0;
+    loop {
+        let result = diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<Mode>(conn);
+        match result {
+            Ok(mode) if mode.journal_mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) | Err(_) if attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
 }

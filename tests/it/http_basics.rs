@@ -140,9 +140,14 @@ impl Server {
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not start");
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(e) => {
+                std::thread::sleep(Duration::from_millis(200));
+                let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+                panic!("server did not start ({e}); it said:\n{lines}");
+            }
+        };
         Self { child, addr, log }
     }
 
