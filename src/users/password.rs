@@ -23,6 +23,13 @@ pub fn verify(password: &str, hash: &str) -> bool {
     bcrypt::verify(password, hash).unwrap_or(false)
 }
 
+/// Password hashing yields the CPU to everything else: at the lowest priority a login
+/// flood uses only what the token, key and API requests leave idle, and an idle server
+/// still gives logins every core. Best effort: where the system refuses, nothing changes.
+fn lower_priority() {
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
+
 /// A bounded pool of threads that verify passwords, so a flood of logins queues here
 /// (and is refused when the queue is full) instead of starving the threads that serve
 /// tokens and keys.
@@ -46,14 +53,17 @@ impl Hasher {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("bcrypt-{n}"))
-                .spawn(move || loop {
-                    let job = match receiver.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
                     }
                 })
                 .map_err(Error::internal)?;
