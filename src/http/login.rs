@@ -8,7 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{self, LoginPage, PickerPage};
-use super::{request_meta, AppState};
+use super::{blocking, request_meta, AppState};
 use crate::audit::{self, Event, Origin, Outcome};
 use crate::clients;
 use crate::db::DbConnection;
@@ -299,12 +299,6 @@ fn conclude(
 
 fn request_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| c.value().to_owned())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    web::block(f).await.map_err(Error::internal)?
 }
 
 pub async fn get_authorize(

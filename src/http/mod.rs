@@ -95,6 +95,25 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/revoke", web::post().to(oauth::post_revoke));
 }
 
+/// Runs database or other blocking work off the async workers. A failure of the pool
+/// itself becomes an internal error of the caller's error type.
+pub async fn run_blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    web::block(f)
+        .await
+        .map_err(|e| E::from(Error::internal(e)))?
+}
+
+/// [`run_blocking`] for work that fails with the domain error.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    run_blocking(f).await
+}
+
 /// The caller's address (the TCP peer; forwarding headers are not trusted) and the
 /// request id, for audit events.
 pub fn request_meta(req: &HttpRequest) -> (Option<String>, Option<String>) {

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::form::Form;
-use super::{request_meta, AppState};
+use super::{request_meta, run_blocking, AppState};
 use crate::oauth::{self, OAuthError};
 
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
@@ -14,12 +14,11 @@ fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
     response
 }
 
+/// [`run_blocking`] for work that fails with an OAuth error.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
 ) -> Result<T, OAuthError> {
-    web::block(f)
-        .await
-        .map_err(|e| OAuthError::Server(crate::error::Error::internal(e)))?
+    run_blocking(f).await
 }
 
 pub async fn post_token(
@@ -138,17 +137,27 @@ async fn client_credentials(
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
+/// The body of an introspection or revocation request: the client's credentials and
+/// the `token` asked about.
+fn token_request(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(oauth::ClientCredentials, String), OAuthError> {
+    let form = Form::parse(req, body)?;
+    let credentials = form.client_credentials(req)?;
+    let token = form
+        .get("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?
+        .to_owned();
+    Ok((credentials, token))
+}
+
 pub async fn post_introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = Form::parse(&req, &body)?;
-    let credentials = form.client_credentials(&req)?;
-    let token = form
-        .get("token")
-        .ok_or(OAuthError::InvalidRequest("token is required"))?
-        .to_owned();
+    let (credentials, token) = token_request(&req, &body)?;
     let state = state.into_inner();
     let answer = blocking(move || {
         let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
@@ -165,12 +174,7 @@ pub async fn post_revoke(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = Form::parse(&req, &body)?;
-    let credentials = form.client_credentials(&req)?;
-    let token = form
-        .get("token")
-        .ok_or(OAuthError::InvalidRequest("token is required"))?
-        .to_owned();
+    let (credentials, token) = token_request(&req, &body)?;
     let (ip, request_id) = request_meta(&req);
     let state = state.into_inner();
     blocking(move || {

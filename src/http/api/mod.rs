@@ -66,12 +66,7 @@ impl FromRequest for TenantContext {
     }
 }
 
-/// Runs database work off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    web::block(f).await.map_err(Error::internal)?
-}
+pub use super::blocking;
 
 /// The tenant selector of a request: the `tenant` parameter or path segment, or the
 /// `X-Tenant-ID` header; naming two different tenants at once is a bad request.
