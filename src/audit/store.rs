@@ -46,24 +46,20 @@ pub fn head(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<(i64
 /// list costs more to parse and plan than to execute, and `COPY` is not allowed on
 /// tables with row-level security).
 pub fn insert_many(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<()> {
-    // Row-level security checks each row against the transaction's tenant, so a batch
-    // spanning tenants is written one tenant at a time.
-    let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let group: Vec<&AuditRow> = rows.iter().filter(|r| r.tenant_id == tenant).collect();
-        crate::db::scoped(conn, crate::db::Scope::Tenant(tenant), |conn| match conn {
-            DbConnection::Postgres(pg) => insert_unnest(pg, &group),
+    crate::db::per_tenant(
+        conn,
+        rows,
+        |r| &r.tenant_id,
+        |conn, group| match conn {
+            DbConnection::Postgres(pg) => insert_unnest(pg, group),
             DbConnection::Sqlite(_) => {
                 for chunk in group.chunks(1000) {
                     crate::insert_batch!(conn, audit_events::table, chunk.to_vec())?;
                 }
                 Ok(())
             }
-        })?;
-    }
-    Ok(())
+        },
+    )
 }
 
 fn insert_unnest(conn: &mut diesel::PgConnection, rows: &[&AuditRow]) -> QueryResult<()> {

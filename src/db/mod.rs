@@ -330,6 +330,25 @@ where
     })
 }
 
+/// Writes `rows` one tenant at a time, each group under [`Scope::Tenant`]: row-level
+/// security checks every row against the transaction's tenant, so a batch spanning
+/// tenants cannot be written under one setting.
+pub fn per_tenant<R>(
+    conn: &mut DbConnection,
+    rows: &[R],
+    tenant_of: impl Fn(&R) -> &str,
+    mut write: impl FnMut(&mut DbConnection, &[&R]) -> diesel::QueryResult<()>,
+) -> diesel::QueryResult<()> {
+    let mut tenants: Vec<&str> = rows.iter().map(&tenant_of).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let group: Vec<&R> = rows.iter().filter(|r| tenant_of(r) == tenant).collect();
+        scoped(conn, Scope::Tenant(tenant), |conn| write(conn, &group))?;
+    }
+    Ok(())
+}
+
 /// Sets `scope` for the rest of the current transaction (PostgreSQL only).
 pub fn set_scope(conn: &mut DbConnection, scope: Scope<'_>) -> diesel::QueryResult<()> {
     if let DbConnection::Postgres(c) = conn {

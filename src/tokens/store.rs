@@ -77,22 +77,19 @@ pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedTo
     })
 }
 
-/// Bulk insert, one tenant at a time (row-level security checks each row against the
-/// transaction's tenant).
+/// Bulk insert, one tenant at a time (see `db::per_tenant`).
 pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult<()> {
-    let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let group: Vec<&IssuedToken> = rows.iter().filter(|r| r.tenant_id == tenant).collect();
-        crate::db::scoped(conn, crate::db::Scope::Tenant(tenant), |conn| {
+    crate::db::per_tenant(
+        conn,
+        rows,
+        |r| &r.tenant_id,
+        |conn, group| {
             for chunk in group.chunks(500) {
                 crate::insert_batch!(conn, issued_tokens::table, chunk.to_vec())?;
             }
-            Ok::<_, diesel::result::Error>(())
-        })?;
-    }
-    Ok(())
+            Ok(())
+        },
+    )
 }
 
 /// Sets `revoked_at` on a live token; returns whether one changed.
