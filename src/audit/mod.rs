@@ -211,58 +211,70 @@ pub fn record(tx: &mut DbConnection, origin: &Origin, event: Event) -> Result<Ap
         .ok_or_else(|| crate::error::Error::internal("no event appended"))
 }
 
-/// Appends events, in order, to their tenants' chains: each chain is locked once (in a
-/// fixed order, so concurrent batches cannot deadlock), its head read once, the links
-/// computed in memory, and all rows written with multi-row inserts. Returns where each
-/// event landed, in input order.
+/// Appends events, in order, to their tenants' chains, one tenant at a time in a fixed
+/// order (so concurrent batches cannot deadlock): the chain is locked (which also scopes
+/// the transaction to the tenant), its head read once, the links computed in memory, and
+/// the rows written with one bulk insert. Returns where each event landed, in input
+/// order.
 pub fn append(tx: &mut DbConnection, entries: Vec<Entry>) -> Result<Vec<Appended>> {
-    let mut tenants: Vec<&str> = entries.iter().map(|e| e.tenant_id.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    let mut heads = std::collections::HashMap::with_capacity(tenants.len());
-    for tenant in tenants {
-        db::lock_audit_chain(tx, tenant)?;
-        let head = store::head(tx, tenant)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-        heads.insert(tenant.to_owned(), head);
+    let total = entries.len();
+    let mut landed: Vec<Option<Appended>> = vec![None; total];
+    for (tenant, group) in db::by_tenant(entries, |e| &e.tenant_id) {
+        let (positions, entries): (Vec<usize>, Vec<Entry>) = group.into_iter().unzip();
+        let rows = link(&mut locked_head(tx, &tenant)?, entries);
+        let refs: Vec<&AuditRow> = rows.iter().collect();
+        store::insert_in_scope(tx, &refs)?;
+        for (position, row) in positions.into_iter().zip(rows) {
+            landed[position] = Some(Appended {
+                id: row.id,
+                seq: row.seq,
+                hash: row.hash,
+            });
+        }
     }
-    let received_at = db::now();
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let head = heads
-            .get_mut(&entry.tenant_id)
-            .ok_or_else(|| crate::error::Error::internal("audit chain head missing"))?;
-        let mut row = AuditRow {
-            seq: head.0 + 1,
-            id: new_id(),
-            occurred_at: entry.occurred_at.unwrap_or(received_at),
-            received_at,
-            source: entry.source,
-            actor_type: entry.actor_type,
-            actor_id: entry.actor_id,
-            action: entry.action,
-            resource_type: entry.resource_type,
-            resource_id: entry.resource_id,
-            outcome: entry.outcome,
-            ip: entry.ip,
-            request_id: entry.request_id,
-            details: canonical_json(&entry.details),
-            prev_hash: std::mem::take(&mut head.1),
-            hash: String::new(),
-            tenant_id: entry.tenant_id,
-        };
-        row.hash = chain_hash(&row.prev_hash, &row);
-        *head = (row.seq, row.hash.clone());
-        rows.push(row);
-    }
-    store::insert_many(tx, &rows)?;
-    Ok(rows
+    landed
         .into_iter()
-        .map(|row| Appended {
-            id: row.id,
-            seq: row.seq,
-            hash: row.hash,
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| crate::error::Error::internal("audit event not appended"))
+}
+
+/// Locks a tenant's chain for the rest of the transaction, scopes the transaction to
+/// the tenant, and returns the chain's head (sequence number and hash).
+pub fn locked_head(tx: &mut DbConnection, tenant_id: &str) -> Result<(i64, String)> {
+    db::lock_audit_chain(tx, tenant_id)?;
+    Ok(store::head_in_scope(tx, tenant_id)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
+}
+
+/// Chains one tenant's entries after `head` (which moves to the last of them).
+pub fn link(head: &mut (i64, String), entries: Vec<Entry>) -> Vec<AuditRow> {
+    let received_at = db::now();
+    entries
+        .into_iter()
+        .map(|entry| {
+            let mut row = AuditRow {
+                seq: head.0 + 1,
+                id: new_id(),
+                occurred_at: entry.occurred_at.unwrap_or(received_at),
+                received_at,
+                source: entry.source,
+                actor_type: entry.actor_type,
+                actor_id: entry.actor_id,
+                action: entry.action,
+                resource_type: entry.resource_type,
+                resource_id: entry.resource_id,
+                outcome: entry.outcome,
+                ip: entry.ip,
+                request_id: entry.request_id,
+                details: canonical_json(&entry.details),
+                prev_hash: std::mem::take(&mut head.1),
+                hash: String::new(),
+                tenant_id: entry.tenant_id,
+            };
+            row.hash = chain_hash(&row.prev_hash, &row);
+            *head = (row.seq, row.hash.clone());
+            row
         })
-        .collect())
+        .collect()
 }
 
 /// A random (v4) UUID from the thread's generator: one system call per event would

@@ -31,75 +31,117 @@ pub struct AuditRow {
 /// The sequence number and hash of a tenant's newest event.
 pub fn head(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<(i64, String)>> {
     crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
-        audit_events::table
-            .filter(audit_events::tenant_id.eq(tenant_id))
-            .order(audit_events::seq.desc())
-            .select((audit_events::seq, audit_events::hash))
-            .first(conn)
-            .optional()
+        head_in_scope(conn, tenant_id)
     })
 }
 
-/// Writes rows in bulk: on SQLite as multi-row inserts (in chunks under its
-/// bind-parameter limit); on PostgreSQL as one `INSERT … SELECT FROM UNNEST` of 17
-/// arrays, a short statement whatever the batch size (a 17,000-parameter `VALUES`
-/// list costs more to parse and plan than to execute, and `COPY` is not allowed on
-/// tables with row-level security).
-pub fn insert_many(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<()> {
-    crate::db::per_tenant(
-        conn,
-        rows,
-        |r| &r.tenant_id,
-        |conn, group| match conn {
-            DbConnection::Postgres(pg) => insert_unnest(pg, group),
-            DbConnection::Sqlite(_) => {
-                for chunk in group.chunks(1000) {
-                    crate::insert_batch!(conn, audit_events::table, chunk.to_vec())?;
-                }
-                Ok(())
-            }
-        },
-    )
+/// [`head`] in a transaction already scoped to the tenant (by
+/// [`crate::db::lock_audit_chain`], which also serializes the chain's appends).
+pub fn head_in_scope(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+) -> QueryResult<Option<(i64, String)>> {
+    audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant_id))
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first(conn)
+        .optional()
 }
 
-fn insert_unnest(conn: &mut diesel::PgConnection, rows: &[&AuditRow]) -> QueryResult<()> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+/// Writes rows in bulk, one tenant at a time (see [`crate::db::per_tenant`]).
+pub fn insert_many(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<()> {
+    crate::db::per_tenant(conn, rows, |r| &r.tenant_id, insert_in_scope)
+}
+
+/// Writes rows of one tenant in a transaction already scoped to it: on SQLite as
+/// multi-row inserts (in chunks under its bind-parameter limit); on PostgreSQL as one
+/// `INSERT … SELECT FROM UNNEST` of 17 arrays, a short statement whatever the batch size
+/// (a 17,000-parameter `VALUES` list costs more to parse and plan than to execute, and
+/// `COPY` is not allowed on tables with row-level security).
+pub fn insert_in_scope(conn: &mut DbConnection, rows: &[&AuditRow]) -> QueryResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let sql = format!("INSERT INTO audit_events ({COLUMNS}) {}", unnest_select(1));
+            bind_unnest(diesel::sql_query(sql).into_boxed(), rows)
+                .execute(pg)
+                .map(|_| ())
+        }
+        DbConnection::Sqlite(_) => {
+            for chunk in rows.chunks(1000) {
+                let chunk: Vec<AuditRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                crate::insert_batch!(conn, audit_events::table, chunk)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The columns [`bind_unnest`] fills, in its order.
+pub const COLUMNS: &str = "tenant_id, seq, id, occurred_at, received_at, source, actor_type, \
+     actor_id, action, resource_type, resource_id, outcome, ip, request_id, details, \
+     prev_hash, hash";
+
+/// `SELECT * FROM UNNEST(…)` over the 17 arrays [`bind_unnest`] binds, numbered from
+/// parameter `first` (so that it can be part of a larger statement).
+pub fn unnest_select(first: usize) -> String {
+    crate::db::unnest_select(
+        first,
+        &[
+            "text",
+            "bigint",
+            "text",
+            "timestamp",
+            "timestamp",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+        ],
+    )
+}
+
+/// Binds the columns of `rows` as 17 arrays, in [`COLUMNS`] order.
+pub fn bind_unnest<'a>(
+    query: crate::db::BoxedPgQuery<'a>,
+    rows: &[&'a AuditRow],
+) -> crate::db::BoxedPgQuery<'a> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
     let text = |f: fn(&AuditRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
     let opt =
         |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(|r| f(r)).collect::<Vec<Option<&str>>>();
     let time = |f: fn(&AuditRow) -> NaiveDateTime| {
         rows.iter().map(|r| f(r)).collect::<Vec<NaiveDateTime>>()
     };
-    diesel::sql_query(
-        "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, received_at, source, \
-         actor_type, actor_id, action, resource_type, resource_id, outcome, ip, request_id, \
-         details, prev_hash, hash) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::timestamp[], \
-         $5::timestamp[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])",
-    )
-    .bind::<Array<Text>, _>(text(|r| &r.tenant_id))
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<i64>>())
-    .bind::<Array<Text>, _>(text(|r| &r.id))
-    .bind::<Array<Timestamp>, _>(time(|r| r.occurred_at))
-    .bind::<Array<Timestamp>, _>(time(|r| r.received_at))
-    .bind::<Array<Text>, _>(text(|r| &r.source))
-    .bind::<Array<Text>, _>(text(|r| &r.actor_type))
-    .bind::<Array<Nullable<Text>>, _>(opt(|r| r.actor_id.as_deref()))
-    .bind::<Array<Text>, _>(text(|r| &r.action))
-    .bind::<Array<Nullable<Text>>, _>(opt(|r| r.resource_type.as_deref()))
-    .bind::<Array<Nullable<Text>>, _>(opt(|r| r.resource_id.as_deref()))
-    .bind::<Array<Text>, _>(text(|r| &r.outcome))
-    .bind::<Array<Nullable<Text>>, _>(opt(|r| r.ip.as_deref()))
-    .bind::<Array<Nullable<Text>>, _>(opt(|r| r.request_id.as_deref()))
-    .bind::<Array<Text>, _>(text(|r| &r.details))
-    .bind::<Array<Text>, _>(text(|r| &r.prev_hash))
-    .bind::<Array<Text>, _>(text(|r| &r.hash))
-    .execute(conn)
-    .map(|_| ())
+    query
+        .bind::<Array<Text>, _>(text(|r| &r.tenant_id))
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<i64>>())
+        .bind::<Array<Text>, _>(text(|r| &r.id))
+        .bind::<Array<Timestamp>, _>(time(|r| r.occurred_at))
+        .bind::<Array<Timestamp>, _>(time(|r| r.received_at))
+        .bind::<Array<Text>, _>(text(|r| &r.source))
+        .bind::<Array<Text>, _>(text(|r| &r.actor_type))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.actor_id.as_deref()))
+        .bind::<Array<Text>, _>(text(|r| &r.action))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.resource_type.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.resource_id.as_deref()))
+        .bind::<Array<Text>, _>(text(|r| &r.outcome))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.ip.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.request_id.as_deref()))
+        .bind::<Array<Text>, _>(text(|r| &r.details))
+        .bind::<Array<Text>, _>(text(|r| &r.prev_hash))
+        .bind::<Array<Text>, _>(text(|r| &r.hash))
 }
 
 /// Up to `limit` events of a tenant with `seq > after`, in sequence order.

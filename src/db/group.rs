@@ -66,6 +66,7 @@ fn writer<T>(
                 Err(_) => break,
             }
         }
+        log::trace!("group commit: {} records", batch.len());
         let (records, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
         let conn = match held.take() {
             Some(conn) => Ok(conn),

@@ -339,14 +339,29 @@ pub fn per_tenant<R>(
     tenant_of: impl Fn(&R) -> &str,
     mut write: impl FnMut(&mut DbConnection, &[&R]) -> diesel::QueryResult<()>,
 ) -> diesel::QueryResult<()> {
-    let mut tenants: Vec<&str> = rows.iter().map(&tenant_of).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let group: Vec<&R> = rows.iter().filter(|r| tenant_of(r) == tenant).collect();
-        scoped(conn, Scope::Tenant(tenant), |conn| write(conn, &group))?;
+    for (tenant, group) in by_tenant(rows.iter().collect(), |r| tenant_of(r)) {
+        let group: Vec<&R> = group.into_iter().map(|(_, r)| r).collect();
+        scoped(conn, Scope::Tenant(&tenant), |conn| write(conn, &group))?;
     }
     Ok(())
+}
+
+/// `items` grouped by tenant, in tenant order (the order in which their chains are
+/// locked), each with its position in the input.
+pub fn by_tenant<T>(
+    items: Vec<T>,
+    tenant_of: impl Fn(&T) -> &str,
+) -> std::collections::BTreeMap<String, Vec<(usize, T)>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<(usize, T)>> = Default::default();
+    for (position, item) in items.into_iter().enumerate() {
+        match groups.get_mut(tenant_of(&item)) {
+            Some(group) => group.push((position, item)),
+            None => {
+                groups.insert(tenant_of(&item).to_owned(), vec![(position, item)]);
+            }
+        }
+    }
+    groups
 }
 
 /// Sets `scope` for the rest of the current transaction (PostgreSQL only).
@@ -359,6 +374,21 @@ pub fn set_scope(conn: &mut DbConnection, scope: Scope<'_>) -> diesel::QueryResu
             .execute(c)?;
     }
     Ok(())
+}
+
+/// A raw PostgreSQL statement whose parameters are bound one by one.
+pub type BoxedPgQuery<'a> =
+    diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery>;
+
+/// `SELECT * FROM UNNEST($first::t1[], $first+1::t2[], …)`: the rows of a bulk insert as
+/// one array per column, a short statement to parse and plan whatever the row count.
+pub fn unnest_select(first: usize, types: &[&str]) -> String {
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", first + i))
+        .collect();
+    format!("SELECT * FROM UNNEST({})", arrays.join(", "))
 }
 
 /// A multi-row `INSERT` of `rows` into `table` on either backend (diesel's batch insert
@@ -377,9 +407,11 @@ macro_rules! insert_batch {
     };
 }
 
-/// Serializes appends to one tenant's audit chain until the transaction ends. SQLite
-/// already serializes every write transaction (see [`write_tx`]); PostgreSQL takes a
-/// transaction-scoped advisory lock keyed by the tenant.
+/// Serializes appends to one tenant's audit chain until the transaction ends, and
+/// scopes the transaction to that tenant ([`Scope::Tenant`]), as every next step on the
+/// chain reads and writes that tenant's rows. SQLite already serializes every write
+/// transaction (see [`write_tx`]); PostgreSQL takes a transaction-scoped advisory lock
+/// keyed by the tenant, in the same statement as the scope (one round trip).
 pub fn lock_audit_chain(tx: &mut DbConnection, tenant_id: &str) -> diesel::QueryResult<()> {
     match tx {
         DbConnection::Sqlite(_) => Ok(()),
@@ -387,10 +419,13 @@ pub fn lock_audit_chain(tx: &mut DbConnection, tenant_id: &str) -> diesel::Query
             let digest = Sha256::digest(format!("tessera-audit:{tenant_id}").as_bytes());
             let mut key = [0u8; 8];
             key.copy_from_slice(&digest[..8]);
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(i64::from_be_bytes(key))
-                .execute(c)
-                .map(|_| ())
+            diesel::sql_query(
+                "SELECT set_config('app.tenant_id', $1, true), pg_advisory_xact_lock($2)",
+            )
+            .bind::<diesel::sql_types::Text, _>(tenant_id)
+            .bind::<BigInt, _>(i64::from_be_bytes(key))
+            .execute(c)
+            .map(|_| ())
         }
     }
 }

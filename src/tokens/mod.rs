@@ -127,12 +127,23 @@ pub fn mint_unrecorded(
     })
 }
 
-/// Records many minted tokens: their ledger rows in bulk, then their events (each
-/// tenant's chain locked once), in `tx`.
+/// Records many minted tokens, one tenant at a time: the tenant's chain is locked and
+/// its head read, the `token.issued` events linked in memory, and the ledger rows and
+/// events written together (one statement on PostgreSQL), in `tx`.
 pub fn record_many(tx: &mut DbConnection, records: Vec<(IssuedToken, audit::Entry)>) -> Result<()> {
-    let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) = records.into_iter().unzip();
-    store::insert_many(tx, &rows)?;
-    audit::append(tx, entries)?;
+    for (tenant, group) in crate::db::by_tenant(records, |(row, _)| &row.tenant_id) {
+        let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) =
+            group.into_iter().map(|(_, record)| record).unzip();
+        if entries.iter().any(|e| e.tenant_id != tenant) {
+            return Err(crate::error::Error::internal(
+                "token event in another tenant",
+            ));
+        }
+        let events = audit::link(&mut audit::locked_head(tx, &tenant)?, entries);
+        let rows: Vec<&IssuedToken> = rows.iter().collect();
+        let events: Vec<&audit::AuditRow> = events.iter().collect();
+        store::insert_with_events(tx, &rows, &events)?;
+    }
     Ok(())
 }
 

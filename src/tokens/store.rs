@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::audit::AuditRow;
 use crate::db::schema::issued_tokens;
 use crate::db::DbConnection;
 
@@ -79,17 +80,77 @@ pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedTo
 
 /// Bulk insert, one tenant at a time (see `db::per_tenant`).
 pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult<()> {
-    crate::db::per_tenant(
-        conn,
-        rows,
-        |r| &r.tenant_id,
-        |conn, group| {
-            for chunk in group.chunks(500) {
-                crate::insert_batch!(conn, issued_tokens::table, chunk.to_vec())?;
-            }
-            Ok(())
-        },
-    )
+    crate::db::per_tenant(conn, rows, |r| &r.tenant_id, insert_in_scope)
+}
+
+/// Writes ledger rows of one tenant in a transaction already scoped to it.
+fn insert_in_scope(conn: &mut DbConnection, rows: &[&IssuedToken]) -> QueryResult<()> {
+    for chunk in rows.chunks(500) {
+        let chunk: Vec<IssuedToken> = chunk.iter().map(|r| (*r).clone()).collect();
+        crate::insert_batch!(conn, issued_tokens::table, chunk)?;
+    }
+    Ok(())
+}
+
+/// Writes one tenant's ledger rows and the chained events that record them, in a
+/// transaction that holds the tenant's chain lock (and so its scope). On PostgreSQL both
+/// bulk inserts are one statement (`WITH ledger AS (INSERT …) INSERT …`): one round
+/// trip whatever the batch size.
+pub fn insert_with_events(
+    conn: &mut DbConnection,
+    rows: &[&IssuedToken],
+    events: &[&AuditRow],
+) -> QueryResult<()> {
+    let DbConnection::Postgres(pg) = conn else {
+        insert_in_scope(conn, rows)?;
+        return crate::audit::store::insert_in_scope(conn, events);
+    };
+    use diesel::sql_types::{Array, Nullable, Text, Timestamp};
+    const LEDGER: &[&str] = &[
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "timestamp",
+        "timestamp",
+        "timestamp",
+        "text",
+        "text",
+    ];
+    let sql = format!(
+        "WITH ledger AS (INSERT INTO issued_tokens (tenant_id, jti, subject, client_id, \
+         token_type, scope, kid, issued_at, expires_at, revoked_at, revoked_reason, family_id) \
+         {}) INSERT INTO audit_events ({}) {}",
+        crate::db::unnest_select(1, LEDGER),
+        crate::audit::store::COLUMNS,
+        crate::audit::store::unnest_select(LEDGER.len() + 1),
+    );
+    let text = |f: fn(&IssuedToken) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let opt = |f: fn(&IssuedToken) -> Option<&str>| {
+        rows.iter().map(|r| f(r)).collect::<Vec<Option<&str>>>()
+    };
+    let query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Array<Text>, _>(text(|r| &r.tenant_id))
+        .bind::<Array<Text>, _>(text(|r| &r.jti))
+        .bind::<Array<Text>, _>(text(|r| &r.subject))
+        .bind::<Array<Text>, _>(text(|r| &r.client_id))
+        .bind::<Array<Text>, _>(text(|r| &r.token_type))
+        .bind::<Array<Text>, _>(text(|r| &r.scope))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.kid.as_deref()))
+        .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.issued_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamp>>, _>(
+            rows.iter().map(|r| r.revoked_at).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.revoked_reason.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.family_id.as_deref()));
+    crate::audit::store::bind_unnest(query, events)
+        .execute(pg)
+        .map(|_| ())
 }
 
 /// Sets `revoked_at` on a live token; returns whether one changed.
