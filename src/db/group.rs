@@ -7,7 +7,7 @@
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use super::{write_tx, DbConnection, Pool};
+use super::{DbConnection, Pool};
 use crate::error::{Error, Result};
 
 /// Most records one transaction takes.
@@ -21,18 +21,18 @@ pub struct BatchWriter<T> {
 }
 
 impl<T: Send + 'static> BatchWriter<T> {
-    /// Starts the writer on its own pooled connections. `flush` writes one batch inside
-    /// the batch's transaction. At most `queue` records wait; more are refused
+    /// Starts the writer on its own pooled connections. `flush` writes one batch
+    /// atomically (it runs the batch's transaction, or a single statement). At most `queue` records wait; more are refused
     /// (`Unavailable`) rather than queued without bound.
     pub fn start(
         pool: Pool,
         queue: usize,
-        flush: impl Fn(&mut DbConnection, Vec<T>) -> Result<()> + Send + 'static,
+        flush: impl FnMut(&mut DbConnection, Vec<T>) -> Result<()> + Send + 'static,
     ) -> Result<Self> {
         let (items, receiver) = mpsc::sync_channel(queue);
         std::thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || writer(&pool, &receiver, &flush))
+            .spawn(move || writer(&pool, &receiver, flush))
             .map_err(Error::internal)?;
         Ok(Self { items })
     }
@@ -53,7 +53,7 @@ impl<T: Send + 'static> BatchWriter<T> {
 fn writer<T>(
     pool: &Pool,
     receiver: &Receiver<Item<T>>,
-    flush: &dyn Fn(&mut DbConnection, Vec<T>) -> Result<()>,
+    mut flush: impl FnMut(&mut DbConnection, Vec<T>) -> Result<()>,
 ) {
     // The writer keeps one connection while it works, and takes a new one after an
     // error (a broken connection is not returned to the pool).
@@ -74,7 +74,7 @@ fn writer<T>(
         };
         let committed = match conn {
             Ok(mut conn) => {
-                let result = write_tx(&mut conn, |tx| flush(tx, records));
+                let result = flush(&mut conn, records);
                 if result.is_ok() {
                     held = Some(conn);
                 }

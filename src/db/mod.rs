@@ -415,19 +415,22 @@ macro_rules! insert_batch {
 pub fn lock_audit_chain(tx: &mut DbConnection, tenant_id: &str) -> diesel::QueryResult<()> {
     match tx {
         DbConnection::Sqlite(_) => Ok(()),
-        DbConnection::Postgres(c) => {
-            let digest = Sha256::digest(format!("tessera-audit:{tenant_id}").as_bytes());
-            let mut key = [0u8; 8];
-            key.copy_from_slice(&digest[..8]);
-            diesel::sql_query(
-                "SELECT set_config('app.tenant_id', $1, true), pg_advisory_xact_lock($2)",
-            )
-            .bind::<diesel::sql_types::Text, _>(tenant_id)
-            .bind::<BigInt, _>(i64::from_be_bytes(key))
-            .execute(c)
-            .map(|_| ())
-        }
+        DbConnection::Postgres(c) => diesel::sql_query(
+            "SELECT set_config('app.tenant_id', $1, true), pg_advisory_xact_lock($2)",
+        )
+        .bind::<diesel::sql_types::Text, _>(tenant_id)
+        .bind::<BigInt, _>(chain_lock_key(tenant_id))
+        .execute(c)
+        .map(|_| ()),
     }
+}
+
+/// The key of a tenant's audit-chain advisory lock on PostgreSQL.
+pub fn chain_lock_key(tenant_id: &str) -> i64 {
+    let digest = Sha256::digest(format!("tessera-audit:{tenant_id}").as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
 }
 
 /// Answers whether the database is reachable, for `/readyz`.

@@ -32,7 +32,10 @@ pub type Issuance =
 
 /// Starts the group-commit writer of issued tokens.
 pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
-    crate::db::group::BatchWriter::start(pool.clone(), 4096, crate::tokens::record_many)
+    let mut heads = crate::tokens::ChainHeads::default();
+    crate::db::group::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
+        crate::tokens::record_batch(conn, &mut heads, records)
+    })
 }
 
 /// What every handler can reach.

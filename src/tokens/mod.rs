@@ -105,7 +105,7 @@ pub fn issue_access_token(
 }
 
 /// A minted access token not yet recorded: the caller must record `record` (ledger row
-/// and audit event, e.g. with [`record_many`]) and commit before handing out the token.
+/// and audit event, e.g. with [`record_batch`]) and commit before handing out the token.
 pub struct Unrecorded {
     pub issued: Issued,
     pub record: (IssuedToken, audit::Entry),
@@ -127,10 +127,37 @@ pub fn mint_unrecorded(
     })
 }
 
-/// Records many minted tokens, one tenant at a time: the tenant's chain is locked and
-/// its head read, the `token.issued` events linked in memory, and the ledger rows and
-/// events written together (one statement on PostgreSQL), in `tx`.
-pub fn record_many(tx: &mut DbConnection, records: Vec<(IssuedToken, audit::Entry)>) -> Result<()> {
+/// The last known head of each tenant's audit chain, kept between batches by the one
+/// writer of issued tokens, so that on PostgreSQL a batch need not read it first.
+#[derive(Debug, Default)]
+pub struct ChainHeads(std::collections::HashMap<String, (i64, String)>);
+
+impl ChainHeads {
+    /// More tenants than this in the cache and it starts over (a miss costs one read).
+    const MAX: usize = 4096;
+
+    fn remember(&mut self, tenant_id: &str, head: (i64, String)) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(tenant_id.to_owned(), head);
+    }
+}
+
+/// Records a batch of minted tokens: each token's ledger row and `token.issued` event,
+/// atomically, one tenant at a time.
+///
+/// On PostgreSQL a batch of one tenant whose chain head is known from the previous batch
+/// is one statement (see [`store::insert_chained`]): one round trip and one commit. If
+/// another writer appended to the chain meanwhile, nothing is written and the batch
+/// goes the general way: in one transaction, per tenant, the chain is locked, its head
+/// read and the batch written.
+pub fn record_batch(
+    conn: &mut DbConnection,
+    heads: &mut ChainHeads,
+    records: Vec<(IssuedToken, audit::Entry)>,
+) -> Result<()> {
+    let mut groups = Vec::new();
     for (tenant, group) in crate::db::by_tenant(records, |(row, _)| &row.tenant_id) {
         let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) =
             group.into_iter().map(|(_, record)| record).unzip();
@@ -139,12 +166,57 @@ pub fn record_many(tx: &mut DbConnection, records: Vec<(IssuedToken, audit::Entr
                 "token event in another tenant",
             ));
         }
-        let events = audit::link(&mut audit::locked_head(tx, &tenant)?, entries);
-        let rows: Vec<&IssuedToken> = rows.iter().collect();
-        let events: Vec<&audit::AuditRow> = events.iter().collect();
-        store::insert_with_events(tx, &rows, &events)?;
+        groups.push((tenant, rows, entries));
     }
-    Ok(())
+    if let (DbConnection::Postgres(_), [(tenant, rows, entries)]) = (&*conn, groups.as_slice()) {
+        if let Some(head) = heads.0.get(tenant).cloned() {
+            match write_group(conn, heads, tenant, head, rows, entries) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    heads.0.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let written = crate::db::write_tx(conn, |tx| {
+        for (tenant, rows, entries) in &groups {
+            // The chain stays locked until commit: the head read here is current.
+            let head = audit::locked_head(tx, tenant)?;
+            if !write_group(tx, heads, tenant, head, rows, entries)? {
+                return Err(crate::error::Error::internal(
+                    "audit chain moved under its lock",
+                ));
+            }
+        }
+        Ok(())
+    });
+    if written.is_err() {
+        heads.0.clear();
+    }
+    written
+}
+
+/// Links `entries` after `head` and writes them with their ledger rows; remembers the
+/// new head if they were written, forgets the tenant's if the head had moved.
+fn write_group(
+    conn: &mut DbConnection,
+    heads: &mut ChainHeads,
+    tenant: &str,
+    head: (i64, String),
+    rows: &[IssuedToken],
+    entries: &[audit::Entry],
+) -> Result<bool> {
+    let mut next = head.clone();
+    let events = audit::link(&mut next, entries.to_vec());
+    let written = store::insert_chained(conn, tenant, &head, rows, &events)?;
+    if written {
+        heads.remember(tenant, next);
+    } else {
+        heads.0.remove(tenant);
+    }
+    Ok(written)
 }
 
 fn mint_for_ledger(

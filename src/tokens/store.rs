@@ -92,41 +92,38 @@ fn insert_in_scope(conn: &mut DbConnection, rows: &[&IssuedToken]) -> QueryResul
     Ok(())
 }
 
-/// Writes one tenant's ledger rows and the chained events that record them, in a
-/// transaction that holds the tenant's chain lock (and so its scope). On PostgreSQL both
-/// bulk inserts are one statement (`WITH ledger AS (INSERT …) INSERT …`): one round
-/// trip whatever the batch size.
-pub fn insert_with_events(
+/// Writes one tenant's ledger rows and the events that record them, chained after
+/// `head` (the chain's sequence number and hash the events were linked to). Returns
+/// false, having written nothing, if the chain's head has moved since.
+///
+/// On SQLite the caller holds the write lock and has read the head inside it. On
+/// PostgreSQL it is one statement, `record_issued_tokens` (see its migration): it
+/// scopes the transaction to the tenant, takes the chain's lock, checks the head and
+/// writes both bulk inserts; outside a transaction it is its own transaction.
+pub fn insert_chained(
     conn: &mut DbConnection,
-    rows: &[&IssuedToken],
-    events: &[&AuditRow],
-) -> QueryResult<()> {
+    tenant_id: &str,
+    head: &(i64, String),
+    rows: &[IssuedToken],
+    events: &[AuditRow],
+) -> QueryResult<bool> {
+    let rows: Vec<&IssuedToken> = rows.iter().collect();
+    let events: Vec<&AuditRow> = events.iter().collect();
     let DbConnection::Postgres(pg) = conn else {
-        insert_in_scope(conn, rows)?;
-        return crate::audit::store::insert_in_scope(conn, events);
+        insert_in_scope(conn, &rows)?;
+        crate::audit::store::insert_in_scope(conn, &events)?;
+        return Ok(true);
     };
-    use diesel::sql_types::{Array, Nullable, Text, Timestamp};
-    const LEDGER: &[&str] = &[
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "timestamp",
-        "timestamp",
-        "timestamp",
-        "text",
-        "text",
-    ];
+    #[derive(QueryableByName)]
+    struct Recorded {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        recorded: bool,
+    }
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    let params: Vec<String> = (1..=33).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "WITH ledger AS (INSERT INTO issued_tokens (tenant_id, jti, subject, client_id, \
-         token_type, scope, kid, issued_at, expires_at, revoked_at, revoked_reason, family_id) \
-         {}) INSERT INTO audit_events ({}) {}",
-        crate::db::unnest_select(1, LEDGER),
-        crate::audit::store::COLUMNS,
-        crate::audit::store::unnest_select(LEDGER.len() + 1),
+        "SELECT record_issued_tokens({}) AS recorded",
+        params.join(", ")
     );
     let text = |f: fn(&IssuedToken) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
     let opt = |f: fn(&IssuedToken) -> Option<&str>| {
@@ -134,6 +131,10 @@ pub fn insert_with_events(
     };
     let query = diesel::sql_query(sql)
         .into_boxed()
+        .bind::<Text, _>(tenant_id)
+        .bind::<BigInt, _>(crate::db::chain_lock_key(tenant_id))
+        .bind::<BigInt, _>(head.0)
+        .bind::<Text, _>(head.1.as_str())
         .bind::<Array<Text>, _>(text(|r| &r.tenant_id))
         .bind::<Array<Text>, _>(text(|r| &r.jti))
         .bind::<Array<Text>, _>(text(|r| &r.subject))
@@ -148,9 +149,8 @@ pub fn insert_with_events(
         )
         .bind::<Array<Nullable<Text>>, _>(opt(|r| r.revoked_reason.as_deref()))
         .bind::<Array<Nullable<Text>>, _>(opt(|r| r.family_id.as_deref()));
-    crate::audit::store::bind_unnest(query, events)
-        .execute(pg)
-        .map(|_| ())
+    let recorded: Recorded = crate::audit::store::bind_unnest(query, &events).get_result(pg)?;
+    Ok(recorded.recorded)
 }
 
 /// Sets `revoked_at` on a live token; returns whether one changed.

@@ -1,0 +1,2 @@
+DROP INDEX issued_tokens_family;
+CREATE INDEX issued_tokens_family ON issued_tokens (family_id);
