@@ -229,9 +229,12 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
 }
 
 /// Runs `f` in a write transaction. On SQLite the transaction starts `IMMEDIATE`, taking
-/// the write lock up front, so concurrent writers queue on `busy_timeout` instead of
-/// failing when a read transaction tries to upgrade; on PostgreSQL it is a plain
-/// transaction (row and advisory locks do the serializing).
+/// the write lock up front, so concurrent writers queue instead of failing when a read
+/// transaction tries to upgrade; writers of the same process queue on an in-process
+/// gate ([`sqlite_gate`]) first, and wake as soon as the previous one commits (SQLite's
+/// busy timeout, left for other processes, retries by sleeping, up to 100 ms at a
+/// time). On PostgreSQL it is a plain transaction (row and advisory locks do the
+/// serializing).
 pub fn write_tx<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -239,6 +242,14 @@ pub fn write_tx<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    let gate = match conn {
+        DbConnection::Sqlite(c) => Some(sqlite_gate(c)?),
+        DbConnection::Postgres(_) => None,
+    };
+    let _turn = gate.as_ref().map(|gate| {
+        gate.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
@@ -259,6 +270,28 @@ where
             }
         }
     }
+}
+
+/// The in-process queue of the writers of one SQLite file (named by the connection
+/// itself, so each database of a process has its own).
+fn sqlite_gate(
+    conn: &mut SqliteConnection,
+) -> diesel::QueryResult<std::sync::Arc<std::sync::Mutex<()>>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    #[derive(diesel::QueryableByName)]
+    struct Main {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    static GATES: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let main: Main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result(conn)?;
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(gates.entry(main.file).or_default().clone())
 }
 
 /// What a transaction may see of the tenant-scoped tables on PostgreSQL, where
