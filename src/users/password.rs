@@ -24,9 +24,29 @@ pub fn verify(password: &str, hash: &str) -> bool {
 }
 
 /// Password hashing yields the CPU to everything else: at the lowest priority a login
-/// flood uses only what the token, key and API requests leave idle, and an idle server
-/// still gives logins every core. Best effort: where the system refuses, nothing changes.
+/// flood uses only what the token, key and API requests (and, on the same machine, the
+/// database server) leave idle, and an idle server still gives logins every core. On
+/// Linux the threads run under `SCHED_IDLE`, which any other runnable thread preempts
+/// at once (a niced thread keeps its time slice); elsewhere at the lowest priority.
+/// Best effort: where the system refuses, nothing changes.
 fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            idle,
+        )
+        .is_ok()
+        {
+            return;
+        }
+    }
     let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
 }
 
