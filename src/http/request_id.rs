@@ -1,5 +1,7 @@
 //! Gives every request an opaque id (`X-Request-Id` on the response), finalizes error
-//! bodies with it, and logs the hidden cause of server errors under that id.
+//! bodies with it, and logs the hidden cause of server errors under that id. It also
+//! tells the password hasher about every request that is not a password check, so that
+//! the hasher leaves such requests a share of the cores (see `users::password::Hasher`).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,6 +23,11 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // 128 random bits from the thread's generator (no system call per request).
     let id = format!("{:032x}", rand::random::<u128>());
+    if !(req.path() == "/login" && req.method() == actix_web::http::Method::POST) {
+        if let Some(state) = req.app_data::<actix_web::web::Data<super::AppState>>() {
+            state.hasher.other_work();
+        }
+    }
     req.extensions_mut().insert(RequestId(id.clone()));
     let res = next.call(req).await?;
 

@@ -53,12 +53,49 @@ fn lower_priority() {
 /// A bounded pool of threads that verify passwords, so a flood of logins queues here
 /// (and is refused when the queue is full) instead of starving the threads that serve
 /// tokens and keys.
+///
+/// Priorities alone do not protect other requests: a thread that has to wait for the
+/// database server (another process) or for the network waits for a scheduler tick
+/// when every core is busy hashing, even at the lowest priority. So while other
+/// requests are being served ([`Hasher::other_work`] within [`SHARE_WINDOW`]), half of
+/// the hashing threads (rounded down) pause between verifications and leave those cores
+/// idle; with nothing else to do, logins get every core.
 pub struct Hasher {
     jobs: std::sync::mpsc::SyncSender<Job>,
     dummy: std::sync::Arc<str>,
+    others: std::sync::Arc<OtherWork>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// How long after another request the pausing hashing threads keep pausing.
+pub const SHARE_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// When a request other than a password check was last seen.
+struct OtherWork {
+    epoch: std::time::Instant,
+    /// Milliseconds since `epoch`, plus one (0: never).
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl OtherWork {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    fn touch(&self) {
+        self.last
+            .store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn recent(&self) -> bool {
+        let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+        let window = u64::try_from(SHARE_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        last != 0 && self.now().saturating_sub(last) < window
+    }
+}
 
 impl Hasher {
     /// Starts `workers` threads with room for `queue` waiting verifications. The dummy
@@ -67,15 +104,26 @@ impl Hasher {
         let dummy: std::sync::Arc<str> = bcrypt::hash("tessera-dummy-password", cost)
             .map_err(Error::internal)?
             .into();
+        let others = std::sync::Arc::new(OtherWork {
+            epoch: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        });
         let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
-        for n in 0..workers.max(1) {
+        let workers = workers.max(1);
+        for n in 0..workers {
             let receiver = receiver.clone();
+            let others = others.clone();
+            // The upper half of the pool pauses while other requests are served.
+            let pauses = n >= workers - workers / 2;
             std::thread::Builder::new()
                 .name(format!("bcrypt-{n}"))
                 .spawn(move || {
                     lower_priority();
                     loop {
+                        while pauses && others.recent() {
+                            std::thread::sleep(SHARE_WINDOW / 4);
+                        }
                         let job = match receiver.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
@@ -88,7 +136,16 @@ impl Hasher {
                 })
                 .map_err(Error::internal)?;
         }
-        Ok(Self { jobs, dummy })
+        Ok(Self {
+            jobs,
+            dummy,
+            others,
+        })
+    }
+
+    /// Notes that a request other than a password check is being served.
+    pub fn other_work(&self) {
+        self.others.touch();
     }
 
     /// Verifies `password` against `hash`, or against the dummy hash when there is none
@@ -122,6 +179,46 @@ mod tests {
         assert!(verify("correct horse", &h));
         assert!(!verify("correct horsf", &h));
         assert!(!verify("correct horse", "not-a-hash"));
+    }
+
+    #[test]
+    fn verifications_go_on_while_other_requests_are_served() {
+        let hasher = Hasher::start(2, 8, 4).unwrap();
+        let stored = hash("correct horse", 4).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            // Other requests all along: the upper half of the pool pauses, the rest works.
+            scope.spawn(|| {
+                for _ in 0..5000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    hasher.other_work();
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            });
+            hasher.other_work();
+            assert!(hasher.others.recent());
+            let results = actix_web::rt::System::new().block_on(async {
+                let checks = (0..4).map(|n| {
+                    let password = if n % 2 == 0 {
+                        "correct horse"
+                    } else {
+                        "wrong horse"
+                    };
+                    hasher.verify(password.to_owned(), Some(stored.clone()))
+                });
+                futures_util::future::join_all(checks).await
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let results: Vec<bool> = results.into_iter().map(Result::unwrap).collect();
+            assert_eq!(results, [true, false, true, false]);
+        });
+        // Unknown accounts are checked against the dummy hash and never match.
+        let unknown = actix_web::rt::System::new()
+            .block_on(hasher.verify("correct horse".to_owned(), None))
+            .unwrap();
+        assert!(!unknown);
     }
 
     #[test]
