@@ -72,7 +72,7 @@ pub fn insert_in_scope(conn: &mut DbConnection, rows: &[&AuditRow]) -> QueryResu
         }
         DbConnection::Sqlite(_) => {
             for chunk in rows.chunks(1000) {
-                let chunk: Vec<AuditRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                let chunk: Vec<&AuditRow> = chunk.to_vec();
                 crate::insert_batch!(conn, audit_events::table, chunk)?;
             }
             Ok(())

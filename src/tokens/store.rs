@@ -86,7 +86,7 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult
 /// Writes ledger rows of one tenant in a transaction already scoped to it.
 fn insert_in_scope(conn: &mut DbConnection, rows: &[&IssuedToken]) -> QueryResult<()> {
     for chunk in rows.chunks(500) {
-        let chunk: Vec<IssuedToken> = chunk.iter().map(|r| (*r).clone()).collect();
+        let chunk: Vec<&IssuedToken> = chunk.to_vec();
         crate::insert_batch!(conn, issued_tokens::table, chunk)?;
     }
     Ok(())
