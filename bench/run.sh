@@ -123,13 +123,22 @@ mkdir -p "$OUT_DIR"
 OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$BACKEND$([ -n "$SMOKE" ] && echo -smoke || true).txt"
 {
     echo "# Tessera benchmark, $BACKEND, $(nproc) cores, $(date -u), wrk -t1 -c$CONNS -d${DURATION}s, bcrypt cost $COST"
-    printf '%-34s %12s %9s %9s %7s %7s %12s %7s\n' case "req/s" "p50 ms" "p99 ms" errors cpu% "peer req/s" ratio
+    printf '%-34s %12s %9s %9s %7s %7s %8s %12s %7s\n' case "req/s" "p50 ms" "p99 ms" errors cpu% "peak MB" "peer req/s" ratio
 } | tee "$OUT"
+
+# The peak resident memory of a process during one case: the kernel's high-water mark
+# is reset before the case (clear_refs 5); where that is not allowed it is the peak so far.
+reset_peak() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
+peak_mb() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo -; }
+MAX_MEM=0
+PEER_MAX_MEM=0
+max_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b != "-" && b + 0 > a + 0) print b; else print a }'; }
 
 # wrk_case LABEL PID URL SCRIPT [wrk args…] → sets R_RPS R_P50 R_P99 R_ERR R_CPU
 wrk_case() {
     local pid=$1 url=$2 script=$3; shift 3
     local c0 t0 c1 t1 line
+    reset_peak "$pid"
     c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
     line=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA/$script" "$@" "$url" | grep '^RESULT')
     c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
@@ -138,12 +147,14 @@ wrk_case() {
     R_P99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$line")
     R_ERR=$(sed -E 's/.* non2xx=([0-9]+) errors=([0-9]+).*/\1+\2/' <<<"$line")
     R_CPU=$(awk -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", c*100/((t1-t0)*hz)}')
+    R_MEM=$(peak_mb "$pid")
 }
 
-row() { # LABEL RPS P50 P99 ERR CPU PEER_RPS [unit multiplier]
+row() { # LABEL RPS P50 P99 ERR CPU PEER_RPS (the peak memory is the last case's, R_MEM)
     local ratio="-"
     [ -n "$7" ] && [ "$7" != "-" ] && ratio=$(awk -v a="$2" -v b="$7" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
-    printf '%-34s %12s %9s %9s %7s %7s %12s %7s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$ratio" | tee -a "$OUT"
+    printf '%-34s %12s %9s %9s %7s %7s %8s %12s %7s\n' "$1" "$2" "$3" "$4" "$5" "$6" "${R_MEM:--}" "$7" "$ratio" | tee -a "$OUT"
+    MAX_MEM=$(max_of "$MAX_MEM" "${R_MEM:--}")
 }
 
 peer_case() { # URL SCRIPT → PEER_RPS
@@ -151,6 +162,7 @@ peer_case() { # URL SCRIPT → PEER_RPS
     if [ -n "$PEER_OK" ]; then
         wrk_case "$PEER_PID" "$@"
         PEER_RPS=$R_RPS
+        PEER_MAX_MEM=$(max_of "$PEER_MAX_MEM" "$R_MEM")
     fi
 }
 
@@ -191,9 +203,11 @@ echo "#   (codes prepared: $NCODES; requests past them fail and count as errors)
 
 # Refresh: one chain per connection (one connection per wrk thread).
 python3 bench/seed.py refresh "$BASE" 2 "$WORK/refresh.txt"
+reset_peak "$TESSERA_PID"
 c0=$(cpu_ticks "$TESSERA_PID"); t0=$(date +%s.%N)
 line=$(REFRESH_FILE="$WORK/refresh.txt" CLIENT_ID=bench-web wrk -t2 -c2 -d"${DURATION}s" --latency -s "$LUA/refresh.lua" "$BASE" | grep '^RESULT')
 c1=$(cpu_ticks "$TESSERA_PID"); t1=$(date +%s.%N)
+R_MEM=$(peak_mb "$TESSERA_PID")
 row "refresh (2 chains)" "$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")" "$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$line")" \
     "$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$line")" "$(sed -E 's/.* non2xx=([0-9]+) errors=([0-9]+).*/\1+\2/' <<<"$line")" \
     "$(awk -v c=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", c*100/((t1-t0)*hz)}')" "-"
@@ -210,7 +224,7 @@ LOGIN_BODY="request=$LOGIN_REQ&csrf=$LOGIN_CSRF&email=bench%40example.com&passwo
 FORM_PATH=/login FORM_BODY="$LOGIN_BODY" COOKIE="$LOGIN_COOKIE" BASIC_AUTH="" wrk_case "$TESSERA_PID" "$BASE" form.lua
 LOGIN_RPS=$R_RPS
 row "password login (cost $COST)" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
-row "  bcrypt ceiling, all cores" "$CEILING" "-" "-" "-" "-" "-"
+R_MEM=- row "  bcrypt ceiling, all cores" "$CEILING" "-" "-" "-" "-" "-"
 echo "#   login / ceiling = $(awk -v a="$LOGIN_RPS" -v b="$CEILING" 'BEGIN{printf "%.2f", a/b}')" | tee -a "$OUT"
 
 # JWKS and client credentials while a login flood runs.
@@ -228,8 +242,7 @@ row "client_credentials during the flood" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$
 echo "#   (during-flood rows compare with Tessera's own unloaded rate, not the peer's)" | tee -a "$OUT"
 wait "$FLOOD_PID" 2>/dev/null || true
 
-PEAK_RSS=$(awk '/VmHWM/{print $2}' "/proc/$TESSERA_PID/status")
 PEER_RSS="-"
-[ -n "$PEER_OK" ] && PEER_RSS=$(awk '/VmHWM/{print $2}' "/proc/$PEER_PID/status")
-echo "# memory: Tessera idle ${IDLE_RSS} kB, peak ${PEAK_RSS} kB; peer peak ${PEER_RSS} kB" | tee -a "$OUT"
+[ -n "$PEER_OK" ] && PEER_RSS="$PEER_MAX_MEM MB"
+echo "# memory: Tessera idle $(awk -v k="$IDLE_RSS" 'BEGIN{printf "%.1f", k/1024}') MB, peak $MAX_MEM MB (the largest per-case peak); peer peak $PEER_RSS" | tee -a "$OUT"
 echo "# results: $OUT" >&2

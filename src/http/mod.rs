@@ -49,6 +49,38 @@ pub struct AppState {
     pub issuance: Arc<Issuance>,
     /// Recently authenticated clients and their tenants (a few seconds).
     pub directory: Arc<crate::clients::directory::Directory>,
+    /// Audit ingestion requests whose bodies are being read, parsed and written at
+    /// once: one on SQLite (whose writes serialize anyway: one at a time ingests as
+    /// fast as four), one per worker on PostgreSQL. More wait before their bodies are
+    /// read, so that memory under an ingestion flood stays bounded.
+    pub ingestion: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        pool: Pool,
+        config: Config,
+        keys: Keys,
+        hasher: crate::users::password::Hasher,
+    ) -> Result<Self, Error> {
+        let issuance = issuance(&pool)?;
+        let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
+            config.workers.max(1)
+        } else {
+            1
+        });
+        Ok(Self {
+            pool,
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            hasher: Arc::new(hasher),
+            issuance: Arc::new(issuance),
+            directory: Arc::new(crate::clients::directory::Directory::new(
+                Duration::from_secs(5),
+            )),
+            ingestion: Arc::new(ingestion),
+        })
+    }
 }
 
 /// The application with its full route table and middleware.
@@ -141,17 +173,7 @@ pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
         config.bcrypt_cost,
     )
     .map_err(std::io::Error::other)?;
-    let issuance = issuance(&pool).map_err(std::io::Error::other)?;
-    let state = AppState {
-        pool,
-        config: Arc::new(config),
-        keys: Arc::new(keys),
-        hasher: Arc::new(hasher),
-        issuance: Arc::new(issuance),
-        directory: Arc::new(crate::clients::directory::Directory::new(
-            Duration::from_secs(5),
-        )),
-    };
+    let state = AppState::new(pool, config, keys, hasher).map_err(std::io::Error::other)?;
     let stop = Arc::new(AtomicBool::new(false));
     let upkeep = {
         let (state, stop) = (state.clone(), stop.clone());
@@ -201,7 +223,10 @@ async fn serve(state: AppState) -> std::io::Result<()> {
     let workers = state.config.workers;
     // Database work cannot use more threads than there are connections; bounding the
     // blocking pool also bounds memory under load (each thread keeps allocator arenas).
-    let blocking = (state.config.db_pool_size as usize).max(4);
+    // The bound is per worker.
+    let blocking = (state.config.db_pool_size as usize)
+        .div_ceil(workers.max(1))
+        .max(2);
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
         .worker_max_blocking_threads(blocking)

@@ -230,17 +230,7 @@ impl TestDb {
         let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
         let hasher =
             tessera::users::password::Hasher::start(2, 64, config.bcrypt_cost).expect("hasher");
-        let issuance = tessera::http::issuance(&pool).expect("issuance writer");
-        tessera::http::AppState {
-            pool,
-            config: std::sync::Arc::new(config),
-            keys: std::sync::Arc::new(keys),
-            hasher: std::sync::Arc::new(hasher),
-            issuance: std::sync::Arc::new(issuance),
-            directory: std::sync::Arc::new(tessera::clients::directory::Directory::new(
-                std::time::Duration::from_secs(5),
-            )),
-        }
+        tessera::http::AppState::new(pool, config, keys, hasher).expect("state")
     }
 
     /// Runs raw SQL (tampering, fault injection).
