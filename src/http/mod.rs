@@ -49,10 +49,11 @@ pub struct AppState {
     pub issuance: Arc<Issuance>,
     /// Recently authenticated clients and their tenants (a few seconds).
     pub directory: Arc<crate::clients::directory::Directory>,
-    /// Audit ingestion requests whose bodies are being read, parsed and written at
-    /// once: one on SQLite (whose writes serialize anyway: one at a time ingests as
-    /// fast as four), one per worker on PostgreSQL. More wait before their bodies are
-    /// read, so that memory under an ingestion flood stays bounded.
+    /// Audit ingestion requests being parsed and written at once: one on SQLite (whose
+    /// writes serialize anyway: one at a time ingests as fast as four), one per worker
+    /// on PostgreSQL. More wait, with their bodies read (at most
+    /// `audit_max_body_bytes` each), so that memory under an ingestion flood stays
+    /// bounded.
     pub ingestion: Arc<tokio::sync::Semaphore>,
 }
 

@@ -33,9 +33,10 @@ pub async fn post_events(
     ctx: TenantContext,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
+    let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
+    // Bodies are read first, so a client that sends its body slowly holds no slot.
     let slots = state.ingestion.clone();
     let _slot = slots.acquire().await.map_err(|_| Error::Unavailable)?;
-    let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
     let events = ingest::parse(&body)?;
     let state = state.into_inner();
     let appended = blocking(move || {
