@@ -181,6 +181,13 @@ mod tests {
         assert!(!verify("correct horse", "not-a-hash"));
     }
 
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
     #[test]
     fn verifications_go_on_while_other_requests_are_served() {
         let hasher = Hasher::start(2, 8, 4).unwrap();
@@ -199,7 +206,7 @@ mod tests {
             });
             hasher.other_work();
             assert!(hasher.others.recent());
-            let results = actix_web::rt::System::new().block_on(async {
+            let results = block_on(async {
                 let checks = (0..4).map(|n| {
                     let password = if n % 2 == 0 {
                         "correct horse"
@@ -215,9 +222,7 @@ mod tests {
             assert_eq!(results, [true, false, true, false]);
         });
         // Unknown accounts are checked against the dummy hash and never match.
-        let unknown = actix_web::rt::System::new()
-            .block_on(hasher.verify("correct horse".to_owned(), None))
-            .unwrap();
+        let unknown = block_on(hasher.verify("correct horse".to_owned(), None)).unwrap();
         assert!(!unknown);
     }
 
