@@ -53,9 +53,11 @@ cleanup() {
 trap cleanup EXIT
 
 echo "# building (release)" >&2
-cargo build --release --quiet --bin tessera --example bcrypt_ceiling
+cargo build --release --quiet --bin tessera --example bcrypt_ceiling --example bare_actix
 TESSERA_BIN="$ROOT/target/release/tessera"
 CEILING_BIN="$ROOT/target/release/examples/bcrypt_ceiling"
+BARE_BIN="$ROOT/target/release/examples/bare_actix"
+BARE_PORT=18090
 
 # --- Tessera on a fresh database ---------------------------------------------------
 if [ -n "$PG_URL" ]; then
@@ -174,6 +176,17 @@ peer_case "$PEER/jwks" get.lua
 wrk_case "$TESSERA_PID" "$BASE/.well-known/jwks.json" get.lua
 JWKS_RPS=$R_RPS
 row "jwks" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$PEER_RPS"
+# The ceiling: a bare actix-web handler answering with the same bytes, no middleware.
+curl -fs "$BASE/.well-known/jwks.json" > "$WORK/jwks.json"
+"$BARE_BIN" "127.0.0.1:$BARE_PORT" "$WORK/jwks.json" > "$WORK/bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$BARE_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+wrk_case "$BARE_PID" "http://127.0.0.1:$BARE_PORT/.well-known/jwks.json" get.lua
+R_MEM=- row "  bare actix-web, same bytes" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+echo "#   Tessera JWKS / bare handler = $(awk -v a="$JWKS_RPS" -v b="$R_RPS" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')" | tee -a "$OUT"
+kill "$BARE_PID" 2>/dev/null || true
+wait "$BARE_PID" 2>/dev/null || true
 
 export FORM_PATH=/token FORM_BODY="grant_type=client_credentials&scope=read"
 BASIC_AUTH="$PEER_BASIC" peer_case "$PEER" form.lua
