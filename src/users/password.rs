@@ -24,11 +24,13 @@ pub fn verify(password: &str, hash: &str) -> bool {
 }
 
 /// Password hashing yields the CPU to everything else: at the lowest priority a login
-/// flood uses only what the token, key and API requests (and, on the same machine, the
-/// database server) leave idle, and an idle server still gives logins every core. On
-/// Linux the threads run under `SCHED_IDLE`, which any other runnable thread preempts
-/// at once (a niced thread keeps its time slice); elsewhere at the lowest priority.
-/// Best effort: where the system refuses, nothing changes.
+/// flood gets the smallest share of the cores next to the token, key and API requests
+/// (and, on the same machine, the database server), and an idle server still gives
+/// logins every core. On Linux the threads run under `SCHED_IDLE`, elsewhere at the
+/// lowest priority. Priority bounds the share, not the wait: a thread that wakes while
+/// every core is hashing can still wait for a scheduler tick, which is why [`Hasher`]
+/// also leaves cores idle while other requests are served. Best effort: where the
+/// system refuses, nothing changes.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
