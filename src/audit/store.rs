@@ -49,7 +49,8 @@ pub fn head_in_scope(
         .optional()
 }
 
-/// Writes rows in bulk, one tenant at a time (see [`crate::db::per_tenant`]).
+/// Writes rows in bulk, one tenant at a time (see [`crate::db::per_tenant`]); the plain
+/// insert that `benches/ingest.rs` measures ingestion against.
 pub fn insert_many(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<()> {
     crate::db::per_tenant(conn, rows, |r| &r.tenant_id, insert_in_scope)
 }
@@ -81,8 +82,9 @@ pub fn insert_in_scope(conn: &mut DbConnection, rows: &[&AuditRow]) -> QueryResu
 }
 
 /// Rows per multi-row `INSERT` on SQLite. A statement's compiled program grows with its
-/// parameters; at 250 rows (4,250 parameters) it stays small (peak memory under 1000-event ingestion: 46 MB instead of 58 MB), and a 1000-event batch
-/// costs no more time than in one statement.
+/// parameters; at 250 rows (4,250 parameters) it stays small (peak memory under
+/// 1000-event ingestion: 46 MB instead of 58 MB), and a 1000-event batch costs no more
+/// time than in one statement.
 const SQLITE_ROWS_PER_INSERT: usize = 250;
 
 /// The columns [`bind_unnest`] fills, in its order.

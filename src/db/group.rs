@@ -1,7 +1,8 @@
 //! Group commit: one writer thread gathers the records of concurrent requests (the
 //! ledger row and `token.issued` event of each token issued) and writes a whole batch
-//! with bulk inserts in one transaction: one commit, one fsync, a handful of statements
-//! per batch instead of several per request. Every request's answer is released only
+//! with bulk inserts in one atomic write: one commit, one fsync, one statement (on
+//! PostgreSQL, see `tokens::record_batch`) or a few per batch instead of several per
+//! request. Every request's answer is released only
 //! after its batch commits, so durability is unchanged. Requests that arrive while a
 //! commit is in flight form the next batch by themselves: there is no added waiting.
 
@@ -22,8 +23,9 @@ pub struct BatchWriter<T> {
 
 impl<T: Send + 'static> BatchWriter<T> {
     /// Starts the writer on its own pooled connections. `flush` writes one batch
-    /// atomically (it runs the batch's transaction, or a single statement). At most `queue` records wait; more are refused
-    /// (`Unavailable`) rather than queued without bound.
+    /// atomically (it runs the batch's transaction, or a single statement). At most
+    /// `queue` records wait; more are refused (`Unavailable`) rather than queued without
+    /// bound.
     pub fn start(
         pool: Pool,
         queue: usize,

@@ -78,11 +78,6 @@ pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedTo
     })
 }
 
-/// Bulk insert, one tenant at a time (see `db::per_tenant`).
-pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult<()> {
-    crate::db::per_tenant(conn, rows, |r| &r.tenant_id, insert_in_scope)
-}
-
 /// Writes ledger rows of one tenant in a transaction already scoped to it.
 fn insert_in_scope(conn: &mut DbConnection, rows: &[&IssuedToken]) -> QueryResult<()> {
     for chunk in rows.chunks(500) {
