@@ -19,7 +19,7 @@ $TESSERA member add acme auditor@acme.example --role auditor >/dev/null
 SECRET=$($TESSERA client create billing --tenant acme --confidential \
     --grant client_credentials --scope audit:write --json | json "['client_secret']")
 $TESSERA client create console --tenant acme --redirect-uri http://127.0.0.1:9/callback \
-    --grant authorization_code >/dev/null
+    --grant authorization_code --scope openid --scope tessera:api >/dev/null
 
 # 2. The billing service gets a token and ships a batch of events.
 SERVICE_TOKEN=$(curl -sf -u "billing:$SECRET" -d grant_type=client_credentials "$URL/token" \
@@ -31,11 +31,12 @@ curl -sf -H "Authorization: Bearer $SERVICE_TOKEN" -H 'Content-Type: application
 echo
 
 # 3. The auditor logs in through the console (authorization code + PKCE, with curl
-#    playing the browser) and gets an access token.
+#    playing the browser) and gets an access token for the API (scope tessera:api,
+#    which only clients registered for it can obtain).
 VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
 CHALLENGE=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
 JAR="$WORK/cookies"
-PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$URL/authorize?response_type=code&client_id=console&redirect_uri=http://127.0.0.1:9/callback&scope=openid&state=s1&code_challenge=$CHALLENGE&code_challenge_method=S256")
+PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$URL/authorize?response_type=code&client_id=console&redirect_uri=http://127.0.0.1:9/callback&scope=openid%20tessera:api&state=s1&code_challenge=$CHALLENGE&code_challenge_method=S256")
 field() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" <<<"$PAGE" | head -n1; }
 LOCATION=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$JAR" -b "$JAR" \
     --data-urlencode "request=$(field request)" --data-urlencode "csrf=$(field csrf)" \

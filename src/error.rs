@@ -14,6 +14,9 @@ pub enum Error {
     Unauthenticated,
     #[error("forbidden")]
     Forbidden,
+    /// The token is valid but lacks the scope the route needs (RFC 6750 section 3.1).
+    #[error("insufficient scope: {0} required")]
+    InsufficientScope(&'static str),
     #[error("invalid {0}")]
     Invalid(&'static str),
     /// The caller's own input described back to it (a field name, a position): never

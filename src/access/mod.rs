@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::memberships::{Role, Roles};
 use crate::tenants::{self, Tenant, SYSTEM_TENANT_ID};
 
+/// The scope an access token needs for every `/api/v1` route except audit ingestion.
+pub const API_SCOPE: &str = "tessera:api";
+
 /// The verified caller of an API request.
 #[derive(Debug, Clone)]
 pub struct TenantContext {
@@ -193,13 +196,44 @@ pub fn record_read(
     })
 }
 
-/// The caller may read logs (auditor or admin); anyone else is `Forbidden`.
-pub fn require_log_reader(ctx: &TenantContext) -> Result<()> {
-    if ctx.can_read_logs() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden)
+/// The tenants a read of the audit or token logs reaches: the caller's role is checked
+/// before the selector, so a caller who may not read logs gets the same `Forbidden`
+/// whether or not a named tenant exists.
+pub fn log_target(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    selector: Option<&str>,
+) -> Result<Target> {
+    authorized_target(conn, ctx, selector, ctx.can_read_logs())
+}
+
+/// The tenants an administrative request reaches, the role checked first (see
+/// [`log_target`]).
+pub fn admin_target(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    selector: Option<&str>,
+) -> Result<Target> {
+    authorized_target(conn, ctx, selector, ctx.is_admin())
+}
+
+fn authorized_target(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    selector: Option<&str>,
+    allowed: bool,
+) -> Result<Target> {
+    if !allowed {
+        // Another tenant named by a tenant's caller is still a cross-tenant attempt; the
+        // comparison uses only the caller's own token, never the database.
+        if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+            if !ctx.is_platform() && selector != ctx.tenant_id && selector != ctx.tenant {
+                deny_cross_tenant(conn, ctx, selector)?;
+            }
+        }
+        return Err(Error::Forbidden);
     }
+    resolve_target(conn, ctx, selector)
 }
 
 /// The caller administers its tenant (or, from `system`, every tenant).

@@ -1,6 +1,7 @@
 //! Exports of the audit log as NDJSON or CSV, produced batch by batch so memory stays
 //! constant however large the log is. Rows come oldest first per tenant, with
-//! `prev_hash` and `hash`, so an export can be re-verified offline.
+//! `prev_hash` and `hash`, so an NDJSON export can be re-verified offline; CSV fields are
+//! neutralized against spreadsheet formula injection, so CSV is for reading only.
 
 use chrono::NaiveDateTime;
 
@@ -83,31 +84,47 @@ pub fn encode(format: Format, rows: Vec<AuditRow>) -> Result<Vec<u8>> {
                 let seq = r.seq.to_string();
                 let occurred_at = db::format_utc(&r.occurred_at);
                 let received_at = db::format_utc(&r.received_at);
-                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                fn opt(v: &Option<String>) -> &str {
+                    v.as_deref().unwrap_or_default()
+                }
+                let fields = [
+                    r.id.as_str(),
+                    &r.tenant_id,
+                    &seq,
+                    &occurred_at,
+                    &received_at,
+                    &r.source,
+                    &r.actor_type,
+                    opt(&r.actor_id),
+                    &r.action,
+                    &r.outcome,
+                    opt(&r.resource_type),
+                    opt(&r.resource_id),
+                    opt(&r.request_id),
+                    opt(&r.ip),
+                    &r.details,
+                    &r.prev_hash,
+                    &r.hash,
+                ]
+                .map(spreadsheet_safe);
                 writer
-                    .write_record([
-                        r.id.as_str(),
-                        &r.tenant_id,
-                        &seq,
-                        &occurred_at,
-                        &received_at,
-                        &r.source,
-                        &r.actor_type,
-                        &opt(&r.actor_id),
-                        &r.action,
-                        &r.outcome,
-                        &opt(&r.resource_type),
-                        &opt(&r.resource_id),
-                        &opt(&r.request_id),
-                        &opt(&r.ip),
-                        &r.details,
-                        &r.prev_hash,
-                        &r.hash,
-                    ])
+                    .write_record(fields.iter().map(|f| f.as_bytes()))
                     .map_err(Error::internal)?;
             }
             writer.into_inner().map_err(Error::internal)
         }
+    }
+}
+
+/// A CSV field that a spreadsheet will not run as a formula (OWASP "CSV Injection"):
+/// a field starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+/// `'`. Ingested events reach the auditor's spreadsheet from any member, so every field
+/// is treated alike. CSV is for reading; NDJSON keeps the fields exactly as hashed and
+/// is the format to re-verify the chain from.
+pub fn spreadsheet_safe(field: &str) -> std::borrow::Cow<'_, str> {
+    match field.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{field}").into(),
+        _ => field.into(),
     }
 }
 

@@ -164,6 +164,9 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 #[derive(Debug)]
 pub struct Refused {
     pub index: usize,
+    /// The event named a tenant this token may not write, as the caller typed it: a
+    /// cross-tenant attempt (invariant 2), recorded as `tenant.cross_access_denied`.
+    pub other_tenant: Option<String>,
 }
 
 /// Appends a validated batch under the caller's token rules, in `tx`. `Ok(Err(_))` is a
@@ -175,20 +178,36 @@ pub fn ingest(
 ) -> Result<std::result::Result<Vec<Appended>, Refused>> {
     let platform_client = ctx.is_client() && ctx.tenant_id == SYSTEM_TENANT_ID;
     if ctx.is_client() && !ctx.has_scope(WRITE_SCOPE) {
-        return Ok(Err(Refused { index: 0 }));
+        return Ok(Err(Refused {
+            index: 0,
+            other_tenant: None,
+        }));
     }
     let mut known_tenants: HashMap<String, bool> = HashMap::new();
     let mut members: HashMap<(String, String), bool> = HashMap::new();
     let mut entries = Vec::with_capacity(events.len());
     for (index, event) in events.into_iter().enumerate() {
-        let refuse = Ok(Err(Refused { index }));
+        let refuse = Ok(Err(Refused {
+            index,
+            other_tenant: None,
+        }));
+        let cross_tenant = |requested: &str| {
+            Ok(Err(Refused {
+                index,
+                other_tenant: Some(requested.chars().take(100).collect()),
+            }))
+        };
         let tenant_id = if platform_client {
-            // A platform client names the tenant of each event; it must exist.
+            // A platform client names the tenant of each event; it must exist, and it
+            // is never the service's own `system` chain.
             let Some(tenant_id) = event.tenant_id.clone() else {
                 return Err(Error::BadRequest(format!(
                     "event {index}: tenant_id is required"
                 )));
             };
+            if tenant_id == SYSTEM_TENANT_ID {
+                return cross_tenant(&tenant_id);
+            }
             let exists = match known_tenants.get(&tenant_id) {
                 Some(known) => *known,
                 None => {
@@ -207,12 +226,8 @@ pub fn ingest(
             }
             tenant_id
         } else {
-            if event
-                .tenant_id
-                .as_ref()
-                .is_some_and(|t| *t != ctx.tenant_id)
-            {
-                return refuse;
+            if let Some(requested) = event.tenant_id.as_ref().filter(|t| **t != ctx.tenant_id) {
+                return cross_tenant(requested);
             }
             ctx.tenant_id.clone()
         };
@@ -232,7 +247,9 @@ pub fn ingest(
             }
             ("user".to_owned(), Some(ctx.subject.clone()))
         };
-        if platform_client && actor_type == "user" {
+        // Whichever client writes, a user it names must be a member of the event's
+        // tenant: no client speaks for another tenant's users.
+        if ctx.is_client() && actor_type == "user" {
             let Some(user_id) = actor_id.clone() else {
                 return Err(Error::BadRequest(format!(
                     "event {index}: actor.id is required for a user"
@@ -278,7 +295,9 @@ pub fn ingest(
 }
 
 /// Ingests a batch: appended and committed, or refused (the refusal is recorded in the
-/// caller's chain as `audit.ingest_denied` and nothing else is written).
+/// caller's chain, as `tenant.cross_access_denied` when an event named a tenant the
+/// token may not write, as `audit.ingest_denied` otherwise, and nothing else is
+/// written).
 pub fn ingest_batch(
     conn: &mut DbConnection,
     ctx: &TenantContext,
@@ -287,18 +306,25 @@ pub fn ingest_batch(
     match db::write_tx(conn, |tx| ingest(tx, ctx, events))? {
         Ok(appended) => Ok(appended),
         Err(refused) => {
-            db::write_tx(conn, |tx| {
-                super::record(
-                    tx,
-                    &ctx.origin(),
-                    super::Event::new(
-                        &ctx.tenant_id,
-                        "audit.ingest_denied",
-                        super::Outcome::Denied,
-                    )
-                    .with_details(serde_json::json!({ "event_index": refused.index })),
+            let event = match &refused.other_tenant {
+                Some(requested) => super::Event::new(
+                    &ctx.tenant_id,
+                    "tenant.cross_access_denied",
+                    super::Outcome::Denied,
                 )
-            })?;
+                .with_details(serde_json::json!({
+                    "requested": requested,
+                    "operation": "audit.ingest",
+                    "event_index": refused.index,
+                })),
+                None => super::Event::new(
+                    &ctx.tenant_id,
+                    "audit.ingest_denied",
+                    super::Outcome::Denied,
+                )
+                .with_details(serde_json::json!({ "event_index": refused.index })),
+            };
+            db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
             Err(Error::Forbidden)
         }
     }

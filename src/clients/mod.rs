@@ -38,6 +38,35 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Ids a new client may not take: the service's own names (`source` of its audit
+    /// events, the command line's, built-in clients'), so no client's events read back
+    /// like the service's; and UUID-shaped ids, the shape of user ids, so a client's
+    /// token subject can never be a user's (RFC 9068 section 5).
+    fn is_reserved(&self) -> bool {
+        let lower = self.0.to_ascii_lowercase();
+        uuid::Uuid::parse_str(&self.0).is_ok()
+            || matches!(lower.as_str(), "cli" | "system" | "service")
+            || lower.starts_with("tessera")
+    }
+}
+
+/// A tenant administrator's client ids start with the tenant's slug and a dot
+/// (`acme.web`): each tenant has a namespace of its own, so creating a client never
+/// answers differently because of another tenant's clients.
+pub fn check_tenant_namespace(id: &ClientId, tenant: &Tenant) -> Result<()> {
+    let in_namespace = id
+        .as_str()
+        .strip_prefix(tenant.slug.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| !rest.is_empty());
+    if in_namespace {
+        Ok(())
+    } else {
+        Err(Error::Invalid(
+            "client id: a tenant's client ids start with the tenant's slug and a dot",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -132,7 +161,20 @@ pub fn validate_redirect_uri(text: &str) -> Result<()> {
         {
             Err(INVALID)
         }
+        // Plain http only to the user's own machine (RFC 8252 section 7.3, OAuth 2.1).
+        "http" if !is_loopback(&url) => Err(Error::Invalid(
+            "redirect URI: http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https",
+        )),
         _ => Ok(()),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -161,6 +203,11 @@ pub fn create(
     tenant: Option<&Tenant>,
     input: NewClient,
 ) -> Result<(Client, Option<String>)> {
+    if id.is_reserved() {
+        return Err(Error::Invalid(
+            "client id: UUID-shaped ids and the names tessera*, cli, system and service are reserved",
+        ));
+    }
     let mut grants = input
         .grants
         .iter()
@@ -309,6 +356,8 @@ mod tests {
         for ok in [
             "https://app.example.com/cb",
             "http://127.0.0.1:3000/callback",
+            "http://[::1]:3000/callback",
+            "http://localhost:3000/callback",
             "com.example.app:/oauth2redirect",
             "https://app.example.com/cb?x=1",
         ] {
@@ -324,6 +373,8 @@ mod tests {
             "data:text/html,hi",
             "https://app.example.com/a b",
             "https:///cb",
+            "http://app.example.com/cb",
+            "http://127.0.0.1.example.com/cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }

@@ -183,11 +183,25 @@ pub fn pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, Str
         .build_unchecked(ConnectionManager::new(url.clone())))
 }
 
+/// Creates a SQLite file's folder if missing, and the file itself readable by its owner
+/// only (0600 on Unix): it holds password hashes. SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions.
 fn create_parent(path: &Path) -> Result<(), String> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
-        _ => Ok(()),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?
+        }
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
     }
 }
 
@@ -317,6 +331,8 @@ pub enum Scope<'a> {
     Family(&'a str),
     /// One ledger entry by `jti`, for an operator revoking it.
     Jti(&'a str),
+    /// The refresh tokens issued under one login session, to end them at sign-out.
+    Session(&'a str),
 }
 
 impl Scope<'_> {
@@ -330,6 +346,7 @@ impl Scope<'_> {
             Scope::RefreshToken(v) => ("app.token_hash", v),
             Scope::Family(v) => ("app.family_id", v),
             Scope::Jti(v) => ("app.jti", v),
+            Scope::Session(v) => ("app.session_hash", v),
         }
     }
 }

@@ -149,6 +149,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        session_hash -> Nullable<Text>,
     }
 }
 
@@ -165,6 +166,6 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
-        revoked_at -> Nullable<Timestamp>,
+        session_hash -> Nullable<Text>,
     }
 }

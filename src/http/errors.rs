@@ -32,6 +32,11 @@ impl Error {
                 "invalid credentials",
             ),
             Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "forbidden"),
+            Error::InsufficientScope(_) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the access token does not carry the scope this API requires",
+            ),
             Error::Invalid(what) => (StatusCode::BAD_REQUEST, "invalid_request", *what),
             Error::BadRequest(what) => {
                 return (
@@ -77,12 +82,23 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         let (status, body) = self.public();
         let mut builder = HttpResponse::build(status);
-        if matches!(self, Error::Unauthenticated) {
-            // RFC 6750: how to authenticate to the API.
-            builder.insert_header((
-                actix_web::http::header::WWW_AUTHENTICATE,
-                "Bearer realm=\"tessera\", error=\"invalid_token\"",
-            ));
+        match self {
+            // RFC 6750 section 3: how to authenticate to the API.
+            Error::Unauthenticated => {
+                builder.insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"tessera\", error=\"invalid_token\"",
+                ));
+            }
+            Error::InsufficientScope(scope) => {
+                builder.insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                ));
+            }
+            _ => {}
         }
         let mut response = builder.finish();
         response.extensions_mut().insert(body);

@@ -29,6 +29,11 @@ impl Form {
         }
         let mut map = HashMap::new();
         for (key, value) in url::form_urlencoded::parse(body) {
+            if key.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::InvalidRequest(
+                    "a parameter contains a NUL character",
+                ));
+            }
             if map.insert(key.into_owned(), value.into_owned()).is_some() {
                 return Err(OAuthError::InvalidRequest("a parameter was repeated"));
             }

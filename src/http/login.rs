@@ -7,7 +7,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::pages::{self, LoginPage, PickerPage};
+use super::pages::{self, LoginPage, LogoutPage, PickerPage};
 use super::{blocking, request_meta, AppState};
 use crate::audit::{self, Event, Origin, Outcome};
 use crate::clients;
@@ -342,7 +342,7 @@ pub async fn get_authorize(
             .into());
         };
         let origin = login::browser_origin(Some(&user.id), ip, request_id);
-        let authz = authorization(&request);
+        let authz = authorization(&request, &session.id_hash);
         let next = crate::db::write_tx(&mut conn, |tx| {
             conclude(
                 tx,
@@ -380,7 +380,7 @@ fn request_failure(app: &AppState, request: &ValidRequest, error: &str, descript
     )
 }
 
-fn authorization(request: &ValidRequest) -> Authorization<'_> {
+fn authorization<'a>(request: &'a ValidRequest, session_hash: &'a str) -> Authorization<'a> {
     Authorization {
         code: CodeRequest {
             client_id: &request.client.id,
@@ -388,6 +388,7 @@ fn authorization(request: &ValidRequest) -> Authorization<'_> {
             scope: &request.scope,
             nonce: request.nonce.as_deref(),
             code_challenge: &request.code_challenge,
+            session_hash: Some(session_hash),
         },
         client_tenant_id: request.client.tenant_id.as_deref(),
         client_name: &request.client.name,
@@ -429,6 +430,12 @@ pub async fn post_login(
         duration: app.config.lockout,
     };
 
+    // 0. A place in the hashing pool first: a login refused for lack of room must not
+    //    have reserved an attempt of the account.
+    let Ok(slot) = app.hasher.admit() else {
+        return Ok(busy());
+    };
+
     // 1. The form must belong to this browser; reserve an attempt for the account.
     let state = app.clone().into_inner();
     let (handle_id, csrf_value, email_for_lookup) =
@@ -457,15 +464,9 @@ pub async fn post_login(
 
     // 2. The password, on the bounded hashing pool (a dummy hash when there is no
     //    usable account, so every failure costs the same).
-    let matched = match app.hasher.verify(password, hash).await {
+    let matched = match app.hasher.verify(slot, password, hash).await {
         Ok(matched) => matched,
-        Err(Error::Unavailable) => {
-            return Ok(pages::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The sign-in service is busy. Please try again in a moment.",
-            ))
-        }
+        Err(Error::Unavailable) => return Ok(busy()),
         Err(e) => return Err(e),
     };
 
@@ -497,7 +498,8 @@ pub async fn post_login(
                     error: Some(INVALID_CREDENTIALS),
                 }));
             };
-            let authz = pending_authorization(&pending, &client);
+            let session_hash = crate::tokens::opaque_hash(&session);
+            let authz = pending_authorization(&pending, &client, &session_hash);
             let next = conclude(
                 tx,
                 app,
@@ -526,9 +528,18 @@ pub async fn post_login(
     Ok(respond(&app, step, true))
 }
 
+fn busy() -> HttpResponse {
+    pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again",
+        "The sign-in service is busy. Please try again in a moment.",
+    )
+}
+
 fn pending_authorization<'a>(
     pending: &'a PendingRequest,
     client: &'a clients::Client,
+    session_hash: &'a str,
 ) -> Authorization<'a> {
     Authorization {
         code: CodeRequest {
@@ -537,6 +548,7 @@ fn pending_authorization<'a>(
             scope: &pending.scope,
             nonce: pending.nonce.as_deref(),
             code_challenge: &pending.code_challenge,
+            session_hash: Some(session_hash),
         },
         client_tenant_id: client.tenant_id.as_deref(),
         client_name: &client.name,
@@ -582,7 +594,7 @@ pub async fn post_authorize(
             };
         // The picker is answered by the browser that logged in, in the same session.
         let session = login::current_session(&mut conn, session_cookie.as_deref())?;
-        let (Some(user_id), Some(auth_time), Some((_, user))) =
+        let (Some(user_id), Some(auth_time), Some((session, user))) =
             (&pending.user_id, pending.auth_time, session)
         else {
             return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
@@ -592,7 +604,7 @@ pub async fn post_authorize(
         }
         let client = clients::find(&mut conn, &pending.client_id)?;
         let origin = login::browser_origin(Some(&user.id), ip, request_id);
-        let authz = pending_authorization(&pending, &client);
+        let authz = pending_authorization(&pending, &client, &session.id_hash);
         // A missing answer names no tenant: it fails like a tenant the user is not in.
         let hint = form.tenant.unwrap_or_default();
         let next = crate::db::write_tx(&mut conn, |tx| {
@@ -623,8 +635,19 @@ pub struct LogoutParams {
     state: Option<String>,
 }
 
-/// RP-initiated logout: ends the session, then redirects only to a URI registered for
-/// the client named by `client_id` or by the ID token hint's audience.
+/// What a sign-out request leads to.
+enum Logout {
+    /// Ask first: a link without proof of who sent it must not sign anyone out.
+    Confirm(String),
+    /// Signed out (or there was nothing to end); where to go next, if anywhere.
+    Done(Option<String>),
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With an ID token hint
+/// issued to the signed-in user it signs out at once; without one (a plain link, which
+/// any site can make a browser follow) it asks for confirmation first. Afterwards it
+/// redirects only to a URI registered for the client named by `client_id` or by the
+/// hint's audience.
 pub async fn get_logout(
     app: web::Data<AppState>,
     req: HttpRequest,
@@ -634,57 +657,127 @@ pub async fn get_logout(
     let session_cookie = request_cookie(&req, SESSION_COOKIE);
     let (ip, request_id) = request_meta(&req);
     let state = app.clone().into_inner();
-    let target = blocking(move || {
+    let (client_id, uri, after) = (
+        params.client_id.clone(),
+        params.post_logout_redirect_uri.clone(),
+        params.state.clone(),
+    );
+    let outcome = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
-        if let Some(cookie) = &session_cookie {
-            let origin = login::browser_origin(None, ip, request_id);
-            crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, cookie))?;
-        }
-        let Some(uri) = params.post_logout_redirect_uri else {
-            return Ok(None);
-        };
-        let hinted_client = params.id_token_hint.as_deref().and_then(|hint| {
+        let hint = params.id_token_hint.as_deref().and_then(|hint| {
             app.keys
                 .current()
                 .verify(hint, crate::tokens::ID_TOKEN_TYP)
-                .and_then(|claims| {
-                    claims
-                        .get("aud")
-                        .and_then(|a| a.as_str())
-                        .map(str::to_owned)
+                .filter(|claims| {
+                    claims.get("iss").and_then(|v| v.as_str()) == Some(app.config.issuer.as_str())
                 })
         });
-        let Some(client_id) = params.client_id.or(hinted_client) else {
-            return Ok(None);
+        let hint_claim = |name: &str| {
+            hint.as_ref()
+                .and_then(|c| c.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
         };
-        let client = match clients::find(&mut conn, &client_id) {
-            Ok(client) => client,
-            Err(Error::NotFound) => return Ok(None),
-            Err(e) => return Err(e),
+        let client_id = match (params.client_id, hint_claim("aud")) {
+            (Some(named), Some(hinted)) if named != hinted => None,
+            (named, hinted) => named.or(hinted),
         };
-        if !client.redirect_uris.split_whitespace().any(|r| r == uri) {
-            return Ok(None);
+        if let Some(cookie) = &session_cookie {
+            let session = login::current_session(&mut conn, Some(cookie))?;
+            if let Some((_, user)) = session {
+                if hint_claim("sub").as_deref() != Some(user.id.as_str()) {
+                    return Ok(Logout::Confirm(login::logout_csrf(cookie)));
+                }
+                let origin = login::browser_origin(None, ip, request_id);
+                crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, cookie))?;
+            }
         }
-        Ok(match params.state {
-            Some(state) => match redirect_with(&uri, &[("state", &state)]) {
-                Next::Redirect(location) => Some(location),
-                _ => None,
-            },
-            None => Some(uri),
-        })
+        let target = login::post_logout_redirect(
+            &mut conn,
+            client_id.as_deref(),
+            params.post_logout_redirect_uri.as_deref(),
+            params.state.as_deref(),
+        )?;
+        Ok(Logout::Done(target))
     })
     .await?;
+    Ok(match outcome {
+        Logout::Confirm(csrf) => pages::render(
+            StatusCode::OK,
+            &LogoutPage {
+                csrf: &csrf,
+                client_id: client_id.as_deref(),
+                post_logout_redirect_uri: uri.as_deref(),
+                state: after.as_deref(),
+            },
+            None,
+        ),
+        Logout::Done(target) => signed_out(&app, target, false),
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    client_id: Option<String>,
+    state: Option<String>,
+}
+
+/// The sign-out confirmation's answer: its CSRF token must belong to this browser's
+/// session.
+pub async fn post_logout(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let session_cookie = request_cookie(&req, SESSION_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let state = app.clone().into_inner();
+    let outcome = blocking(move || {
+        let app = &state;
+        let (Some(cookie), Some(csrf)) = (session_cookie, form.csrf) else {
+            return Ok(None);
+        };
+        if !login::logout_csrf_matches(&cookie, &csrf) {
+            return Ok(None);
+        }
+        let mut conn = app.pool.get()?;
+        let origin = login::browser_origin(None, ip, request_id);
+        crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, &cookie))?;
+        let target = login::post_logout_redirect(
+            &mut conn,
+            form.client_id.as_deref(),
+            form.post_logout_redirect_uri.as_deref(),
+            form.state.as_deref(),
+        )?;
+        Ok(Some(target))
+    })
+    .await?;
+    Ok(match outcome {
+        Some(target) => signed_out(&app, target, true),
+        None => pages::message(StatusCode::FORBIDDEN, "Sign-out failed", FORM_EXPIRED),
+    })
+}
+
+/// The answer once signed out: the redirect, or a page; the session cookie removed.
+fn signed_out(app: &AppState, target: Option<String>, after_post: bool) -> HttpResponse {
     let mut response = match target {
         Some(location) => {
-            let mut builder = HttpResponse::Found();
+            let mut builder = if after_post {
+                HttpResponse::SeeOther()
+            } else {
+                HttpResponse::Found()
+            };
             pages::security_headers(&mut builder, "'none'");
             builder.insert_header((header::LOCATION, location)).finish()
         }
         None => pages::message(StatusCode::OK, "Signed out", "You have been signed out."),
     };
-    let _ = response.add_cookie(&expired_cookie(&app, SESSION_COOKIE));
-    Ok(response)
+    let _ = response.add_cookie(&expired_cookie(app, SESSION_COOKIE));
+    response
 }
 
 /// OIDC userinfo: the user behind a valid access token with the `openid` scope.
@@ -713,6 +806,9 @@ pub async fn get_userinfo(
         else {
             return Ok(Err("invalid_token"));
         };
+        if verified.claims.get("aud").and_then(|a| a.as_str()) != Some(&state.config.audience) {
+            return Ok(Err("invalid_token"));
+        }
         let claim = |name: &str| {
             verified
                 .claims
@@ -726,14 +822,23 @@ pub async fn get_userinfo(
         if !has_openid {
             return Ok(Err("insufficient_scope"));
         }
-        let Some(subject) = claim("sub").as_str().map(str::to_owned) else {
+        // Only a token issued to a user describes one: a client-credentials token's
+        // subject is its client, and the user must still be a member of the tenant.
+        let text = |name: &str| verified.claims.get(name).and_then(|v| v.as_str());
+        let (Some(subject), Some(client_id)) = (text("sub"), text("client_id")) else {
             return Ok(Err("invalid_token"));
         };
-        let user = match crate::users::find(&mut conn, &subject) {
-            Ok(user) => user,
-            Err(Error::NotFound) => return Ok(Err("invalid_token")),
+        if subject == client_id || uuid::Uuid::parse_str(subject).is_err() {
+            return Ok(Err("invalid_token"));
+        }
+        let user = match crate::users::find(&mut conn, subject) {
+            Ok(user) if user.status == "active" => user,
+            Ok(_) | Err(Error::NotFound) => return Ok(Err("invalid_token")),
             Err(e) => return Err(e),
         };
+        if !crate::memberships::is_member(&mut conn, &verified.tenant_id, &user.id)? {
+            return Ok(Err("invalid_token"));
+        }
         Ok(Ok(serde_json::json!({
             "sub": user.id,
             "email": user.email,

@@ -105,6 +105,7 @@ pub fn app(
         .app_data(web::Data::new(state))
         .configure(routes)
         .default_service(web::to(not_found))
+        .wrap(from_fn(refuse_nul))
         .wrap(from_fn(request_id::middleware))
         // Path only: query strings may carry codes or tokens and are never logged.
         .wrap(
@@ -125,10 +126,28 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/authorize", web::post().to(login::post_authorize))
         .route("/login", web::post().to(login::post_login))
         .route("/logout", web::get().to(login::get_logout))
+        .route("/logout", web::post().to(login::post_logout))
         .route("/userinfo", web::get().to(login::get_userinfo))
         .route("/token", web::post().to(oauth::post_token))
         .route("/introspect", web::post().to(oauth::post_introspect))
         .route("/revoke", web::post().to(oauth::post_revoke));
+}
+
+/// Refuses (400) a request whose path or query string carries a NUL character (`%00`),
+/// before any handler: no text column of either database takes one, and PostgreSQL
+/// would fail the query. `GET /authorize` checks its own parameters, so that its errors
+/// can go back to the client's redirect URI; request bodies are checked where they are
+/// parsed.
+async fn refuse_nul(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let has_nul = |text: &str| text.contains("%00") || text.contains('\0');
+    let authorize = req.path() == "/authorize" && req.method() == actix_web::http::Method::GET;
+    if has_nul(req.path()) || (!authorize && has_nul(req.query_string())) {
+        return Ok(req.error_response(Error::Invalid("a parameter contains a NUL character")));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Runs database or other blocking work off the async workers. A failure of the pool

@@ -179,7 +179,9 @@ pub async fn post_revoke(
     let state = state.into_inner();
     blocking(move || {
         let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
-        let client = oauth::authenticate_client(&mut conn, &credentials)?;
+        // A public client revokes its own tokens by its id (RFC 7009 section 2.1): the
+        // token itself is the proof, and it must have been issued to that client.
+        let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
         let origin = oauth::client_origin(&client, ip, request_id);
         let keys = state.keys.current();
         oauth::revoke(&mut conn, &keys, &origin, &client, &token)

@@ -6,6 +6,7 @@
 //! module that uses `josekit`.
 
 pub mod store;
+mod strict_json;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -289,6 +290,16 @@ impl KeySet {
         token: &str,
         typ: &str,
     ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        // A header or claims set that names a member twice is refused outright.
+        let mut parts = token.split('.');
+        for part in [parts.next()?, parts.next()?] {
+            let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()?;
+            if !strict_json::no_duplicate_members(&json) {
+                return None;
+            }
+        }
         let (payload, header) = jws::deserialize_compact_with_selector(token, |header| {
             Ok(header
                 .key_id()

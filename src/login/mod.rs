@@ -89,11 +89,14 @@ impl ValidRequest {
         }
     }
 
-    /// Whether a session established at `auth_time` is recent enough for this request.
+    /// Whether a session established at `auth_time` is recent enough for this request:
+    /// `max_age=N` accepts an authentication at most N seconds old, measured to the
+    /// millisecond, so `max_age=0` always asks for the password (OIDC Core 3.1.2.1).
     pub fn accepts_session(&self, session: &Session) -> bool {
-        let fresh = self
-            .max_age
-            .is_none_or(|max| (db::now() - session.auth_time).num_seconds() <= max);
+        let fresh = self.max_age.is_none_or(|max| {
+            max > 0
+                && (db::now() - session.auth_time).num_milliseconds() <= max.saturating_mul(1000)
+        });
         !self.force_login && fresh
     }
 }
@@ -137,6 +140,26 @@ pub fn validate(
     };
     if state.as_ref().is_some_and(|s| s.len() > 2000) {
         return Err(fail("invalid_request", "state is too long"));
+    }
+    let texts = [
+        &params.state,
+        &params.nonce,
+        &params.tenant,
+        &params.scope,
+        &params.prompt,
+        &params.max_age,
+        &params.response_type,
+        &params.code_challenge,
+        &params.code_challenge_method,
+    ];
+    if texts
+        .iter()
+        .any(|t| t.as_deref().is_some_and(|t| t.contains('\0')))
+    {
+        return Err(fail(
+            "invalid_request",
+            "a parameter contains a NUL character",
+        ));
     }
     match params.response_type.as_deref() {
         Some("code") => {}
@@ -413,7 +436,8 @@ pub fn current_session(
     Ok((user.status == "active").then_some((session, user)))
 }
 
-/// Ends the session a cookie refers to; returns its user when there was one.
+/// Ends the session a cookie refers to, and every refresh token issued under it (each
+/// revocation recorded in its tenant's chain); returns its user when there was one.
 pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Result<Option<String>> {
     let hash = opaque_hash(cookie);
     let Some(session) = store::session(tx, &hash)? else {
@@ -425,12 +449,68 @@ pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Resu
     store::end_session(tx, &hash, db::now())?;
     let mut origin = origin.clone();
     origin.actor_id = Some(session.user_id.clone());
+    for (family_id, _) in crate::oauth::store::session_families(tx, &hash)? {
+        crate::tokens::revoke_family(
+            tx,
+            &origin,
+            &family_id,
+            None,
+            &crate::tokens::FamilyRevocation {
+                home: None,
+                action: "token.revoked",
+                reason: "logout",
+                outcome: Outcome::Success,
+            },
+        )?;
+    }
     audit::record(
         tx,
         &origin,
         Event::success(SYSTEM_TENANT_ID, "session.ended", "user", &session.user_id),
     )?;
     Ok(Some(session.user_id))
+}
+
+/// The CSRF token of the sign-out confirmation form: derived from the session cookie,
+/// so only the browser holding the session can submit it.
+pub fn logout_csrf(cookie: &str) -> String {
+    opaque_hash(&format!("logout:{cookie}"))
+}
+
+/// Whether a submitted sign-out form carries the token of this browser's session.
+pub fn logout_csrf_matches(cookie: &str, presented: &str) -> bool {
+    logout_csrf(cookie)
+        .as_bytes()
+        .ct_eq(presented.as_bytes())
+        .into()
+}
+
+/// Where RP-initiated logout may send the browser afterwards: only to a redirect URI
+/// registered for the client (`state` added). `None` for anything else.
+pub fn post_logout_redirect(
+    conn: &mut DbConnection,
+    client_id: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> Result<Option<String>> {
+    let (Some(client_id), Some(uri)) = (client_id, uri) else {
+        return Ok(None);
+    };
+    let client = match clients::find(conn, client_id) {
+        Ok(client) => client,
+        Err(Error::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !client.redirect_uris.split_whitespace().any(|r| r == uri) {
+        return Ok(None);
+    }
+    let Some(state) = state.filter(|s| !s.is_empty()) else {
+        return Ok(Some(uri.to_owned()));
+    };
+    Ok(url::Url::parse(uri).ok().map(|mut url| {
+        url.query_pairs_mut().append_pair("state", state);
+        url.to_string()
+    }))
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct CodeRequest<'a> {
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub code_challenge: &'a str,
+    /// The login session the code is issued under (`sessions.id_hash`): signing out
+    /// ends every refresh token issued from it.
+    pub session_hash: Option<&'a str>,
 }
 
 /// Issues a code for `user` in the tenant `access` names; audited in that tenant's chain.
@@ -59,6 +62,7 @@ pub fn issue_code(
             expires_at: now
                 + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60)),
             used_at: None,
+            session_hash: request.session_hash.map(str::to_owned),
         },
     )?;
     audit::record(
@@ -87,8 +91,8 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-/// Revokes a family's refresh tokens and every ledger entry issued from it, and records
-/// why in `tenant_id`'s chain.
+/// Revokes a whole family after an attack was detected (a replayed code, a reused
+/// refresh token), recorded in every tenant whose tokens it held.
 fn revoke_family(
     tx: &mut DbConnection,
     origin: &Origin,
@@ -96,14 +100,17 @@ fn revoke_family(
     family_id: &str,
     action: &str,
 ) -> Result<(), Error> {
-    store::revoke_family(tx, family_id, db::now())?;
-    let revoked = tokens::revoke_family(tx, family_id, action)?;
-    audit::record(
+    tokens::revoke_family(
         tx,
         origin,
-        Event::success(tenant_id, action, "grant", family_id)
-            .with_outcome(Outcome::Denied)
-            .with_details(serde_json::json!({ "tokens_revoked": revoked })),
+        family_id,
+        None,
+        &tokens::FamilyRevocation {
+            home: Some(tenant_id),
+            action,
+            reason: action,
+            outcome: Outcome::Denied,
+        },
     )?;
     Ok(())
 }
@@ -133,6 +140,16 @@ fn fresh_access(
     }
 }
 
+/// What a grant carries from its login into every token issued from it.
+#[derive(Clone, Copy)]
+struct Lineage<'a> {
+    auth_time: chrono::NaiveDateTime,
+    family_id: &'a str,
+    session_hash: Option<&'a str>,
+    /// The authorization request's nonce (the code exchange's ID token only).
+    nonce: Option<&'a str>,
+}
+
 /// Issues the access token, the ID token (with `openid`) and a refresh token (for
 /// clients with that grant) of one family, all recorded and audited in `tx`.
 #[allow(clippy::too_many_arguments)]
@@ -145,10 +162,14 @@ fn issue_user_tokens(
     user: &User,
     access: &TenantAccess,
     scope: &str,
-    nonce: Option<&str>,
-    auth_time: chrono::NaiveDateTime,
-    family_id: &str,
+    lineage: &Lineage<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let Lineage {
+        auth_time,
+        family_id,
+        session_hash,
+        nonce,
+    } = *lineage;
     let issuer = issuer(config);
     let roles = access.role_names();
     let grant = Grant {
@@ -197,7 +218,7 @@ fn issue_user_tokens(
                 created_at: now,
                 expires_at,
                 used_at: None,
-                revoked_at: None,
+                session_hash: session_hash.map(str::to_owned),
             },
         )?;
         tokens::record_issued(
@@ -290,9 +311,12 @@ pub fn exchange_code(
             &user,
             &access,
             &code.scope,
-            code.nonce.as_deref(),
-            code.auth_time,
-            &code.family_id,
+            &Lineage {
+                auth_time: code.auth_time,
+                family_id: &code.family_id,
+                session_hash: code.session_hash.as_deref(),
+                nonce: code.nonce.as_deref(),
+            },
         )?;
         audit::record(
             tx,
@@ -338,9 +362,10 @@ pub fn refresh(
         let Some(row) = store::refresh(tx, &opaque_hash(request.refresh_token))? else {
             return Err(OAuthError::InvalidGrant);
         };
-        if row.client_id != client.id || row.revoked_at.is_some() {
+        if row.client_id != client.id {
             return Err(OAuthError::InvalidGrant);
         }
+        // A used token presented again is an attack, revoked or not: the family goes.
         if row.used_at.is_some() || !store::use_refresh(tx, &row, db::now())? {
             revoke_family(
                 tx,
@@ -351,7 +376,9 @@ pub fn refresh(
             )?;
             return Ok(Exchange::Revoked);
         }
-        if row.expires_at <= db::now() {
+        // The ledger is the one record of revocation (by jti, by family, at sign-out);
+        // refusing rolls back the use just marked.
+        if row.expires_at <= db::now() || tokens::is_revoked(tx, &row.tenant_id, &row.jti)? {
             return Err(OAuthError::InvalidGrant);
         }
         let scope = match request.scope {
@@ -380,9 +407,12 @@ pub fn refresh(
             &user,
             &access,
             &scope,
-            None,
-            row.auth_time,
-            &row.family_id,
+            &Lineage {
+                auth_time: row.auth_time,
+                family_id: &row.family_id,
+                session_hash: row.session_hash.as_deref(),
+                nonce: None,
+            },
         )?;
         audit::record(
             tx,
@@ -424,13 +454,17 @@ pub fn revoke_refresh(
         tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), &row.jti)?;
         return Ok(false);
     }
-    store::revoke_family(tx, &row.family_id, db::now())?;
-    let revoked = tokens::revoke_family(tx, &row.family_id, "client")?;
-    audit::record(
+    tokens::revoke_family(
         tx,
         origin,
-        Event::success(&row.tenant_id, "token.revoked", "grant", &row.family_id)
-            .with_details(serde_json::json!({ "tokens_revoked": revoked })),
+        &row.family_id,
+        None,
+        &tokens::FamilyRevocation {
+            home: Some(&row.tenant_id),
+            action: "token.revoked",
+            reason: "client",
+            outcome: Outcome::Success,
+        },
     )?;
     Ok(true)
 }

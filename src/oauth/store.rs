@@ -22,6 +22,8 @@ pub struct AuthCode {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
+    /// The login session the code was issued under (`sessions.id_hash`).
+    pub session_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -38,7 +40,8 @@ pub struct RefreshToken {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
-    pub revoked_at: Option<NaiveDateTime>,
+    /// The login session the family was issued under (`sessions.id_hash`).
+    pub session_hash: Option<String>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, row: &AuthCode) -> QueryResult<()> {
@@ -113,19 +116,16 @@ pub fn use_refresh(
     })
 }
 
-/// Revokes every live refresh token of a family; returns how many.
-pub fn revoke_family(
+/// The refresh families (and the tenant of each) issued under a login session.
+pub fn session_families(
     conn: &mut DbConnection,
-    family_id: &str,
-    at: NaiveDateTime,
-) -> QueryResult<usize> {
-    crate::db::scoped(conn, crate::db::Scope::Family(family_id), |conn| {
-        diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(at))
-        .execute(conn)
+    session_hash: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    crate::db::scoped(conn, crate::db::Scope::Session(session_hash), |conn| {
+        refresh_tokens::table
+            .filter(refresh_tokens::session_hash.eq(session_hash))
+            .select((refresh_tokens::family_id, refresh_tokens::tenant_id))
+            .distinct()
+            .load(conn)
     })
 }

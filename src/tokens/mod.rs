@@ -350,9 +350,62 @@ pub fn issue_id_token(
     Ok(token)
 }
 
-/// Revokes every ledger entry issued from a refresh family.
-pub fn revoke_family(tx: &mut DbConnection, family_id: &str, reason: &str) -> Result<usize> {
-    Ok(store::revoke_family(tx, family_id, reason, db::now())?)
+/// How a refresh family came to be revoked, for the events that record it.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyRevocation<'a> {
+    /// The tenant whose chain records the revocation even when it revoked nothing
+    /// there (where it was asked for or an attack was detected).
+    pub home: Option<&'a str>,
+    /// `token.revoked` when asked for; `token.code_replay`, `token.refresh_reuse` when
+    /// an attack was detected.
+    pub action: &'a str,
+    /// The ledger's `revoked_reason`: `admin`, `client`, `operator`, `logout`, or the
+    /// detection.
+    pub reason: &'a str,
+    pub outcome: Outcome,
+}
+
+/// Revokes the live tokens of a refresh family: in every tenant, or only in `only` (a
+/// tenant administrator acts on its tenant's tokens alone). The revocation is recorded
+/// in the chain of every tenant whose tokens it revoked, and in `how.home`'s in any
+/// case. Returns how many tokens were revoked.
+pub fn revoke_family(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    family_id: &str,
+    only: Option<&str>,
+    how: &FamilyRevocation<'_>,
+) -> Result<usize> {
+    let now = db::now();
+    let mut chains: Vec<(String, usize)> = Vec::new();
+    for tenant_id in store::family_tenants(tx, family_id)? {
+        if only.is_some_and(|t| t != tenant_id) {
+            continue;
+        }
+        let n = store::revoke_family(tx, family_id, &tenant_id, how.reason, now)?;
+        chains.push((tenant_id, n));
+    }
+    if let Some(home) = how.home.filter(|h| !chains.iter().any(|(t, _)| t == h)) {
+        chains.push((home.to_owned(), 0));
+    }
+    let mut total = 0;
+    for (tenant_id, n) in &chains {
+        total += n;
+        audit::record(
+            tx,
+            origin,
+            Event::success(tenant_id, how.action, "grant", family_id)
+                .with_outcome(how.outcome)
+                .with_details(serde_json::json!({ "tokens_revoked": n, "reason": how.reason })),
+        )?;
+    }
+    Ok(total)
+}
+
+/// Whether a ledger entry is revoked (or missing, which accepts nothing either). Every
+/// path that accepts a token asks this: the ledger is the one record of revocation.
+pub fn is_revoked(conn: &mut DbConnection, tenant_id: &str, jti: &str) -> Result<bool> {
+    Ok(store::find(conn, tenant_id, jti)?.is_none_or(|row| row.revoked_at.is_some()))
 }
 
 pub fn timestamp(secs: i64) -> NaiveDateTime {
@@ -485,7 +538,7 @@ pub fn decode_cursor(text: &str) -> Result<(NaiveDateTime, String, String)> {
         .decode(text)
         .map_err(|_| INVALID)?;
     let c: LedgerCursor = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
-    if uuid::Uuid::parse_str(&c.t).is_err() || c.j.len() > 64 {
+    if uuid::Uuid::parse_str(&c.t).is_err() || uuid::Uuid::parse_str(&c.j).is_err() {
         return Err(INVALID);
     }
     Ok((c.i, c.t, c.j))
@@ -520,8 +573,10 @@ pub fn page(
 }
 
 /// Revokes one ledger entry of `tenant_id` by an administrator; with `family`, every
-/// token of its refresh family too. `NotFound` for a token of another tenant, exactly
-/// as for one that does not exist.
+/// token of its refresh family too (a tenant administrator's reaches only its own
+/// tenant's tokens of the family; a platform administrator's, `tenant_id` `None`, every
+/// tenant's). `NotFound` for a token of another tenant, exactly as for one that does
+/// not exist.
 pub fn revoke_by_admin(
     tx: &mut DbConnection,
     origin: &Origin,
@@ -537,15 +592,18 @@ pub fn revoke_by_admin(
     }
     if family {
         if let Some(family_id) = &row.family_id {
-            crate::oauth::store::revoke_family(tx, family_id, db::now())?;
-            let n = revoke_family(tx, family_id, "admin")?;
-            audit::record(
+            return revoke_family(
                 tx,
                 origin,
-                Event::success(&row.tenant_id, "token.revoked", "grant", family_id)
-                    .with_details(serde_json::json!({ "tokens_revoked": n, "reason": "admin" })),
-            )?;
-            return Ok(n);
+                family_id,
+                tenant_id,
+                &FamilyRevocation {
+                    home: Some(&row.tenant_id),
+                    action: "token.revoked",
+                    reason: "admin",
+                    outcome: Outcome::Success,
+                },
+            );
         }
     }
     Ok(usize::from(revoke(

@@ -172,10 +172,25 @@ pub fn revoke(
     })
 }
 
-/// Revokes every live ledger entry issued from a refresh family; returns how many.
+/// The tenants holding live ledger entries of a refresh family (a family spans
+/// tenants after a tenant switch).
+pub fn family_tenants(conn: &mut DbConnection, family_id: &str) -> QueryResult<Vec<String>> {
+    crate::db::scoped(conn, crate::db::Scope::Family(family_id), |conn| {
+        issued_tokens::table
+            .filter(issued_tokens::family_id.eq(family_id))
+            .filter(issued_tokens::revoked_at.is_null())
+            .select(issued_tokens::tenant_id)
+            .distinct()
+            .order(issued_tokens::tenant_id)
+            .load(conn)
+    })
+}
+
+/// Revokes one tenant's live ledger entries of a refresh family; returns how many.
 pub fn revoke_family(
     conn: &mut DbConnection,
     family_id: &str,
+    tenant_id: &str,
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -183,6 +198,7 @@ pub fn revoke_family(
         diesel::update(
             issued_tokens::table
                 .filter(issued_tokens::family_id.eq(family_id))
+                .filter(issued_tokens::tenant_id.eq(tenant_id))
                 .filter(issued_tokens::revoked_at.is_null()),
         )
         .set((

@@ -107,7 +107,7 @@ pub struct Lockout {
 /// Reserves one login attempt before the password is checked, atomically in `tx`:
 /// refused while the account is locked or while `max_failures` attempts are already
 /// counted, so parallel guesses can never evaluate more than `max_failures` passwords
-/// per lockout window. An expired lock starts a fresh count.
+/// per lockout window, whatever the load. An expired lock starts a fresh count.
 pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> Result<bool> {
     let now = db::now();
     store::lock_row(tx, &user.id)?;
@@ -121,10 +121,10 @@ pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> R
     }
     if failed >= max {
         // The limit is reached by attempts still being checked: they settle (and lock)
-        // within a bcrypt's time. Reservations older than a minute were never settled
-        // (a crash): they are forgotten rather than locking the account for good.
-        let stale = now - current.updated_at > chrono::Duration::seconds(60);
-        if !stale {
+        // within a bcrypt's time. An attempt never settled (the process died while
+        // checking it) counts as a failure: the count starts over only once a whole
+        // lockout period has passed since the last attempt, exactly as if it had locked.
+        if now - current.updated_at < lockout_delta(policy) {
             return Ok(false);
         }
         failed = 0;

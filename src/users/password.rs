@@ -63,9 +63,18 @@ fn lower_priority() {
 /// the hashing threads (rounded down) pause between verifications and leave those cores
 /// idle; with nothing else to do, logins get every core.
 pub struct Hasher {
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Places for verifications running or waiting: a login takes one before anything
+    /// else, so one that is refused for lack of room has reserved no attempt.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     dummy: std::sync::Arc<str>,
     others: std::sync::Arc<OtherWork>,
+}
+
+/// A place in the hashing pool, held from admission until the verification is done
+/// (dropping it gives the place back).
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -100,8 +109,9 @@ impl OtherWork {
 }
 
 impl Hasher {
-    /// Starts `workers` threads with room for `queue` waiting verifications. The dummy
-    /// hash (at the configured cost) lets an unknown account cost what a known one does.
+    /// Starts `workers` threads with room for `queue` waiting verifications besides the
+    /// running ones. The dummy hash (at the configured cost) lets an unknown account
+    /// cost what a known one does.
     pub fn start(workers: usize, queue: usize, cost: u32) -> Result<Self> {
         let dummy: std::sync::Arc<str> = bcrypt::hash("tessera-dummy-password", cost)
             .map_err(Error::internal)?
@@ -110,9 +120,11 @@ impl Hasher {
             epoch: std::time::Instant::now(),
             last: std::sync::atomic::AtomicU64::new(0),
         });
-        let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
+        // Unbounded: the slots bound what is queued.
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
         let workers = workers.max(1);
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(workers + queue));
         for n in 0..workers {
             let receiver = receiver.clone();
             let others = others.clone();
@@ -140,6 +152,7 @@ impl Hasher {
         }
         Ok(Self {
             jobs,
+            slots,
             dummy,
             others,
         })
@@ -150,9 +163,20 @@ impl Hasher {
         self.others.touch();
     }
 
+    /// A place for one verification, or `Unavailable` when the pool is full. Taken
+    /// before a login reserves an attempt of the account, so a refusal costs the
+    /// account nothing and evaluates no password.
+    pub fn admit(&self) -> Result<Slot> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| Slot { _permit: permit })
+            .map_err(|_| Error::Unavailable)
+    }
+
     /// Verifies `password` against `hash`, or against the dummy hash when there is none
-    /// (then the answer is always `false`). `Unavailable` when the queue is full.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
+    /// (then the answer is always `false`), in the place `slot` holds.
+    pub async fn verify(&self, slot: Slot, password: String, hash: Option<String>) -> Result<bool> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let dummy = self.dummy.clone();
         let job: Job = Box::new(move || {
@@ -163,9 +187,10 @@ impl Hasher {
                     false
                 }
             };
+            drop(slot);
             let _ = tx.send(matched);
         });
-        self.jobs.try_send(job).map_err(|_| Error::Unavailable)?;
+        self.jobs.send(job).map_err(|_| Error::Unavailable)?;
         rx.await.map_err(|_| Error::Unavailable)
     }
 }
@@ -215,7 +240,8 @@ mod tests {
                     } else {
                         "wrong horse"
                     };
-                    hasher.verify(password.to_owned(), Some(stored.clone()))
+                    let slot = hasher.admit().unwrap();
+                    hasher.verify(slot, password.to_owned(), Some(stored.clone()))
                 });
                 futures_util::future::join_all(checks).await
             });
@@ -224,8 +250,18 @@ mod tests {
             assert_eq!(results, [true, false, true, false]);
         });
         // Unknown accounts are checked against the dummy hash and never match.
-        let unknown = block_on(hasher.verify("correct horse".to_owned(), None)).unwrap();
+        let slot = hasher.admit().unwrap();
+        let unknown = block_on(hasher.verify(slot, "correct horse".to_owned(), None)).unwrap();
         assert!(!unknown);
+    }
+
+    #[test]
+    fn admission_is_bounded_by_workers_and_queue() {
+        let hasher = Hasher::start(1, 2, 4).unwrap();
+        let held: Vec<Slot> = (0..3).map(|_| hasher.admit().unwrap()).collect();
+        assert!(matches!(hasher.admit(), Err(Error::Unavailable)));
+        drop(held);
+        assert!(hasher.admit().is_ok());
     }
 
     #[test]

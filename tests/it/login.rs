@@ -235,9 +235,16 @@ both_backends_async! {
             assert!(field(&page.body, "csrf").is_some(), "{extra:?}");
         }
 
-        // Logout ends the session and redirects only to a registered URI.
-        let out = browser.get(&app, &format!("/logout?client_id=web&post_logout_redirect_uri={}&state=bye", url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>())).await;
-        assert_eq!(out.status, 302);
+        // Logout without an ID token hint asks first; confirmed, it ends the session and
+        // redirects only to a registered URI.
+        let ask = browser.get(&app, &format!("/logout?client_id=web&post_logout_redirect_uri={}&state=bye", url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>())).await;
+        assert_eq!(ask.status, 200);
+        assert!(ask.body.contains("<form method=\"post\" action=\"/logout\">"), "{}", ask.body);
+        assert!(browser.cookies.contains_key("tessera_session"), "not signed out yet");
+        let fields: Vec<(String, String)> = ["csrf", "client_id", "post_logout_redirect_uri", "state"].iter().map(|n| (n.to_string(), field(&ask.body, n).unwrap().replace("&#x2F;", "/").replace("&#58;", ":"))).collect();
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = browser.post(&app, "/logout", &fields).await;
+        assert_eq!(out.status, 303, "{}", out.body);
         assert_eq!(out.header("location"), Some(format!("{REDIRECT}?state=bye").as_str()));
         assert!(!browser.cookies.contains_key("tessera_session"));
         let after = browser.get(&app, &authorize_path("web", &[("tenant", "acme"), ("prompt", "none")])).await;

@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod attacks;
 mod audit_chain;
 mod browser;
 mod cli;

@@ -228,8 +228,16 @@ impl TestDb {
         )
         .expect("keys");
         let keys = tessera::keys::Keys::open(&config.keys_dir).expect("open keys");
-        let hasher =
-            tessera::users::password::Hasher::start(2, 64, config.bcrypt_cost).expect("hasher");
+        let workers = match config.bcrypt_workers {
+            0 => 2,
+            n => n,
+        };
+        let hasher = tessera::users::password::Hasher::start(
+            workers,
+            config.bcrypt_queue,
+            config.bcrypt_cost,
+        )
+        .expect("hasher");
         tessera::http::AppState::new(pool, config, keys, hasher).expect("state")
     }
 
@@ -540,7 +548,7 @@ pub fn user_token(state: &tessera::http::AppState, email: &str, tenant: &str) ->
                 tenant: &access.tenant,
                 subject: &user.id,
                 client_id: "console",
-                scope: "openid",
+                scope: "openid tessera:api",
                 roles: &roles,
                 family_id: None,
             },

@@ -96,8 +96,7 @@ fn administered(
     ctx: &TenantContext,
     id: &str,
 ) -> Result<tenants::Tenant> {
-    let target = access::resolve_target(conn, ctx, Some(id))?;
-    access::require_admin(ctx)?;
+    let target = access::admin_target(conn, ctx, Some(id))?;
     match target {
         Target::One(tenant) => Ok(tenant),
         Target::All => Err(Error::NotFound),
@@ -259,8 +258,7 @@ pub async fn get_clients(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_admin(&ctx)?;
+        let target = access::admin_target(&mut conn, &ctx, chosen.as_deref())?;
         let tenant = match &target {
             Target::One(t) => Some(t),
             Target::All => None,
@@ -319,19 +317,26 @@ pub async fn post_clients(
         let mut conn = state.pool.get()?;
         let tenant = if ctx.is_platform() {
             match body.tenant_id.as_deref() {
-                Some(selector) => match access::resolve_target(&mut conn, &ctx, Some(selector))? {
+                Some(selector) => match access::admin_target(&mut conn, &ctx, Some(selector))? {
                     Target::One(t) => Some(t),
                     Target::All => None,
                 },
-                None => None,
+                None => {
+                    access::require_admin(&ctx)?;
+                    None
+                }
             }
         } else {
-            match access::resolve_target(&mut conn, &ctx, body.tenant_id.as_deref())? {
-                Target::One(t) => Some(t),
+            match access::admin_target(&mut conn, &ctx, body.tenant_id.as_deref())? {
+                Target::One(t) => {
+                    // A tenant's client ids live in its own namespace, so neither a
+                    // conflict nor a squatted name can involve another tenant.
+                    clients::check_tenant_namespace(&id, &t)?;
+                    Some(t)
+                }
                 Target::All => return Err(Error::Forbidden),
             }
         };
-        access::require_admin(&ctx)?;
         let origin = ctx.origin();
         let input = NewClient {
             name: body.name,

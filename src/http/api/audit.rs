@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{blocking, limit_param, listing, selector, time_param};
+use super::{blocking, limit_param, listing, selector, time_param, Ingestor};
 use crate::access::{self, Target, TenantContext};
 use crate::audit::checkpoint;
 use crate::audit::export::{self, Format};
@@ -30,7 +30,7 @@ use crate::http::AppState;
 #[post("/audit/events")]
 pub async fn post_events(
     state: web::Data<AppState>,
-    ctx: TenantContext,
+    Ingestor(ctx): Ingestor,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
@@ -119,8 +119,7 @@ pub async fn get_events(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_log_reader(&ctx)?;
+        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         filter.tenant_id = target.tenant_id().map(str::to_owned);
         let (rows, next) = query::list(&mut conn, &filter)?;
         access::record_read(
@@ -174,8 +173,7 @@ pub async fn get_export(
     let pool = state.pool.clone();
     let target = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_log_reader(&ctx)?;
+        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         access::record_read(
             &mut conn,
             &ctx,
@@ -243,8 +241,7 @@ pub async fn get_verify(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_log_reader(&ctx)?;
+        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         let tenants = match &target {
             Target::One(t) => vec![t.clone()],
             Target::All => crate::tenants::list(&mut conn)?,
@@ -301,8 +298,7 @@ pub async fn get_checkpoint(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_log_reader(&ctx)?;
+        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         let Target::One(tenant) = &target else {
             return Err(Error::Invalid("tenant: a checkpoint covers one tenant"));
         };

@@ -17,52 +17,78 @@ use actix_web::{web, FromRequest, HttpRequest};
 use chrono::NaiveDateTime;
 
 use super::{request_meta, AppState};
-use crate::access::TenantContext;
+use crate::access::{self, TenantContext};
 use crate::error::{Error, Result};
 
+/// The verified caller of an `/api/v1` route other than ingestion: the token must also
+/// carry [`access::API_SCOPE`], which only clients registered for it can obtain, so an
+/// application's token is never an API credential (403 `insufficient_scope`).
 impl FromRequest for TenantContext {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_owned())
-            });
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let (ip, request_id) = request_meta(req);
+        let verified = verified_caller(req);
         Box::pin(async move {
-            let (Some(token), Some(state)) = (token, state) else {
-                return Err(Error::Unauthenticated);
-            };
-            let ctx = blocking(move || {
-                let mut conn = state.pool.get()?;
-                let keys = state.keys.current();
-                let Some(verified) = crate::tokens::verify_access_token(
-                    &mut conn,
-                    &keys,
-                    &state.config.issuer,
-                    &token,
-                )?
-                else {
-                    return Ok(None);
-                };
-                if verified.claims.get("aud").and_then(|a| a.as_str())
-                    != Some(state.config.audience.as_str())
-                {
-                    return Ok(None);
-                }
-                Ok(TenantContext::from_claims(&verified.claims, ip, request_id))
-            })
-            .await?;
-            ctx.ok_or(Error::Unauthenticated)
+            let ctx = verified.await?;
+            if !ctx.has_scope(access::API_SCOPE) {
+                return Err(Error::InsufficientScope(access::API_SCOPE));
+            }
+            Ok(ctx)
         })
+    }
+}
+
+/// The verified caller of audit ingestion: any user's token, or a client's token with
+/// `audit:write` (checked by the ingestion itself).
+pub struct Ingestor(pub TenantContext);
+
+impl FromRequest for Ingestor {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verified = verified_caller(req);
+        Box::pin(async move { verified.await.map(Ingestor) })
+    }
+}
+
+/// The caller behind the request's bearer token, fully verified (signature, `typ`,
+/// `iss`, `aud`, `exp`/`nbf`, a ledger row that is not revoked).
+fn verified_caller(req: &HttpRequest) -> impl Future<Output = Result<TenantContext>> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (ip, request_id) = request_meta(req);
+    async move {
+        let (Some(token), Some(state)) = (token, state) else {
+            return Err(Error::Unauthenticated);
+        };
+        let ctx = blocking(move || {
+            let mut conn = state.pool.get()?;
+            let keys = state.keys.current();
+            let Some(verified) =
+                crate::tokens::verify_access_token(&mut conn, &keys, &state.config.issuer, &token)?
+            else {
+                return Ok(None);
+            };
+            if verified.claims.get("aud").and_then(|a| a.as_str())
+                != Some(state.config.audience.as_str())
+            {
+                return Ok(None);
+            }
+            Ok(TenantContext::from_claims(&verified.claims, ip, request_id))
+        })
+        .await?;
+        ctx.ok_or(Error::Unauthenticated)
     }
 }
 
@@ -125,6 +151,12 @@ pub fn scope() -> utoipa_actix_web::scope::Scope<
     >,
 > {
     utoipa_actix_web::scope("/api/v1")
+        // Logs, tokens and secrets are never kept by a browser or a proxy.
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new()
+                .add((header::CACHE_CONTROL, "no-store"))
+                .add((header::PRAGMA, "no-cache")),
+        )
         .app_data(
             web::JsonConfig::default()
                 .limit(256 * 1024)

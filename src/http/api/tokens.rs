@@ -67,8 +67,7 @@ pub async fn get_tokens(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::resolve_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::require_log_reader(&ctx)?;
+        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         filter.tenant_id = target.tenant_id().map(str::to_owned);
         let (rows, next) = tokens::page(&mut conn, &filter)?;
         access::record_read(
