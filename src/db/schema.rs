@@ -73,8 +73,18 @@ diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(clients -> tenants (tenant_id));
 
+diesel::table! {
+    login_decoys (slot) {
+        slot -> Integer,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
+    login_decoys,
     users,
     memberships,
     clients,

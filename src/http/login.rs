@@ -481,6 +481,7 @@ pub async fn post_login(
             let outcome = login::finish_login(
                 tx,
                 &origin,
+                &email,
                 user.as_ref(),
                 matched,
                 policy,

@@ -15,7 +15,7 @@ use crate::db::{self, DbConnection};
 use crate::error::{Error, Result};
 use crate::tenants::SYSTEM_TENANT_ID;
 use crate::tokens::{opaque, opaque_hash};
-use crate::users::{self, Email, Lockout, User};
+use crate::users::{self, AttemptRow, Email, Lockout, User};
 
 pub use store::{PendingRequest, Session};
 
@@ -334,10 +334,11 @@ pub fn browser_origin(
     }
 }
 
-/// The first half of a password check: finds the account and reserves an attempt.
-/// Returns the user (if any) and the hash to verify against — `None` makes the caller
-/// verify against the dummy hash, so unknown, locked and disabled accounts cost the
-/// same as a wrong password.
+/// The first half of a password check: finds the account and reserves an attempt (on
+/// the account's row, or for an unknown email on a decoy row, the same work). Returns
+/// the user (if any) and the hash to verify against — `None` makes the caller verify
+/// against the dummy hash, so unknown, locked and disabled accounts cost the same as a
+/// wrong password.
 pub fn begin_login(
     tx: &mut DbConnection,
     email: &str,
@@ -347,32 +348,41 @@ pub fn begin_login(
         return Ok((None, None));
     };
     let user = match users::find_by_email(tx, &email) {
-        Ok(user) => user,
-        Err(Error::NotFound) => return Ok((None, None)),
+        Ok(user) => Some(user),
+        Err(Error::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let allowed = users::reserve_attempt(tx, &user, policy)?;
-    let hash = (allowed && user.status == "active").then(|| user.password_hash.clone());
-    Ok((Some(user), hash))
+    let allowed = users::reserve_attempt(tx, users::attempt_row(user.as_ref(), &email), policy)?;
+    let hash = user
+        .as_ref()
+        .filter(|u| allowed && u.status == "active")
+        .map(|u| u.password_hash.clone());
+    Ok((user, hash))
 }
 
-/// The second half: settles the attempt and records the outcome. On success returns
-/// the new session's cookie value. A locked account reports as a failure.
+/// The second half: settles the attempt (on the same row as [`begin_login`]) and
+/// records the outcome. On success returns the new session's cookie value. A locked
+/// account reports as a failure.
 pub fn finish_login(
     tx: &mut DbConnection,
     origin: &Origin,
+    email: &str,
     user: Option<&User>,
     matched: bool,
     policy: Lockout,
     session_ttl: std::time::Duration,
 ) -> Result<Option<(String, NaiveDateTime)>> {
+    let parsed = Email::parse(email).ok();
     let Some(user) = user else {
+        if let Some(email) = &parsed {
+            users::settle_attempt(tx, users::attempt_row(None, email), policy, false)?;
+        }
         let event = Event::new(SYSTEM_TENANT_ID, "login.failure", Outcome::Failure)
             .with_details(serde_json::json!({ "reason": "unknown_account" }));
         audit::record(tx, origin, event)?;
         return Ok(None);
     };
-    let locked_now = users::settle_attempt(tx, user, policy, matched)?;
+    let locked_now = users::settle_attempt(tx, AttemptRow::User(&user.id), policy, matched)?;
     if !matched {
         let event = Event::success(SYSTEM_TENANT_ID, "login.failure", "user", &user.id)
             .with_outcome(Outcome::Failure);

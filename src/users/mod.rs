@@ -9,7 +9,7 @@ use crate::db::{self, DbConnection};
 use crate::error::{is_unique_violation, Error, Result};
 use crate::tenants::SYSTEM_TENANT_ID;
 
-pub use store::User;
+pub use store::{AttemptRow, User};
 
 /// A normalized email address (trimmed, lower-case), checked for a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,16 +104,39 @@ pub struct Lockout {
     pub duration: std::time::Duration,
 }
 
+/// How many decoy rows there are (`login_decoys`, migration 0007).
+const DECOYS: u32 = 64;
+
+/// The row a login attempt for this email is counted on: the account's own, or, when
+/// no account has the email, a decoy row chosen by a hash of the email. A decoy takes
+/// exactly the statements an account's row takes, so an unknown email costs the same
+/// committed work as a wrong password (invariant 3: the same answer in the same time).
+pub fn attempt_row<'a>(user: Option<&'a User>, email: &Email) -> AttemptRow<'a> {
+    match user {
+        Some(user) => AttemptRow::User(&user.id),
+        None => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(email.as_str().as_bytes());
+            let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DECOYS;
+            AttemptRow::Decoy(i32::try_from(n).unwrap_or(0))
+        }
+    }
+}
+
 /// Reserves one login attempt before the password is checked, atomically in `tx`:
 /// refused while the account is locked or while `max_failures` attempts are already
 /// counted, so parallel guesses can never evaluate more than `max_failures` passwords
 /// per lockout window, whatever the load. An expired lock starts a fresh count.
-pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> Result<bool> {
+pub fn reserve_attempt(
+    tx: &mut DbConnection,
+    row: AttemptRow<'_>,
+    policy: Lockout,
+) -> Result<bool> {
     let now = db::now();
-    store::lock_row(tx, &user.id)?;
-    let current = store::by_id(tx, &user.id)?.ok_or(Error::NotFound)?;
+    store::lock_row(tx, row)?;
+    let (current, locked, updated_at) = store::attempt_state(tx, row)?.ok_or(Error::NotFound)?;
     let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
-    let (mut failed, mut locked_until) = (current.failed_logins, current.locked_until);
+    let (mut failed, mut locked_until) = (current, locked);
     match locked_until {
         Some(until) if until > now => return Ok(false),
         Some(_) => (failed, locked_until) = (0, None),
@@ -124,12 +147,12 @@ pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> R
         // within a bcrypt's time. An attempt never settled (the process died while
         // checking it) counts as a failure: the count starts over only once a whole
         // lockout period has passed since the last attempt, exactly as if it had locked.
-        if now - current.updated_at < lockout_delta(policy) {
+        if now - updated_at < lockout_delta(policy) {
             return Ok(false);
         }
         failed = 0;
     }
-    store::set_failures(tx, &user.id, failed + 1, locked_until, now)?;
+    store::set_failures(tx, row, failed + 1, locked_until, now)?;
     Ok(true)
 }
 
@@ -137,27 +160,21 @@ pub fn reserve_attempt(tx: &mut DbConnection, user: &User, policy: Lockout) -> R
 /// it reaches the limit, locks the account. Returns whether this failure locked it.
 pub fn settle_attempt(
     tx: &mut DbConnection,
-    user: &User,
+    row: AttemptRow<'_>,
     policy: Lockout,
     success: bool,
 ) -> Result<bool> {
     let now = db::now();
-    store::lock_row(tx, &user.id)?;
-    let current = store::by_id(tx, &user.id)?.ok_or(Error::NotFound)?;
+    store::lock_row(tx, row)?;
+    let (failed, locked_until, _) = store::attempt_state(tx, row)?.ok_or(Error::NotFound)?;
     if success {
-        store::set_failures(tx, &user.id, 0, None, now)?;
+        store::set_failures(tx, row, 0, None, now)?;
         return Ok(false);
     }
     let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
-    let already_locked = current.locked_until.is_some_and(|until| until > now);
-    if current.failed_logins >= max && !already_locked {
-        store::set_failures(
-            tx,
-            &user.id,
-            current.failed_logins,
-            Some(now + lockout_delta(policy)),
-            now,
-        )?;
+    let already_locked = locked_until.is_some_and(|until| until > now);
+    if failed >= max && !already_locked {
+        store::set_failures(tx, row, failed, Some(now + lockout_delta(policy)), now)?;
         return Ok(true);
     }
     Ok(false)

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::users;
+use crate::db::schema::{login_decoys, users};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
@@ -54,29 +54,76 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// The row a login attempt is counted on: the account's, or, for an unknown email, a
+/// decoy row that takes the same statements (see `users::Attempts`).
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptRow<'a> {
+    User(&'a str),
+    Decoy(i32),
+}
+
+/// The failure counter of an attempt row: failures, lock, last change.
+pub type AttemptState = (i32, Option<NaiveDateTime>, NaiveDateTime);
+
 /// Takes the row lock (PostgreSQL) so the read-modify-write of the failure counter that
 /// follows is atomic; SQLite write transactions are already exclusive.
-pub fn lock_row(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::failed_logins.eq(users::failed_logins))
-        .execute(conn)
+pub fn lock_row(conn: &mut DbConnection, row: AttemptRow<'_>) -> QueryResult<usize> {
+    match row {
+        AttemptRow::User(id) => diesel::update(users::table.find(id))
+            .set(users::failed_logins.eq(users::failed_logins))
+            .execute(conn),
+        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(slot))
+            .set(login_decoys::failed_logins.eq(login_decoys::failed_logins))
+            .execute(conn),
+    }
+}
+
+pub fn attempt_state(
+    conn: &mut DbConnection,
+    row: AttemptRow<'_>,
+) -> QueryResult<Option<AttemptState>> {
+    match row {
+        AttemptRow::User(id) => users::table
+            .find(id)
+            .select((users::failed_logins, users::locked_until, users::updated_at))
+            .first(conn)
+            .optional(),
+        AttemptRow::Decoy(slot) => login_decoys::table
+            .find(slot)
+            .select((
+                login_decoys::failed_logins,
+                login_decoys::locked_until,
+                login_decoys::updated_at,
+            ))
+            .first(conn)
+            .optional(),
+    }
 }
 
 pub fn set_failures(
     conn: &mut DbConnection,
-    id: &str,
+    row: AttemptRow<'_>,
     failed_logins: i32,
     locked_until: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(failed_logins),
-            users::locked_until.eq(locked_until),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    match row {
+        AttemptRow::User(id) => diesel::update(users::table.find(id))
+            .set((
+                users::failed_logins.eq(failed_logins),
+                users::locked_until.eq(locked_until),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn),
+        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(slot))
+            .set((
+                login_decoys::failed_logins.eq(failed_logins),
+                login_decoys::locked_until.eq(locked_until),
+                login_decoys::updated_at.eq(now),
+            ))
+            .execute(conn),
+    }
+    .map(|_| ())
 }
 
 pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResult<()> {

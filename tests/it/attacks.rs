@@ -655,3 +655,45 @@ both_backends_async! {
         assert!(db.actions(&w.globex).iter().all(|a| a != "doc.read"));
     }
 }
+
+// Finding 9: a wrong password for an existing account and any password for an unknown
+// email take the same work, so timing does not tell them apart. An attacker's
+// measurement: paired, alternating logins; the trimmed mean of the paired differences
+// must not be significant (at cost 4, before the fix: z ≈ -8 over 600 pairs).
+both_backends_async! {
+    async fn unknown_accounts_and_wrong_passwords_take_the_same_time(db) {
+        let _ = world(&db);
+        let state = db.state_with(|c| c.login_max_failures = 1_000_000);
+        let app = init_service(tessera::http::app(state)).await;
+        const WARMUP: usize = 20;
+        const PAIRS: usize = 400;
+        let mut diffs = Vec::with_capacity(PAIRS);
+        for i in 0..WARMUP + PAIRS {
+            let mut timed = [0f64; 2];
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let email = ["alice@example.com", "nobody@example.com"][which];
+                let mut browser = Browser::default();
+                let page = browser.get(&app, &authorize_path("web", &[("tenant", "acme")])).await;
+                let (request, csrf) = (field(&page.body, "request").unwrap(), field(&page.body, "csrf").unwrap());
+                let req = browser.post_request("/login", &[("request", &request), ("csrf", &csrf), ("email", email), ("password", "wrong password 1")]);
+                let started = std::time::Instant::now();
+                let reply = call(&app, req).await;
+                timed[which] = started.elapsed().as_secs_f64() * 1e6;
+                assert!(reply.status == 200 && reply.body.contains("Invalid email or password."), "{}", reply.body);
+            }
+            if i >= WARMUP {
+                diffs.push(timed[0] - timed[1]);
+            }
+        }
+        diffs.sort_by(f64::total_cmp);
+        let trim = PAIRS / 10;
+        let kept = &diffs[trim..PAIRS - trim];
+        let n = kept.len() as f64;
+        let mean = kept.iter().sum::<f64>() / n;
+        let sd = (kept.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let z = mean / (sd / n.sqrt());
+        eprintln!("known - unknown: trimmed mean {mean:.1} µs, sd {sd:.1} µs, z {z:.2} over {PAIRS} pairs");
+        assert!(z.abs() < 4.0, "timing tells accounts apart: mean {mean:.1} µs, z {z:.2}");
+    }
+}
