@@ -65,6 +65,7 @@ struct FileConfig {
     bcrypt_workers: Option<usize>,
     bcrypt_queue: Option<usize>,
     audit_max_body_bytes: Option<usize>,
+    metrics_listen: Option<String>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -110,6 +111,8 @@ pub struct Config {
     pub bcrypt_queue: usize,
     /// Largest audit ingestion body accepted (larger ones get 413).
     pub audit_max_body_bytes: usize,
+    /// Where `/metrics` is served instead of the main listener (an internal port).
+    pub metrics_listen: Option<SocketAddr>,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -141,6 +144,7 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_workers", &self.bcrypt_workers)
             .field("bcrypt_queue", &self.bcrypt_queue)
             .field("audit_max_body_bytes", &self.audit_max_body_bytes)
+            .field("metrics_listen", &self.metrics_listen)
             .field(
                 "bootstrap_admin",
                 &self
@@ -405,6 +409,18 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        let metrics_listen = env("TESSERA_METRICS_LISTEN")
+            .or(file.metrics_listen)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "metrics_listen",
+                        "expected an address such as 127.0.0.1:9090",
+                    )
+                })
+            })
+            .transpose()?;
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -461,6 +477,7 @@ impl Config {
             bcrypt_workers,
             bcrypt_queue,
             audit_max_body_bytes,
+            metrics_listen,
             bootstrap_admin,
         })
     }

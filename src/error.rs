@@ -29,8 +29,14 @@ pub enum Error {
     Conflict(&'static str),
     #[error("account locked")]
     Locked,
+    /// Full (the hashing pool, the group-commit queue): try again shortly.
     #[error("service unavailable")]
     Unavailable,
+    /// The database is unreachable, cut off, out of space or past the request's
+    /// deadline: a temporary condition, answered 503 with `Retry-After`; the cause is
+    /// logged.
+    #[error("database unavailable")]
+    Outage(#[source] Cause),
     #[error("internal error")]
     Internal(#[source] Cause),
 }
@@ -62,15 +68,71 @@ impl Error {
     }
 }
 
-impl From<diesel::result::Error> for Error {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::internal(e)
+impl Error {
+    pub fn outage(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Outage(Cause(cause.into()))
+    }
+
+    /// Whether this is a temporary condition a client should retry (503).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::Unavailable | Self::Outage(_))
     }
 }
 
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        if is_outage(&e) {
+            Self::outage(e)
+        } else {
+            Self::internal(e)
+        }
+    }
+}
+
+/// No connection within `db_timeout_secs`: the database is down or saturated.
 impl From<diesel::r2d2::PoolError> for Error {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::internal(e)
+        Self::outage(e)
+    }
+}
+
+/// Whether a database error means the database is unavailable rather than a bug: a
+/// lost, cut or refused connection, a read-only (failed-over) or shutting-down server,
+/// a full disk, a busy file past its timeout, a statement cancelled at its deadline.
+pub fn is_outage(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+    const MESSAGES: [&str; 17] = [
+        "database or disk is full",
+        "disk i/o error",
+        "database is locked",
+        "unable to open database file",
+        "server closed the connection",
+        "terminating connection",
+        "could not receive data",
+        "could not send data",
+        "no connection to the server",
+        "connection refused",
+        "connection reset",
+        "connection timed out",
+        "statement timeout",
+        "read-only transaction",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+    ];
+    match e {
+        E::DatabaseError(
+            Kind::ClosedConnection
+            | Kind::UnableToSendCommand
+            | Kind::ReadOnlyTransaction
+            | Kind::SerializationFailure,
+            _,
+        ) => true,
+        E::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            MESSAGES.iter().any(|m| message.contains(m))
+        }
+        _ => false,
     }
 }
 

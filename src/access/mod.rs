@@ -173,7 +173,9 @@ pub fn deny_cross_tenant(
             .with_details(serde_json::json!({ "requested": requested })),
         )
         .map(|_| ())
-    })
+    })?;
+    crate::metrics::cross_tenant_denial();
+    Ok(())
 }
 
 /// Records a read of the audit or token logs: in the read tenant's chain (so its own

@@ -325,6 +325,9 @@ pub fn ingest_batch(
                 .with_details(serde_json::json!({ "event_index": refused.index })),
             };
             db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
+            if refused.other_tenant.is_some() {
+                crate::metrics::cross_tenant_denial();
+            }
             Err(Error::Forbidden)
         }
     }

@@ -206,6 +206,7 @@ impl Entry {
 /// ([`db::write_tx`]) together with the change it records.
 pub fn record(tx: &mut DbConnection, origin: &Origin, event: Event) -> Result<Appended> {
     let mut appended = append(tx, vec![Entry::new(origin, event)])?;
+    crate::metrics::service_events_written(1);
     appended
         .pop()
         .ok_or_else(|| crate::error::Error::internal("no event appended"))

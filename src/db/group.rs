@@ -45,7 +45,7 @@ impl<T: Send + 'static> BatchWriter<T> {
         self.items
             .try_send((item, done))
             .map_err(|_| Error::Unavailable)?;
-        match committed.await {
+        match crate::deadline::bound(committed).await? {
             Ok(true) => Ok(()),
             _ => Err(Error::Unavailable),
         }
@@ -69,6 +69,7 @@ fn writer<T>(
             }
         }
         log::trace!("group commit: {} records", batch.len());
+        crate::metrics::group_commit(batch.len());
         let (records, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
         let conn = match held.take() {
             Some(conn) => Ok(conn),

@@ -96,12 +96,61 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// For a pool serving requests: how long connecting, a statement, or a silent
+    /// network may take before the connection errors out (see [`network_timeouts`]).
+    timeout: Option<Duration>,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self { url, timeout: None }
     }
+
+    /// A manager whose PostgreSQL connections give up after `timeout`.
+    pub fn with_timeout(url: DatabaseUrl, timeout: Duration) -> Self {
+        Self {
+            url,
+            timeout: Some(timeout),
+        }
+    }
+}
+
+/// The connection string with libpq's network deadlines added where the URL does not
+/// set them: `connect_timeout` (the whole connection attempt), TCP keepalives and
+/// `tcp_user_timeout` (a partition or a dead host errors out instead of hanging), and a
+/// server-side `statement_timeout` (a statement stuck on a lock). A frozen server is
+/// bounded by the request deadline (`crate::deadline`), not here: its kernel still
+/// acknowledges. The URL may have several hosts (`h1:p1,h2:p2`), so it is not parsed.
+pub fn network_timeouts(url: &str, timeout: Duration) -> String {
+    let secs = timeout.as_secs().max(2);
+    let millis = secs * 1000;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let present = |name: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    };
+    let mut added: Vec<String> = Vec::new();
+    for (name, value) in [
+        ("connect_timeout", secs.to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "5".to_owned()),
+        ("keepalives_interval", "2".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+        ("tcp_user_timeout", millis.to_string()),
+    ] {
+        if !present(name) {
+            added.push(format!("{name}={value}"));
+        }
+    }
+    if !present("options") {
+        added.push(format!("options=-c%20statement_timeout%3D{millis}"));
+    }
+    if added.is_empty() {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{}", added.join("&"))
 }
 
 impl ManageConnection for ConnectionManager {
@@ -110,9 +159,15 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let url = match self.timeout {
+                    Some(timeout) => network_timeouts(url, timeout),
+                    None => url.clone(),
+                };
+                PgConnection::establish(&url)
+                    .map(DbConnection::Postgres)
+                    .map_err(r2d2::Error::ConnectionError)
+            }
             DatabaseUrl::Sqlite(path) => {
                 let url = path.to_string_lossy();
                 let mut conn =
@@ -180,7 +235,7 @@ pub fn pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, Str
         // broken connection fails its query and is discarded (`has_broken`).
         .test_on_check_out(false)
         .connection_timeout(timeout)
-        .build_unchecked(ConnectionManager::new(url.clone())))
+        .build_unchecked(ConnectionManager::with_timeout(url.clone(), timeout)))
 }
 
 /// Creates a SQLite file's folder if missing, and the file itself readable by its owner
@@ -274,14 +329,23 @@ where
     }
     match f(conn) {
         Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            let committed =
+                <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
+            crate::metrics::transaction_ended(committed.is_ok());
+            committed?;
             Ok(value)
         }
         Err(err) => {
-            match <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
-                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
-                Err(rollback) => Err(rollback.into()),
+            crate::metrics::transaction_ended(false);
+            // The first error is the one that matters: SQLite ends the transaction
+            // itself on some failures (a full disk), after which the rollback fails too.
+            // A connection whose rollback failed is discarded by the pool (`has_broken`).
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                log::warn!("rollback after a failed transaction: {rollback}");
             }
+            Err(err)
         }
     }
 }
@@ -536,6 +600,22 @@ pub fn serialize_utc_opt<S: serde::Serializer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_timeouts_are_added_unless_set() {
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            network_timeouts("postgres://u@h/db", t),
+            "postgres://u@h/db?connect_timeout=5&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=5000&options=-c%20statement_timeout%3D5000"
+        );
+        let multi = network_timeouts(
+            "postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write&connect_timeout=9&options=x",
+            t,
+        );
+        assert!(multi.starts_with("postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write&connect_timeout=9&options=x&keepalives=1"), "{multi}");
+        assert_eq!(multi.matches("connect_timeout").count(), 1);
+        assert_eq!(multi.matches("options").count(), 1);
+    }
 
     #[test]
     fn parses_urls_by_scheme() {

@@ -53,7 +53,7 @@ impl Error {
                 "request body too large",
             ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "already exists"),
-            Error::Unavailable => (
+            Error::Unavailable | Error::Outage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "service unavailable",
@@ -98,6 +98,9 @@ impl ResponseError for Error {
                     ),
                 ));
             }
+            Error::Unavailable | Error::Outage(_) => {
+                builder.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         let mut response = builder.finish();
@@ -105,6 +108,9 @@ impl ResponseError for Error {
         response
     }
 }
+
+/// What a 503 asks clients and load balancers to wait before retrying, in seconds.
+pub const RETRY_AFTER_SECS: &str = "2";
 
 /// A generic body for errors raised outside the domain (extractors, routing), chosen by
 /// status so nothing from a foreign error's text reaches the client.

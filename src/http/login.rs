@@ -464,6 +464,7 @@ pub async fn post_login(
 
     // 2. The password, on the bounded hashing pool (a dummy hash when there is no
     //    usable account, so every failure costs the same).
+    let evaluated = hash.is_some();
     let matched = match app.hasher.verify(slot, password, hash).await {
         Ok(matched) => matched,
         Err(Error::Unavailable) => return Ok(busy()),
@@ -471,6 +472,8 @@ pub async fn post_login(
     };
 
     // 3. Settle the attempt; on success open a session and continue the authorization.
+    // An active account whose password was not evaluated was locked.
+    let refused = user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
     let state = app.clone().into_inner();
     let step = blocking(move || {
         let app = &state;
@@ -526,6 +529,11 @@ pub async fn post_login(
         })
     })
     .await?;
+    crate::metrics::login(match (&step.set_session, refused) {
+        (Some(_), _) => "success",
+        (None, true) => "locked",
+        (None, false) => "failure",
+    });
     Ok(respond(&app, step, true))
 }
 

@@ -97,15 +97,17 @@ pub fn app(
     >,
 > {
     use utoipa_actix_web::AppExt;
+    let metrics_here = state.config.metrics_listen.is_none();
     let (app, api) = App::new()
         .into_utoipa_app()
         .service(api::scope())
         .split_for_parts();
     app.app_data(web::Data::new(api::openapi::finish(api)))
         .app_data(web::Data::new(state))
-        .configure(routes)
+        .configure(|cfg| routes(cfg, metrics_here))
         .default_service(web::to(not_found))
         .wrap(from_fn(refuse_nul))
+        .wrap(from_fn(deadline))
         .wrap(from_fn(request_id::middleware))
         // Path only: query strings may carry codes or tokens and are never logged.
         .wrap(
@@ -114,7 +116,10 @@ pub fn app(
         )
 }
 
-fn routes(cfg: &mut web::ServiceConfig) {
+fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
+    if metrics_here {
+        cfg.route("/metrics", web::get().to(health::get_metrics));
+    }
     cfg.route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/.well-known/jwks.json", web::get().to(wellknown::get_jwks))
@@ -132,6 +137,29 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/introspect", web::post().to(oauth::post_introspect))
         .route("/revoke", web::post().to(oauth::post_revoke));
 }
+
+/// Gives the request its deadline: `db_timeout_secs` plus a second for the answer.
+/// Long reads — exports and chain verification, which walk whole logs — have none.
+async fn deadline(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let long_read = matches!(req.path(), "/api/v1/audit/export" | "/api/v1/audit/verify");
+    let budget = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.config.db_timeout + ANSWER_MARGIN)
+        .filter(|_| !long_read);
+    match budget {
+        Some(budget) => {
+            let at = tokio::time::Instant::now() + budget;
+            crate::deadline::scope(at, next.call(req)).await
+        }
+        None => next.call(req).await,
+    }
+}
+
+/// What a request may take beyond `db_timeout_secs` to be answered.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 
 /// Refuses (400) a request whose path or query string carries a NUL character (`%00`),
 /// before any handler: no text column of either database takes one, and PostgreSQL
@@ -157,8 +185,9 @@ where
     T: Send + 'static,
     E: From<Error> + Send + 'static,
 {
-    web::block(f)
+    crate::deadline::bound(web::block(f))
         .await
+        .map_err(E::from)?
         .map_err(|e| E::from(Error::internal(e)))?
 }
 
@@ -247,6 +276,7 @@ async fn serve(state: AppState) -> std::io::Result<()> {
     let blocking = (state.config.db_pool_size as usize)
         .div_ceil(workers.max(1))
         .max(2);
+    let metrics_state = state.clone();
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
         .worker_max_blocking_threads(blocking)
@@ -255,5 +285,21 @@ async fn serve(state: AppState) -> std::io::Result<()> {
     for addr in server.addrs() {
         log::info!("listening on http://{addr}");
     }
-    server.run().await
+    let Some(metrics_listen) = metrics_state.config.metrics_listen else {
+        return server.run().await;
+    };
+    // `/metrics` on an address of its own (an internal port), one worker.
+    let metrics = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(metrics_state.clone()))
+            .route("/metrics", web::get().to(health::get_metrics))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .bind(metrics_listen)?;
+    for addr in metrics.addrs() {
+        log::info!("metrics on http://{addr}/metrics");
+    }
+    let (served, _) = futures_util::future::join(server.run(), metrics.run()).await;
+    served
 }

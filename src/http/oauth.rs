@@ -43,6 +43,10 @@ pub async fn post_token(
     if grant_type == "client_credentials" {
         return client_credentials(state, credentials, scope, ip, request_id).await;
     }
+    let grant: &'static str = match grant_type.as_str() {
+        "authorization_code" => "authorization_code",
+        _ => "refresh_token",
+    };
     let response = blocking(move || {
         let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
         match grant_type.as_str() {
@@ -87,6 +91,7 @@ pub async fn post_token(
         }
     })
     .await?;
+    crate::metrics::token_issued(grant);
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -134,6 +139,7 @@ async fn client_credentials(
     let (response, record) =
         oauth::mint_client_credentials(&keys, &state.config, &origin, &client, &tenant, &scope)?;
     state.issuance.submit(record).await?;
+    crate::metrics::token_issued("client_credentials");
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 

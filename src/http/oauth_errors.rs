@@ -36,6 +36,13 @@ impl OAuthError {
                 "invalid_scope",
                 "the requested scope is invalid",
             ),
+            // RFC 6749 section 4.1.2.1's code for a temporary condition, used on every
+            // OAuth endpoint.
+            OAuthError::Server(e) if e.is_temporary() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service is temporarily unavailable",
+            ),
             OAuthError::Server(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -63,8 +70,14 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if matches!(self, OAuthError::InvalidClient) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
+        match self {
+            OAuthError::InvalidClient => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
+            }
+            OAuthError::Server(e) if e.is_temporary() => {
+                response.insert_header((header::RETRY_AFTER, super::errors::RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
         let mut response = response.finish();
         response.extensions_mut().insert(body);

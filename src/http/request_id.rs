@@ -29,7 +29,20 @@ pub async fn middleware(
         }
     }
     req.extensions_mut().insert(RequestId(id.clone()));
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
     let res = next.call(req).await?;
+    // The route template, never the path: no identifier reaches a label.
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    crate::metrics::request(
+        &route,
+        &method,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
 
     let res = match res.response().error() {
         None => res.map_into_boxed_body(),

@@ -171,7 +171,10 @@ pub fn record_batch(
     if let (DbConnection::Postgres(_), [(tenant, rows, entries)]) = (&*conn, groups.as_slice()) {
         if let Some(head) = heads.0.get(tenant).cloned() {
             match write_group(conn, heads, tenant, head, rows, entries) {
-                Ok(true) => return Ok(()),
+                Ok(true) => {
+                    crate::metrics::service_events_committed(rows.len());
+                    return Ok(());
+                }
                 Ok(false) => {}
                 Err(e) => {
                     heads.0.clear();
@@ -180,6 +183,7 @@ pub fn record_batch(
             }
         }
     }
+    let events: usize = groups.iter().map(|(_, rows, _)| rows.len()).sum();
     let written = crate::db::write_tx(conn, |tx| {
         for (tenant, rows, entries) in &groups {
             // The chain stays locked until commit: the head read here is current.
@@ -192,8 +196,9 @@ pub fn record_batch(
         }
         Ok(())
     });
-    if written.is_err() {
-        heads.0.clear();
+    match &written {
+        Ok(()) => crate::metrics::service_events_committed(events),
+        Err(_) => heads.0.clear(),
     }
     written
 }

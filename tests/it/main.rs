@@ -15,6 +15,8 @@ mod downstream;
 mod http_basics;
 mod keys;
 mod login;
+mod metrics;
 mod oidc_client;
+mod outage;
 mod postgres;
 mod tokens;

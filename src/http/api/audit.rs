@@ -45,6 +45,7 @@ pub async fn post_events(
         Ok(appended)
     })
     .await?;
+    crate::metrics::ingested(appended.len());
     let items: Vec<serde_json::Value> = appended
         .into_iter()
         .map(|a| serde_json::json!({ "id": a.id, "seq": a.seq }))

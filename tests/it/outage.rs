@@ -1,0 +1,415 @@
+//! Database outages: a throwaway PostgreSQL cluster, created by the test on a port of
+//! its own (never the machine's main server), is stopped and frozen under a real
+//! `tessera serve`; every answer must be a prompt 503 with the generic body and
+//! `Retry-After`, never a 500 or a hang, and service must resume without a restart.
+//! Needs PostgreSQL's server binaries; runs when `TESSERA_TEST_POSTGRES_URL` is set.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::http_basics::Server;
+use crate::support::{run_binary, PG_ENV};
+
+/// A PostgreSQL cluster of the test's own, removed when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    /// `None` when PostgreSQL tests are off; a panic when they are on and the cluster
+    /// cannot be made.
+    fn start() -> Option<Self> {
+        std::env::var(PG_ENV).ok()?;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .filter(|b| b.join("initdb").exists())
+                    .max()
+            })
+            .unwrap_or_else(|| panic!("{PG_ENV} is set but no PostgreSQL server binaries are installed under /usr/lib/postgresql"));
+        let dir = tempfile::tempdir().unwrap();
+        // The server runs as `postgres` (it refuses root); it owns the data folder.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Self { dir, bin, port };
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        );
+        cluster.pg_ctl_start();
+        Some(cluster)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let mut cmd = if as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let out = cmd
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+    }
+
+    fn stop(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "fast", "-w", "-t", "30", "stop"],
+        );
+    }
+
+    /// The postmaster and every process it started.
+    fn processes(&self) -> Vec<String> {
+        let pid_file = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .unwrap_or_default();
+        let Some(postmaster) = pid_file.lines().next().map(str::trim).map(str::to_owned) else {
+            return Vec::new();
+        };
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+            if after.split(' ').nth(1) == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        pids
+    }
+
+    fn signal(&self, signal: &str) {
+        let pids = self.processes();
+        assert!(!pids.is_empty(), "the cluster is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .args(&pids)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.processes().is_empty() {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .args(self.processes())
+                .status();
+            let program = self.bin.join("pg_ctl");
+            let data = self.data();
+            let _ = Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+                .output()
+                .or_else(|_| {
+                    Command::new(&program)
+                        .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+                        .output()
+                });
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// One answer: status, `Retry-After`, JSON body (if any), and how long it took.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+    took: Duration,
+}
+
+fn send(req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> Answer {
+    let started = Instant::now();
+    let mut res = req.call().unwrap();
+    answer(&mut res, started)
+}
+
+fn send_form(
+    req: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let started = Instant::now();
+    let mut res = req.send_form(fields.iter().copied()).unwrap();
+    answer(&mut res, started)
+}
+
+fn answer(res: &mut ureq::http::Response<ureq::Body>, started: Instant) -> Answer {
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        retry_after,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        took: started.elapsed(),
+    }
+}
+
+/// A server on the cluster with a service client; returns it, the client's secret and
+/// a working access token.
+fn serve(cluster: &Cluster, dir: &std::path::Path) -> (Server, String, String) {
+    let url = cluster.url();
+    let env = [("TESSERA_DATABASE_URL", url.as_str())];
+    let run = |args: &[&str]| run_binary(dir, &env, args, "");
+    assert_eq!(run(&["tenant", "create", "acme"]).code, 0);
+    let created = run(&[
+        "client",
+        "create",
+        "svc",
+        "--tenant",
+        "acme",
+        "--confidential",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "audit:write",
+        "--json",
+    ]);
+    let secret = serde_json::from_str::<Value>(&created.stdout).unwrap()["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        run(&[
+            "client",
+            "create",
+            "web",
+            "--redirect-uri",
+            "https://app.example.com/cb"
+        ])
+        .code,
+        0
+    );
+    let server = Server::start_with(
+        dir,
+        &url,
+        &[
+            ("TESSERA_DB_TIMEOUT_SECS", "2"),
+            ("TESSERA_DB_POOL_SIZE", "4"),
+        ],
+    );
+    let token = token(&server, &secret);
+    assert_eq!(token.status, 200, "{}", token.body);
+    let access = token.body["access_token"].as_str().unwrap().to_owned();
+    (server, secret, access)
+}
+
+fn token(server: &Server, secret: &str) -> Answer {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{secret}"));
+    send_form(
+        agent()
+            .post(server.url("/token"))
+            .header("authorization", format!("Basic {basic}")),
+        &[("grant_type", "client_credentials")],
+    )
+}
+
+const AUTHORIZE: &str = "/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+
+/// Every database-backed endpoint answers a prompt 503 with the generic body.
+fn assert_unavailable(server: &Server, secret: &str, access: &str, within: Duration) {
+    let a = agent();
+    let answers = [
+        ("/readyz", send(a.get(server.url("/readyz")))),
+        ("/token", token(server, secret)),
+        ("/authorize", send(a.get(server.url(AUTHORIZE)))),
+        ("/api/v1/audit/events", {
+            let started = Instant::now();
+            let mut res = a
+                .post(server.url("/api/v1/audit/events"))
+                .header("authorization", format!("Bearer {access}"))
+                .header("content-type", "application/json")
+                .send(r#"{"action":"a.b","outcome":"success"}"#)
+                .unwrap();
+            answer(&mut res, started)
+        }),
+    ];
+    for (path, answer) in answers {
+        assert_eq!(answer.status, 503, "{path}: {}", answer.body);
+        assert!(answer.took <= within, "{path} took {:?}", answer.took);
+        let expected = if path == "/token" {
+            "temporarily_unavailable"
+        } else {
+            "unavailable"
+        };
+        assert_eq!(answer.body["error"], expected, "{path}: {}", answer.body);
+        assert!(
+            answer.body["request_id"].is_string(),
+            "{path}: {}",
+            answer.body
+        );
+        if path != "/readyz" {
+            assert_eq!(answer.retry_after.as_deref(), Some("2"), "{path}");
+        }
+    }
+    // What needs no database keeps answering.
+    let jwks = send(a.get(server.url("/.well-known/jwks.json")));
+    assert_eq!(jwks.status, 200);
+    assert!(jwks.took < Duration::from_secs(1), "{:?}", jwks.took);
+}
+
+/// Service resumes without a restart: within `within`, tokens are issued again, and
+/// nothing meanwhile is a 500.
+fn assert_resumes(server: &Server, secret: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = token(server, secret);
+        assert_ne!(answer.status, 500, "{}", answer.body);
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {} {}",
+            answer.status,
+            answer.body
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(send(agent().get(server.url("/readyz"))).status, 200);
+}
+
+#[test]
+fn a_stopped_database_is_a_prompt_503_and_service_resumes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, secret, access) = serve(&cluster, dir.path());
+    cluster.stop();
+    // db_timeout_secs = 2: every answer within the deadline (2 s + 1 s) and a little.
+    assert_unavailable(&server, &secret, &access, Duration::from_secs(5));
+    cluster.pg_ctl_start();
+    assert_resumes(&server, &secret, Duration::from_secs(20));
+    assert_eq!(server.log_count("panicked"), 0);
+}
+
+#[test]
+fn a_frozen_database_is_a_prompt_503_and_service_resumes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, secret, access) = serve(&cluster, dir.path());
+    cluster.signal("-STOP");
+    assert_unavailable(&server, &secret, &access, Duration::from_secs(5));
+    cluster.signal("-CONT");
+    assert_resumes(&server, &secret, Duration::from_secs(20));
+}
+
+#[test]
+fn a_full_sqlite_file_is_an_outage_not_a_bug() {
+    use diesel::connection::SimpleConnection;
+    let db = crate::support::TestDb::sqlite();
+    let mut conn = db.conn();
+    // The file may not grow: the next page it needs is a full disk to SQLite.
+    #[derive(diesel::QueryableByName)]
+    struct Pages {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_count: i64,
+    }
+    let pages: Pages =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA page_count"), &mut conn).unwrap();
+    conn.batch_execute(&format!("PRAGMA max_page_count = {}", pages.page_count))
+        .unwrap();
+    let result = tessera::db::write_tx(&mut conn, |tx| {
+        tessera::tenants::create(
+            tx,
+            &tessera::audit::Origin::cli(),
+            &tessera::tenants::Slug::parse("big").unwrap(),
+            Some(&"x".repeat(200)),
+        )?;
+        tessera::audit::record(
+            tx,
+            &tessera::audit::Origin::cli(),
+            tessera::audit::Event::new(
+                tessera::tenants::SYSTEM_TENANT_ID,
+                "x.y",
+                tessera::audit::Outcome::Success,
+            )
+            .with_details(serde_json::json!({ "pad": "x".repeat(200_000) })),
+        )?;
+        Ok::<_, tessera::error::Error>(())
+    });
+    match result {
+        Err(e) => assert!(e.is_temporary(), "{e:?}"),
+        Ok(()) => panic!("the write should not fit"),
+    }
+}
