@@ -151,8 +151,14 @@ fn bench(c: &mut Criterion) {
                 b.iter_batched(
                     || batch.clone(),
                     |events| {
-                        ingest::ingest_batch(&mut backend.conn, &ctx, black_box(events))
-                            .expect("ingest")
+                        ingest::ingest_batch(
+                            &mut backend.conn,
+                            &ctx,
+                            black_box(events),
+                            None,
+                            std::time::Duration::ZERO,
+                        )
+                        .expect("ingest")
                     },
                     BatchSize::LargeInput,
                 )

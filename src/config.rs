@@ -66,6 +66,7 @@ struct FileConfig {
     bcrypt_queue: Option<usize>,
     audit_max_body_bytes: Option<usize>,
     metrics_listen: Option<String>,
+    idempotency_window_secs: Option<u64>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -113,6 +114,8 @@ pub struct Config {
     pub audit_max_body_bytes: usize,
     /// Where `/metrics` is served instead of the main listener (an internal port).
     pub metrics_listen: Option<SocketAddr>,
+    /// How long an ingestion's `Idempotency-Key` is remembered.
+    pub idempotency_window: Duration,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -145,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_queue", &self.bcrypt_queue)
             .field("audit_max_body_bytes", &self.audit_max_body_bytes)
             .field("metrics_listen", &self.metrics_listen)
+            .field("idempotency_window", &self.idempotency_window)
             .field(
                 "bootstrap_admin",
                 &self
@@ -421,6 +425,19 @@ impl Config {
                 })
             })
             .transpose()?;
+        let idempotency_window_secs = number(
+            &env,
+            "TESSERA_IDEMPOTENCY_WINDOW_SECS",
+            "idempotency_window_secs",
+            file.idempotency_window_secs,
+        )?
+        .unwrap_or(86_400);
+        if !(60..=30 * 86_400).contains(&idempotency_window_secs) {
+            return Err(invalid(
+                "idempotency_window_secs",
+                "must be between 60 and 2592000",
+            ));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -478,6 +495,7 @@ impl Config {
             bcrypt_queue,
             audit_max_body_bytes,
             metrics_listen,
+            idempotency_window: Duration::from_secs(idempotency_window_secs),
             bootstrap_admin,
         })
     }

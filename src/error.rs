@@ -27,6 +27,10 @@ pub enum Error {
     TooLarge,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// Well-formed but not acceptable in this state (an idempotency key reused for a
+    /// different request).
+    #[error("unprocessable: {0}")]
+    Unprocessable(&'static str),
     #[error("account locked")]
     Locked,
     /// Full (the hashing pool, the group-commit queue): try again shortly.

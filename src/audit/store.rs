@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::audit_events;
+use crate::db::schema::{audit_events, ingest_keys};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -271,5 +271,50 @@ pub fn at(conn: &mut DbConnection, tenant_id: &str, seq: i64) -> QueryResult<Opt
             .select(AuditRow::as_select())
             .first(conn)
             .optional()
+    })
+}
+
+/// The stored answer of an ingestion request sent with an `Idempotency-Key`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ingest_keys)]
+pub struct IngestKey {
+    pub tenant_id: String,
+    pub caller: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    /// JSON `[{"id", "seq"}, …]`, the original answer.
+    pub events: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn ingest_key(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    caller: &str,
+    key: &str,
+) -> QueryResult<Option<IngestKey>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        ingest_keys::table
+            .find((tenant_id, caller, key))
+            .select(IngestKey::as_select())
+            .first(conn)
+            .optional()
+    })
+}
+
+pub fn insert_ingest_key(conn: &mut DbConnection, row: &IngestKey) -> QueryResult<()> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::insert_into(ingest_keys::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ())
+    })
+}
+
+pub fn delete_ingest_key(conn: &mut DbConnection, row: &IngestKey) -> QueryResult<()> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::delete(ingest_keys::table.find((&row.tenant_id, &row.caller, &row.idempotency_key)))
+            .execute(conn)
+            .map(|_| ())
     })
 }

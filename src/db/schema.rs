@@ -82,8 +82,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ingest_keys (tenant_id, caller, idempotency_key) {
+        tenant_id -> Text,
+        caller -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        events -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
+    ingest_keys,
     login_decoys,
     users,
     memberships,

@@ -53,6 +53,9 @@ impl Error {
                 "request body too large",
             ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "already exists"),
+            Error::Unprocessable(what) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", *what)
+            }
             Error::Unavailable | Error::Outage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

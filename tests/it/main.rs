@@ -13,6 +13,7 @@ mod cli;
 mod config_file;
 mod downstream;
 mod http_basics;
+mod idempotency;
 mod keys;
 mod login;
 mod metrics;

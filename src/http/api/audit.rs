@@ -31,26 +31,48 @@ use crate::http::AppState;
 pub async fn post_events(
     state: web::Data<AppState>,
     Ingestor(ctx): Ingestor,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
+    let key = match req.headers().get("idempotency-key") {
+        Some(value) => Some(ingest::IdempotencyKey::parse(
+            value
+                .to_str()
+                .map_err(|_| Error::Invalid("Idempotency-Key"))?,
+            &body,
+        )?),
+        None => None,
+    };
     // Bodies are read first, so a client that sends its body slowly holds no slot.
     let slots = state.ingestion.clone();
     let _slot = slots.acquire().await.map_err(|_| Error::Unavailable)?;
     let events = ingest::parse(&body)?;
     let state = state.into_inner();
-    let appended = blocking(move || {
+    let ingested = blocking(move || {
         let mut conn = state.pool.get()?;
-        let appended = ingest::ingest_batch(&mut conn, &ctx, events)?;
-        Ok(appended)
+        ingest::ingest_batch(
+            &mut conn,
+            &ctx,
+            events,
+            key.as_ref(),
+            state.config.idempotency_window,
+        )
     })
     .await?;
-    crate::metrics::ingested(appended.len());
-    let items: Vec<serde_json::Value> = appended
+    let mut response = HttpResponse::build(StatusCode::ACCEPTED);
+    if ingested.replayed {
+        // A retry: nothing new was stored; these are the original events.
+        response.insert_header(("idempotent-replayed", "true"));
+    } else {
+        crate::metrics::ingested(ingested.events.len());
+    }
+    let items: Vec<serde_json::Value> = ingested
+        .events
         .into_iter()
-        .map(|a| serde_json::json!({ "id": a.id, "seq": a.seq }))
+        .map(|(id, seq)| serde_json::json!({ "id": id, "seq": seq }))
         .collect();
-    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(serde_json::json!({ "events": items })))
+    Ok(response.json(serde_json::json!({ "events": items })))
 }
 
 /// Reads a request body, refusing (413) one larger than `max` without buffering it.
