@@ -67,6 +67,7 @@ struct FileConfig {
     audit_max_body_bytes: Option<usize>,
     metrics_listen: Option<String>,
     idempotency_window_secs: Option<u64>,
+    purge_interval_secs: Option<u64>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -116,6 +117,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How long an ingestion's `Idempotency-Key` is remembered.
     pub idempotency_window: Duration,
+    /// How often expired sessions, codes, refresh tokens, pending requests and
+    /// idempotency keys are deleted.
+    pub purge_interval: Duration,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -149,6 +153,7 @@ impl std::fmt::Debug for Config {
             .field("audit_max_body_bytes", &self.audit_max_body_bytes)
             .field("metrics_listen", &self.metrics_listen)
             .field("idempotency_window", &self.idempotency_window)
+            .field("purge_interval", &self.purge_interval)
             .field(
                 "bootstrap_admin",
                 &self
@@ -438,6 +443,19 @@ impl Config {
                 "must be between 60 and 2592000",
             ));
         }
+        let purge_interval_secs = number(
+            &env,
+            "TESSERA_PURGE_INTERVAL_SECS",
+            "purge_interval_secs",
+            file.purge_interval_secs,
+        )?
+        .unwrap_or(300);
+        if !(1..=86_400).contains(&purge_interval_secs) {
+            return Err(invalid(
+                "purge_interval_secs",
+                "must be between 1 and 86400",
+            ));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -496,6 +514,7 @@ impl Config {
             audit_max_body_bytes,
             metrics_listen,
             idempotency_window: Duration::from_secs(idempotency_window_secs),
+            purge_interval: Duration::from_secs(purge_interval_secs),
             bootstrap_admin,
         })
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod error;
+pub mod housekeeping;
 pub mod http;
 pub mod keys;
 pub mod login;

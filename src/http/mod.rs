@@ -230,9 +230,16 @@ pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
             .name("key-upkeep".into())
             .spawn(move || key_upkeep(&state, &stop))?
     };
+    let housekeeping = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("housekeeping".into())
+            .spawn(move || housekeeping(&state, &stop))?
+    };
     let result = actix_web::rt::System::new().block_on(serve(state));
     stop.store(true, Ordering::Relaxed);
     let _ = upkeep.join();
+    let _ = housekeeping.join();
     result
 }
 
@@ -263,6 +270,26 @@ fn key_upkeep(state: &AppState, stop: &AtomicBool) {
             ),
             Ok(false) => {}
             Err(e) => log::error!("keeping the current signing keys: {e}"),
+        }
+    }
+}
+
+/// Deletes expired rows every `purge_interval` until `stop` (see `crate::housekeeping`).
+fn housekeeping(state: &AppState, stop: &AtomicBool) {
+    let mut next = Instant::now() + state.config.purge_interval;
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        next = Instant::now() + state.config.purge_interval;
+        let purged = state.pool.get().map_err(Error::from).and_then(|mut conn| {
+            crate::housekeeping::purge(&mut conn, state.config.idempotency_window)
+        });
+        match purged {
+            Ok(p) if p.total() > 0 => log::info!("housekeeping purged {p:?}"),
+            Ok(_) => {}
+            Err(e) => log::warn!("housekeeping skipped: {e}"),
         }
     }
 }

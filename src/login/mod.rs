@@ -138,7 +138,8 @@ pub fn validate(
         error,
         description,
     };
-    if state.as_ref().is_some_and(|s| s.len() > 2000) {
+    // What an anonymous caller can make Tessera store is small (and expires).
+    if state.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(fail("invalid_request", "state is too long"));
     }
     let texts = [
@@ -224,7 +225,7 @@ pub fn validate(
         ),
     };
     let nonce = params.nonce.clone().filter(|n| !n.is_empty());
-    if nonce.as_ref().is_some_and(|n| n.len() > 500) {
+    if nonce.as_ref().is_some_and(|n| n.len() > 255) {
         return Err(fail("invalid_request", "nonce is too long"));
     }
     Ok(ValidRequest {

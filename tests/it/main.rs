@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod config_file;
 mod downstream;
+mod housekeeping;
 mod http_basics;
 mod idempotency;
 mod keys;
