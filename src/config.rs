@@ -68,6 +68,8 @@ struct FileConfig {
     metrics_listen: Option<String>,
     idempotency_window_secs: Option<u64>,
     purge_interval_secs: Option<u64>,
+    login_rate_per_minute: Option<u32>,
+    trusted_proxy_header: Option<String>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -120,6 +122,11 @@ pub struct Config {
     /// How often expired sessions, codes, refresh tokens, pending requests and
     /// idempotency keys are deleted.
     pub purge_interval: Duration,
+    /// Password attempts one client address may make a minute (0: no throttle).
+    pub login_rate_per_minute: u32,
+    /// The header a trusted reverse proxy puts the client's address in; unset: the TCP
+    /// peer is the client.
+    pub trusted_proxy_header: Option<String>,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -154,6 +161,8 @@ impl std::fmt::Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("idempotency_window", &self.idempotency_window)
             .field("purge_interval", &self.purge_interval)
+            .field("login_rate_per_minute", &self.login_rate_per_minute)
+            .field("trusted_proxy_header", &self.trusted_proxy_header)
             .field(
                 "bootstrap_admin",
                 &self
@@ -456,6 +465,32 @@ impl Config {
                 "must be between 1 and 86400",
             ));
         }
+        let login_rate_per_minute = number(
+            &env,
+            "TESSERA_LOGIN_RATE_PER_MINUTE",
+            "login_rate_per_minute",
+            file.login_rate_per_minute,
+        )?
+        .unwrap_or(10);
+        if login_rate_per_minute > 100_000 {
+            return Err(invalid("login_rate_per_minute", "must be at most 100000"));
+        }
+        let trusted_proxy_header = env("TESSERA_TRUSTED_PROXY_HEADER")
+            .or(file.trusted_proxy_header)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                let valid =
+                    h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if valid {
+                    Ok(h.to_ascii_lowercase())
+                } else {
+                    Err(invalid(
+                        "trusted_proxy_header",
+                        "expected a header name such as X-Forwarded-For",
+                    ))
+                }
+            })
+            .transpose()?;
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -515,6 +550,8 @@ impl Config {
             metrics_listen,
             idempotency_window: Duration::from_secs(idempotency_window_secs),
             purge_interval: Duration::from_secs(purge_interval_secs),
+            login_rate_per_minute,
+            trusted_proxy_header,
             bootstrap_admin,
         })
     }

@@ -55,6 +55,7 @@ struct Metrics {
     logins: Family<LoginOutcome, Counter>,
     audit_events: Family<Source, Counter>,
     cross_tenant: Counter,
+    throttled: Counter,
     pool: Family<State, Gauge>,
     key_age: Family<State, Gauge>,
     batch_sizes: Histogram,
@@ -103,6 +104,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Requests refused for naming another tenant",
         cross_tenant.clone(),
     );
+    let throttled = Counter::default();
+    registry.register(
+        "tessera_login_throttled",
+        "Password attempts refused by the per-source throttle",
+        throttled.clone(),
+    );
     let pool = Family::<State, Gauge>::default();
     registry.register(
         "tessera_db_pool_connections",
@@ -129,6 +136,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         logins,
         audit_events,
         cross_tenant,
+        throttled,
         pool,
         key_age,
         batch_sizes,
@@ -177,6 +185,11 @@ pub fn ingested(events: usize) {
 /// A cross-tenant request refused.
 pub fn cross_tenant_denial() {
     METRICS.cross_tenant.inc();
+}
+
+/// A password attempt refused by the per-source throttle.
+pub fn login_throttled() {
+    METRICS.throttled.inc();
 }
 
 /// The size of one group commit.

@@ -13,6 +13,7 @@ use crate::audit::{self, Event, Origin, Outcome};
 use crate::clients;
 use crate::db::DbConnection;
 use crate::error::Error;
+use crate::login::throttle::Verdict;
 use crate::login::{
     self, AuthorizeError, AuthorizeParams, PendingHandle, PendingRequest, ValidRequest,
 };
@@ -430,8 +431,22 @@ pub async fn post_login(
         duration: app.config.lockout,
     };
 
-    // 0. A place in the hashing pool first: a login refused for lack of room must not
-    //    have reserved an attempt of the account.
+    // 0. The source's allowance, then a place in the hashing pool: a login refused for
+    //    either must not have reserved an attempt of the account.
+    let source = super::client_ip(&req).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if let Verdict::Throttled { audit } = app.throttle.check(source) {
+        crate::metrics::login_throttled();
+        if audit {
+            let state = app.clone().into_inner();
+            let origin = login::browser_origin(None, ip.clone(), request_id.clone());
+            blocking(move || {
+                let mut conn = state.pool.get()?;
+                crate::db::write_tx(&mut conn, |tx| login::record_throttled(tx, &origin))
+            })
+            .await?;
+        }
+        return Ok(throttled());
+    }
     let Ok(slot) = app.hasher.admit() else {
         return Ok(busy());
     };
@@ -535,6 +550,19 @@ pub async fn post_login(
         (None, false) => "failure",
     });
     Ok(respond(&app, step, true))
+}
+
+fn throttled() -> HttpResponse {
+    let mut response = pages::message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many sign-in attempts from your network. Wait a minute and try again.",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("60"),
+    );
+    response
 }
 
 fn busy() -> HttpResponse {

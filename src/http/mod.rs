@@ -55,6 +55,8 @@ pub struct AppState {
     /// `audit_max_body_bytes` each), so that memory under an ingestion flood stays
     /// bounded.
     pub ingestion: Arc<tokio::sync::Semaphore>,
+    /// Password attempts per client address.
+    pub throttle: Arc<crate::login::throttle::Throttle>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
         hasher: crate::users::password::Hasher,
     ) -> Result<Self, Error> {
         let issuance = issuance(&pool)?;
+        let config_rate = config.login_rate_per_minute;
         let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
             config.workers.max(1)
         } else {
@@ -80,6 +83,7 @@ impl AppState {
                 Duration::from_secs(5),
             )),
             ingestion: Arc::new(ingestion),
+            throttle: Arc::new(crate::login::throttle::Throttle::new(config_rate)),
         })
     }
 }
@@ -198,10 +202,22 @@ pub async fn blocking<T: Send + 'static>(
     run_blocking(f).await
 }
 
-/// The caller's address (the TCP peer; forwarding headers are not trusted) and the
-/// request id, for audit events.
+/// The client's address: the last entry of `trusted_proxy_header` when one is
+/// configured and present (the address the trusted proxy appended), else the TCP peer.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let header = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.config.trusted_proxy_header.clone());
+    let forwarded = header.and_then(|name| {
+        let value = req.headers().get(name.as_str())?.to_str().ok()?;
+        value.rsplit(',').next()?.trim().parse().ok()
+    });
+    forwarded.or_else(|| req.peer_addr().map(|a| a.ip()))
+}
+
+/// The caller's address (see [`client_ip`]) and the request id, for audit events.
 pub fn request_meta(req: &HttpRequest) -> (Option<String>, Option<String>) {
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let ip = client_ip(req).map(|ip| ip.to_string());
     let request_id = req
         .extensions()
         .get::<request_id::RequestId>()
@@ -286,6 +302,7 @@ fn housekeeping(state: &AppState, stop: &AtomicBool) {
         let purged = state.pool.get().map_err(Error::from).and_then(|mut conn| {
             crate::housekeeping::purge(&mut conn, state.config.idempotency_window)
         });
+        state.throttle.forget_idle();
         match purged {
             Ok(p) if p.total() > 0 => log::info!("housekeeping purged {p:?}"),
             Ok(_) => {}

@@ -5,6 +5,7 @@
 //! back to the client (RFC 6749 section 4.1.2.1).
 
 pub mod store;
+pub mod throttle;
 
 use chrono::NaiveDateTime;
 use subtle::ConstantTimeEq;
@@ -480,6 +481,16 @@ pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Resu
         Event::success(SYSTEM_TENANT_ID, "session.ended", "user", &session.user_id),
     )?;
     Ok(Some(session.user_id))
+}
+
+/// Records that a source was throttled (once per source and minute, see `throttle`).
+pub fn record_throttled(tx: &mut DbConnection, origin: &Origin) -> Result<()> {
+    audit::record(
+        tx,
+        origin,
+        Event::new(SYSTEM_TENANT_ID, "login.throttled", Outcome::Denied),
+    )?;
+    Ok(())
 }
 
 /// The CSRF token of the sign-out confirmation form: derived from the session cookie,

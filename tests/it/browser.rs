@@ -46,6 +46,31 @@ impl Browser {
         req.to_request()
     }
 
+    /// A form post from the client address `peer`, with extra headers.
+    pub fn post_from(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        peer: std::net::SocketAddr,
+        headers: &[(&str, &str)],
+    ) -> actix_http::Request {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut req = actix_web::test::TestRequest::post()
+            .uri(path)
+            .peer_addr(peer)
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(body);
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        if !self.cookies.is_empty() {
+            req = req.insert_header(("cookie", self.cookie_header()));
+        }
+        req.to_request()
+    }
+
     pub fn post_request(&self, path: &str, fields: &[(&str, &str)]) -> actix_http::Request {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod abuse;
 mod api;
 mod attacks;
 mod audit_chain;
