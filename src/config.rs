@@ -70,6 +70,7 @@ struct FileConfig {
     purge_interval_secs: Option<u64>,
     login_rate_per_minute: Option<u32>,
     trusted_proxy_header: Option<String>,
+    body_budget_bytes: Option<usize>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -127,6 +128,8 @@ pub struct Config {
     /// The header a trusted reverse proxy puts the client's address in; unset: the TCP
     /// peer is the client.
     pub trusted_proxy_header: Option<String>,
+    /// Memory for ingestion bodies being received at once, all requests together.
+    pub body_budget_bytes: usize,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -163,6 +166,7 @@ impl std::fmt::Debug for Config {
             .field("purge_interval", &self.purge_interval)
             .field("login_rate_per_minute", &self.login_rate_per_minute)
             .field("trusted_proxy_header", &self.trusted_proxy_header)
+            .field("body_budget_bytes", &self.body_budget_bytes)
             .field(
                 "bootstrap_admin",
                 &self
@@ -491,6 +495,19 @@ impl Config {
                 }
             })
             .transpose()?;
+        let body_budget_bytes = number(
+            &env,
+            "TESSERA_BODY_BUDGET_BYTES",
+            "body_budget_bytes",
+            file.body_budget_bytes,
+        )?
+        .unwrap_or(64 * 1024 * 1024);
+        if body_budget_bytes < audit_max_body_bytes || body_budget_bytes > 16 * 1024 * 1024 * 1024 {
+            return Err(invalid(
+                "body_budget_bytes",
+                "must be at least audit_max_body_bytes (and at most 16 GiB)",
+            ));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -552,6 +569,7 @@ impl Config {
             purge_interval: Duration::from_secs(purge_interval_secs),
             login_rate_per_minute,
             trusted_proxy_header,
+            body_budget_bytes,
             bootstrap_admin,
         })
     }

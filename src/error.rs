@@ -25,6 +25,12 @@ pub enum Error {
     BadRequest(String),
     #[error("request body too large")]
     TooLarge,
+    /// The request body did not arrive in time.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// The caller already has its share of a bounded resource (long reads).
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("{0} already exists")]
     Conflict(&'static str),
     /// Well-formed but not acceptable in this state (an idempotency key reused for a

@@ -5,6 +5,7 @@ pub mod api;
 pub mod errors;
 mod form;
 pub mod health;
+pub mod limits;
 pub mod login;
 pub mod oauth;
 mod oauth_errors;
@@ -57,6 +58,10 @@ pub struct AppState {
     pub ingestion: Arc<tokio::sync::Semaphore>,
     /// Password attempts per client address.
     pub throttle: Arc<crate::login::throttle::Throttle>,
+    /// Exports and verifications: their own threads and pool, a few at a time.
+    pub long_reads: Arc<limits::LongReads>,
+    /// Memory for ingestion bodies in flight.
+    pub bodies: Arc<limits::BodyBudget>,
 }
 
 impl AppState {
@@ -68,6 +73,13 @@ impl AppState {
     ) -> Result<Self, Error> {
         let issuance = issuance(&pool)?;
         let config_rate = config.login_rate_per_minute;
+        let long_pool = crate::db::pool(
+            &config.database_url,
+            u32::try_from(limits::LONG_READS).unwrap_or(2),
+            config.db_timeout,
+        )
+        .map_err(Error::internal)?;
+        let bodies = limits::BodyBudget::new(config.body_budget_bytes);
         let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
             config.workers.max(1)
         } else {
@@ -84,6 +96,8 @@ impl AppState {
             )),
             ingestion: Arc::new(ingestion),
             throttle: Arc::new(crate::login::throttle::Throttle::new(config_rate)),
+            long_reads: Arc::new(limits::LongReads::new(long_pool)),
+            bodies: Arc::new(bodies),
         })
     }
 }
@@ -324,6 +338,9 @@ async fn serve(state: AppState) -> std::io::Result<()> {
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
         .worker_max_blocking_threads(blocking)
+        // A request's head must arrive within 5 s; a closing client gets 2 s.
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .shutdown_timeout(10)
         .bind(listen)?;
     for addr in server.addrs() {

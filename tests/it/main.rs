@@ -17,6 +17,7 @@ mod housekeeping;
 mod http_basics;
 mod idempotency;
 mod keys;
+mod limits;
 mod login;
 mod metrics;
 mod oidc_client;

@@ -11,7 +11,7 @@ use crate::audit::export::{self, Format};
 use crate::audit::ingest;
 use crate::audit::query::{self, AuditFilter, AuditItem, Cursor};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::http::{limits, AppState};
 
 /// `POST /api/v1/audit/events`: one event or an array of at most 1000, all or nothing;
 /// 202 only after commit.
@@ -34,7 +34,11 @@ pub async fn post_events(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    let body = read_limited(payload, state.config.audit_max_body_bytes).await?;
+    // Admitted against the memory budget chunk by chunk, and read within a deadline.
+    let (body, _reserved) = state
+        .bodies
+        .read(payload, state.config.audit_max_body_bytes)
+        .await?;
     let key = match req.headers().get("idempotency-key") {
         Some(value) => Some(ingest::IdempotencyKey::parse(
             value
@@ -73,20 +77,6 @@ pub async fn post_events(
         .map(|(id, seq)| serde_json::json!({ "id": id, "seq": seq }))
         .collect();
     Ok(response.json(serde_json::json!({ "events": items })))
-}
-
-/// Reads a request body, refusing (413) one larger than `max` without buffering it.
-async fn read_limited(mut payload: web::Payload, max: usize) -> Result<web::BytesMut> {
-    use futures_util::StreamExt;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| Error::Invalid("request body"))?;
-        if body.len() + chunk.len() > max {
-            return Err(Error::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -192,8 +182,10 @@ pub async fn get_export(
     let chosen = selector(&req, q.tenant.as_deref())?;
     let since = time_param("since", q.since.as_deref())?;
     let until = time_param("until", q.until.as_deref())?;
+    // A place among the long reads first (a few at once, one per caller).
+    let slot = state.long_reads.admit(&ctx.subject)?;
     let state = state.into_inner();
-    let pool = state.pool.clone();
+    let pool = state.long_reads.pool.clone();
     let target = blocking(move || {
         let mut conn = state.pool.get()?;
         let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
@@ -208,24 +200,30 @@ pub async fn get_export(
     })
     .await?;
 
+    // The export runs on a thread and a connection of its own; a reader that stops
+    // reading holds them at most `STALL`, and never anything the other requests use.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<web::Bytes, std::io::Error>>(4);
-    actix_web::rt::task::spawn_blocking(move || {
-        let tenant_id = target.tenant_id().map(str::to_owned);
-        let result = pool.get().map_err(Error::from).and_then(|mut conn| {
-            export::run(
-                &mut conn,
-                tenant_id.as_deref(),
-                since,
-                until,
-                format,
-                |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok(),
-            )
-        });
-        if let Err(e) = result {
-            log::error!("audit export failed: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-        }
-    });
+    std::thread::Builder::new()
+        .name("export".into())
+        .spawn(move || {
+            let _slot = slot;
+            let tenant_id = target.tenant_id().map(str::to_owned);
+            let result = pool.get().map_err(Error::from).and_then(|mut conn| {
+                export::run(
+                    &mut conn,
+                    tenant_id.as_deref(),
+                    since,
+                    until,
+                    format,
+                    |chunk| send_within(&tx, Ok(web::Bytes::from(chunk)), limits::STALL),
+                )
+            });
+            if let Err(e) = result {
+                log::error!("audit export failed: {e}");
+                let _ = tx.try_send(Err(std::io::Error::other("export failed")));
+            }
+        })
+        .map_err(Error::internal)?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -233,6 +231,43 @@ pub async fn get_export(
         .content_type(format.content_type())
         .insert_header(("cache-control", "no-store"))
         .streaming(stream))
+}
+
+/// Runs a long read on a thread of its own, holding its place until done.
+async fn long_read<T: Send + 'static>(
+    slot: limits::LongRead,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("long-read".into())
+        .spawn(move || {
+            let _slot = slot;
+            let _ = done.send(work());
+        })
+        .map_err(Error::internal)?;
+    result.await.map_err(Error::internal)?
+}
+
+/// Hands `item` to the response, waiting at most `within` for the reader to make room;
+/// false when the reader went away or stalled (the export stops).
+fn send_within<T>(tx: &tokio::sync::mpsc::Sender<T>, item: T, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let mut item = item;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    log::warn!("audit export abandoned: the reader stopped reading");
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -261,9 +296,11 @@ pub async fn get_verify(
     q: web::Query<TenantQuery>,
 ) -> Result<HttpResponse> {
     let chosen = selector(&req, q.tenant.as_deref())?;
+    // A long read: its own place, thread and connection (see `limits`).
+    let slot = state.long_reads.admit(&ctx.subject)?;
     let state = state.into_inner();
-    let body = blocking(move || {
-        let mut conn = state.pool.get()?;
+    let body = long_read(slot, move || {
+        let mut conn = state.long_reads.pool.get()?;
         let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
         let tenants = match &target {
             Target::One(t) => vec![t.clone()],
