@@ -71,6 +71,7 @@ struct FileConfig {
     login_rate_per_minute: Option<u32>,
     trusted_proxy_header: Option<String>,
     body_budget_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_password: Option<String>,
 }
@@ -130,6 +131,8 @@ pub struct Config {
     pub trusted_proxy_header: Option<String>,
     /// Memory for ingestion bodies being received at once, all requests together.
     pub body_budget_bytes: usize,
+    /// The longest a request (but an export or a verification) may take, body included.
+    pub request_timeout: Duration,
     pub bootstrap_admin: Option<(String, String)>,
 }
 
@@ -167,6 +170,7 @@ impl std::fmt::Debug for Config {
             .field("login_rate_per_minute", &self.login_rate_per_minute)
             .field("trusted_proxy_header", &self.trusted_proxy_header)
             .field("body_budget_bytes", &self.body_budget_bytes)
+            .field("request_timeout", &self.request_timeout)
             .field(
                 "bootstrap_admin",
                 &self
@@ -508,6 +512,19 @@ impl Config {
                 "must be at least audit_max_body_bytes (and at most 16 GiB)",
             ));
         }
+        let request_timeout_secs = number(
+            &env,
+            "TESSERA_REQUEST_TIMEOUT_SECS",
+            "request_timeout_secs",
+            file.request_timeout_secs,
+        )?
+        .unwrap_or(30);
+        if !(1..=3600).contains(&request_timeout_secs) {
+            return Err(invalid(
+                "request_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
         let audience = env("TESSERA_AUDIENCE")
             .or(file.audience)
             .unwrap_or_else(|| issuer.clone());
@@ -570,6 +587,7 @@ impl Config {
             login_rate_per_minute,
             trusted_proxy_header,
             body_budget_bytes,
+            request_timeout: Duration::from_secs(request_timeout_secs),
             bootstrap_admin,
         })
     }

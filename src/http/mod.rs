@@ -159,20 +159,64 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
 /// Gives the request its deadline: `db_timeout_secs` plus a second for the answer.
 /// Long reads — exports and chain verification, which walk whole logs — have none.
 async fn deadline(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let long_read = matches!(req.path(), "/api/v1/audit/export" | "/api/v1/audit/verify");
-    let budget = req
+    let limits = req
         .app_data::<web::Data<AppState>>()
-        .map(|state| state.config.db_timeout + ANSWER_MARGIN)
+        .map(|state| {
+            (
+                state.config.db_timeout + ANSWER_MARGIN,
+                state.config.request_timeout,
+            )
+        })
         .filter(|_| !long_read);
-    match budget {
-        Some(budget) => {
-            let at = tokio::time::Instant::now() + budget;
-            crate::deadline::scope(at, next.call(req)).await
-        }
-        None => next.call(req).await,
+    let Some((budget, within)) = limits else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let at = tokio::time::Instant::now() + budget;
+    // The body must arrive within `request_timeout_secs`, however slowly a client sends
+    // it (408); waits on the database end sooner, at `at`.
+    let timed_out = std::rc::Rc::new(std::cell::Cell::new(false));
+    let payload = req.take_payload();
+    req.set_payload(timed_payload(
+        payload,
+        tokio::time::Instant::now() + within,
+        timed_out.clone(),
+    ));
+    let response = crate::deadline::scope(at, next.call(req)).await?;
+    if timed_out.get() {
+        let (request, _) = response.into_parts();
+        return Ok(ServiceResponse::from_err(Error::RequestTimeout, request));
+    }
+    Ok(response.map_into_boxed_body())
+}
+
+/// A request body that ends with an error at `until` (and notes it in `timed_out`).
+fn timed_payload(
+    payload: actix_web::dev::Payload,
+    until: tokio::time::Instant,
+    timed_out: std::rc::Rc<std::cell::Cell<bool>>,
+) -> actix_web::dev::Payload {
+    use futures_util::future::{select, Either};
+    use futures_util::StreamExt;
+    let sleep = Box::pin(tokio::time::sleep_until(until));
+    let stream =
+        futures_util::stream::unfold(Some((payload, sleep, timed_out)), |state| async move {
+            let (mut payload, mut sleep, timed_out) = state?;
+            match select(payload.next(), &mut sleep).await {
+                Either::Left((Some(item), _)) => Some((item, Some((payload, sleep, timed_out)))),
+                Either::Left((None, _)) => None,
+                Either::Right(_) => {
+                    timed_out.set(true);
+                    let error = std::io::Error::from(std::io::ErrorKind::TimedOut);
+                    Some((Err(actix_web::error::PayloadError::Io(error)), None))
+                }
+            }
+        });
+    actix_web::dev::Payload::Stream {
+        payload: Box::pin(stream),
     }
 }
 

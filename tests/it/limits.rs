@@ -202,3 +202,19 @@ fn stalled_exports_hold_nothing_the_other_requests_need() {
     }
     drop((again, second, third));
 }
+
+#[test]
+fn a_request_sent_slowly_ends_at_its_timeout() {
+    let db = TestDb::sqlite();
+    let (server, secret) = setup(&db, &[("TESSERA_REQUEST_TIMEOUT_SECS", "2")]);
+    // A form body announced and never finished: answered 408 at the timeout, not held.
+    let started = Instant::now();
+    let mut stream = open(&server, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=");
+    assert_eq!(status_of(&mut stream), 408);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    the_rest_keeps_answering(&server, &secret);
+}

@@ -206,7 +206,6 @@ pub async fn get_export(
     std::thread::Builder::new()
         .name("export".into())
         .spawn(move || {
-            let _slot = slot;
             let tenant_id = target.tenant_id().map(str::to_owned);
             let result = pool.get().map_err(Error::from).and_then(|mut conn| {
                 export::run(
@@ -218,6 +217,8 @@ pub async fn get_export(
                     |chunk| send_within(&tx, Ok(web::Bytes::from(chunk)), limits::STALL),
                 )
             });
+            // The place is free before the reader sees the end of the export.
+            drop(slot);
             if let Err(e) = result {
                 log::error!("audit export failed: {e}");
                 let _ = tx.try_send(Err(std::io::Error::other("export failed")));
@@ -242,8 +243,11 @@ async fn long_read<T: Send + 'static>(
     std::thread::Builder::new()
         .name("long-read".into())
         .spawn(move || {
-            let _slot = slot;
-            let _ = done.send(work());
+            let result = work();
+            // The place is free before the answer goes out, so a caller's next long
+            // read never finds it still taken.
+            drop(slot);
+            let _ = done.send(result);
         })
         .map_err(Error::internal)?;
     result.await.map_err(Error::internal)?
