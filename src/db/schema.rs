@@ -93,8 +93,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_devices (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
+    login_devices,
     ingest_keys,
     login_decoys,
     users,

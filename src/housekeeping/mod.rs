@@ -1,5 +1,5 @@
 //! Housekeeping: expired pending authorization requests, sessions, codes, refresh
-//! tokens and idempotency keys are deleted on a schedule, in batches of short
+//! tokens, known browsers and idempotency keys are deleted on a schedule, in batches of short
 //! transactions. What an anonymous caller can store (a pending request) is small and
 //! lives at most `login_request_ttl_secs`. The issued-token ledger and the audit log
 //! are never purged here.
@@ -27,6 +27,7 @@ pub struct Purged {
     pub codes: usize,
     pub refresh_tokens: usize,
     pub idempotency_keys: usize,
+    pub devices: usize,
 }
 
 impl Purged {
@@ -36,6 +37,7 @@ impl Purged {
             + self.codes
             + self.refresh_tokens
             + self.idempotency_keys
+            + self.devices
     }
 }
 
@@ -66,5 +68,6 @@ pub fn purge(conn: &mut DbConnection, idempotency_window: Duration) -> Result<Pu
         codes: drain(conn, now - CODE_GRACE, store::codes)?,
         refresh_tokens: drain(conn, now, store::refresh_tokens)?,
         idempotency_keys: drain(conn, now - window, store::ingest_keys)?,
+        devices: drain(conn, now, store::devices)?,
     })
 }

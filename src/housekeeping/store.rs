@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    auth_codes, authorization_requests, ingest_keys, refresh_tokens, sessions,
+    auth_codes, authorization_requests, ingest_keys, login_devices, refresh_tokens, sessions,
 };
 use crate::db::{DbConnection, Scope};
 
@@ -73,6 +73,17 @@ pub fn refresh_tokens(
         )
         .execute(conn)
     })
+}
+
+/// Known browsers whose time ran out.
+pub fn devices(conn: &mut DbConnection, before: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    let hashes: Vec<String> = login_devices::table
+        .filter(login_devices::expires_at.lt(before))
+        .select(login_devices::token_hash)
+        .limit(limit)
+        .load(conn)?;
+    diesel::delete(login_devices::table.filter(login_devices::token_hash.eq_any(hashes)))
+        .execute(conn)
 }
 
 /// Idempotency keys created before `before`.

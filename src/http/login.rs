@@ -24,6 +24,8 @@ use crate::users::{Lockout, User};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const REQUEST_COOKIE: &str = "tessera_authz";
+/// A browser the user signed in from before (see `login::begin_login`).
+pub const DEVICE_COOKIE: &str = "tessera_device";
 
 /// What a step of the flow shows the browser next.
 enum Next {
@@ -52,6 +54,8 @@ enum Next {
 struct Step {
     next: Next,
     set_session: Option<String>,
+    /// A new known-browser cookie, after a first successful login from this browser.
+    set_device: Option<String>,
 }
 
 impl From<Next> for Step {
@@ -59,6 +63,7 @@ impl From<Next> for Step {
         Self {
             next,
             set_session: None,
+            set_device: None,
         }
     }
 }
@@ -158,6 +163,10 @@ fn respond(state: &AppState, step: Step, after_post: bool) -> HttpResponse {
         }
         Next::Page(status, message) => pages::message(status, "Sign-in failed", message),
     };
+    if let Some(device) = step.set_device {
+        let ttl = crate::users::DEVICE_TTL.to_std().unwrap_or_default();
+        let _ = response.add_cookie(&cookie(state, DEVICE_COOKIE, device, ttl));
+    }
     if let Some(session) = step.set_session {
         let _ = response.add_cookie(&cookie(
             state,
@@ -455,6 +464,7 @@ pub async fn post_login(
     let state = app.clone().into_inner();
     let (handle_id, csrf_value, email_for_lookup) =
         (request_handle.clone(), csrf.clone(), email.clone());
+    let device_cookie = request_cookie(&req, DEVICE_COOKIE);
     let first = blocking(move || {
         let mut conn = state.pool.get()?;
         let pending =
@@ -463,13 +473,13 @@ pub async fn post_login(
                 Err(Error::Forbidden) => return Ok(None),
                 Err(e) => return Err(e),
             };
-        let (user, hash) = crate::db::write_tx(&mut conn, |tx| {
-            login::begin_login(tx, &email_for_lookup, policy)
+        let attempt = crate::db::write_tx(&mut conn, |tx| {
+            login::begin_login(tx, &email_for_lookup, device_cookie.as_deref(), policy)
         })?;
-        Ok(Some((pending, user, hash)))
+        Ok(Some((pending, attempt)))
     })
     .await?;
-    let Some((pending, user, hash)) = first else {
+    let Some((pending, mut attempt)) = first else {
         return Ok(respond(
             &app,
             Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
@@ -479,8 +489,8 @@ pub async fn post_login(
 
     // 2. The password, on the bounded hashing pool (a dummy hash when there is no
     //    usable account, so every failure costs the same).
-    let evaluated = hash.is_some();
-    let matched = match app.hasher.verify(slot, password, hash).await {
+    let evaluated = attempt.hash.is_some();
+    let matched = match app.hasher.verify(slot, password, attempt.hash.take()).await {
         Ok(matched) => matched,
         Err(Error::Unavailable) => return Ok(busy()),
         Err(e) => return Err(e),
@@ -488,24 +498,33 @@ pub async fn post_login(
 
     // 3. Settle the attempt; on success open a session and continue the authorization.
     // An active account whose password was not evaluated was locked.
-    let refused = user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
+    let refused = attempt.user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
     let state = app.clone().into_inner();
     let step = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
         let client = clients::find(&mut conn, &pending.client_id)?;
-        let origin = login::browser_origin(user.as_ref().map(|u| u.id.as_str()), ip, request_id);
+        let user = attempt.user.as_ref();
+        let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
         crate::db::write_tx(&mut conn, |tx| {
             let outcome = login::finish_login(
                 tx,
                 &origin,
                 &email,
-                user.as_ref(),
+                &attempt,
                 matched,
                 policy,
                 app.config.session_ttl,
             )?;
-            let (Some((session, auth_time)), Some(user)) = (outcome, user.as_ref()) else {
+            let (
+                Some(login::SignedIn {
+                    session,
+                    auth_time,
+                    device,
+                }),
+                Some(user),
+            ) = (outcome, user)
+            else {
                 return Ok(Step::from(Next::Login {
                     handle: PendingHandle {
                         id: request_handle.clone(),
@@ -540,6 +559,7 @@ pub async fn post_login(
             Ok(Step {
                 next,
                 set_session: Some(session),
+                set_device: device,
             })
         })
     })

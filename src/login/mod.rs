@@ -336,46 +336,81 @@ pub fn browser_origin(
     }
 }
 
-/// The first half of a password check: finds the account and reserves an attempt (on
-/// the account's row, or for an unknown email on a decoy row, the same work). Returns
-/// the user (if any) and the hash to verify against — `None` makes the caller verify
-/// against the dummy hash, so unknown, locked and disabled accounts cost the same as a
-/// wrong password.
+/// A login attempt in progress: the account (if any), the hash to verify against
+/// (`None`: the dummy hash), and the known browser it is counted on (if any).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub user: Option<User>,
+    pub hash: Option<String>,
+    /// The browser's `login_devices` row, when the attempt carries the cookie of a
+    /// browser this user signed in from before.
+    pub device: Option<String>,
+}
+
+/// A successful login: the session's cookie value and time, and a new known-browser
+/// cookie when the browser was not known yet.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: String,
+    pub auth_time: NaiveDateTime,
+    pub device: Option<String>,
+}
+
+/// The first half of a password check: finds the account and reserves an attempt. A
+/// browser the user signed in from before (its device cookie) is counted on its own
+/// row; any other attempt on the account's row, or for an unknown email on a decoy row
+/// (the same work). So an attacker's failures lock the account for unknown browsers
+/// only, never its owner's (OWASP "device cookies"), and still evaluate at most
+/// `login_max_failures` passwords per lockout window. `hash` is `None` when no password
+/// may be evaluated: the caller verifies against the dummy hash, so unknown, locked and
+/// disabled accounts cost the same as a wrong password.
 pub fn begin_login(
     tx: &mut DbConnection,
     email: &str,
+    device_cookie: Option<&str>,
     policy: Lockout,
-) -> Result<(Option<User>, Option<String>)> {
+) -> Result<Attempt> {
+    let known = users::device(tx, device_cookie)?;
     let Ok(email) = Email::parse(email) else {
-        return Ok((None, None));
+        return Ok(Attempt {
+            user: None,
+            hash: None,
+            device: None,
+        });
     };
     let user = match users::find_by_email(tx, &email) {
         Ok(user) => Some(user),
         Err(Error::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let allowed = users::reserve_attempt(tx, users::attempt_row(user.as_ref(), &email), policy)?;
+    let device = known
+        .filter(|(_, owner)| user.as_ref().is_some_and(|u| &u.id == owner))
+        .map(|(hash, _)| hash);
+    let row = match &device {
+        Some(hash) => AttemptRow::Device(hash),
+        None => users::attempt_row(user.as_ref(), &email),
+    };
+    let allowed = users::reserve_attempt(tx, row, policy)?;
     let hash = user
         .as_ref()
         .filter(|u| allowed && u.status == "active")
         .map(|u| u.password_hash.clone());
-    Ok((user, hash))
+    Ok(Attempt { user, hash, device })
 }
 
 /// The second half: settles the attempt (on the same row as [`begin_login`]) and
-/// records the outcome. On success returns the new session's cookie value. A locked
-/// account reports as a failure.
+/// records the outcome. A locked account reports as a failure.
 pub fn finish_login(
     tx: &mut DbConnection,
     origin: &Origin,
     email: &str,
-    user: Option<&User>,
+    attempt: &Attempt,
     matched: bool,
     policy: Lockout,
     session_ttl: std::time::Duration,
-) -> Result<Option<(String, NaiveDateTime)>> {
+) -> Result<Option<SignedIn>> {
     let parsed = Email::parse(email).ok();
-    let Some(user) = user else {
+    let Some(user) = attempt.user.as_ref() else {
         if let Some(email) = &parsed {
             users::settle_attempt(tx, users::attempt_row(None, email), policy, false)?;
         }
@@ -384,28 +419,40 @@ pub fn finish_login(
         audit::record(tx, origin, event)?;
         return Ok(None);
     };
-    let locked_now = users::settle_attempt(tx, AttemptRow::User(&user.id), policy, matched)?;
+    let row = match &attempt.device {
+        Some(hash) => AttemptRow::Device(hash),
+        None => AttemptRow::User(&user.id),
+    };
+    let locked_now = users::settle_attempt(tx, row, policy, matched)?;
     if !matched {
         let event = Event::success(SYSTEM_TENANT_ID, "login.failure", "user", &user.id)
             .with_outcome(Outcome::Failure);
         audit::record(tx, origin, event)?;
         if locked_now {
-            audit::record(
-                tx,
-                origin,
-                Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id),
-            )?;
+            let mut locked = Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id);
+            if attempt.device.is_some() {
+                locked = locked.with_details(serde_json::json!({ "scope": "known_browser" }));
+            }
+            audit::record(tx, origin, locked)?;
         }
         return Ok(None);
     }
     let auth_time = db::now();
-    let cookie = create_session(tx, &user.id, auth_time, session_ttl)?;
+    let session = create_session(tx, &user.id, auth_time, session_ttl)?;
+    let device = match attempt.device {
+        Some(_) => None,
+        None => Some(users::remember_device(tx, &user.id)?),
+    };
     audit::record(
         tx,
         origin,
         Event::success(SYSTEM_TENANT_ID, "login.success", "user", &user.id),
     )?;
-    Ok(Some((cookie, auth_time)))
+    Ok(Some(SignedIn {
+        session,
+        auth_time,
+        device,
+    }))
 }
 
 fn create_session(

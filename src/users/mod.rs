@@ -104,6 +104,34 @@ pub struct Lockout {
     pub duration: std::time::Duration,
 }
 
+/// How long a browser stays known after its last successful login.
+pub const DEVICE_TTL: chrono::Duration = chrono::Duration::days(180);
+
+/// The hash of a known-browser cookie, and whose browser it is (nobody's when the
+/// cookie is unknown or expired). Looked up whether or not the email has an account, so
+/// a cookie costs the same either way.
+pub fn device(conn: &mut DbConnection, cookie: Option<&str>) -> Result<Option<(String, String)>> {
+    let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
+        return Ok(None);
+    };
+    let hash = crate::tokens::opaque_hash(cookie);
+    Ok(store::device_user(conn, &hash, db::now())?.map(|user| (hash, user)))
+}
+
+/// Remembers the browser a user just signed in from; returns its cookie's value.
+pub fn remember_device(tx: &mut DbConnection, user_id: &str) -> Result<String> {
+    let cookie = crate::tokens::opaque();
+    let now = db::now();
+    store::insert_device(
+        tx,
+        &crate::tokens::opaque_hash(&cookie),
+        user_id,
+        now,
+        now + DEVICE_TTL,
+    )?;
+    Ok(cookie)
+}
+
 /// How many decoy rows there are (`login_decoys`, migration 0007).
 const DECOYS: u32 = 64;
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{login_decoys, users};
+use crate::db::schema::{login_decoys, login_devices, users};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
@@ -60,6 +60,8 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
 pub enum AttemptRow<'a> {
     User(&'a str),
     Decoy(i32),
+    /// A browser the user signed in from before (`login_devices.token_hash`).
+    Device(&'a str),
 }
 
 /// The failure counter of an attempt row: failures, lock, last change.
@@ -74,6 +76,9 @@ pub fn lock_row(conn: &mut DbConnection, row: AttemptRow<'_>) -> QueryResult<usi
             .execute(conn),
         AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(slot))
             .set(login_decoys::failed_logins.eq(login_decoys::failed_logins))
+            .execute(conn),
+        AttemptRow::Device(hash) => diesel::update(login_devices::table.find(hash))
+            .set(login_devices::failed_logins.eq(login_devices::failed_logins))
             .execute(conn),
     }
 }
@@ -94,6 +99,15 @@ pub fn attempt_state(
                 login_decoys::failed_logins,
                 login_decoys::locked_until,
                 login_decoys::updated_at,
+            ))
+            .first(conn)
+            .optional(),
+        AttemptRow::Device(hash) => login_devices::table
+            .find(hash)
+            .select((
+                login_devices::failed_logins,
+                login_devices::locked_until,
+                login_devices::updated_at,
             ))
             .first(conn)
             .optional(),
@@ -122,6 +136,13 @@ pub fn set_failures(
                 login_decoys::updated_at.eq(now),
             ))
             .execute(conn),
+        AttemptRow::Device(hash) => diesel::update(login_devices::table.find(hash))
+            .set((
+                login_devices::failed_logins.eq(failed_logins),
+                login_devices::locked_until.eq(locked_until),
+                login_devices::updated_at.eq(now),
+            ))
+            .execute(conn),
     }
     .map(|_| ())
 }
@@ -129,6 +150,40 @@ pub fn set_failures(
 pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::status.eq(status))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The user a known browser's cookie (its hash) belongs to, while it has not expired.
+pub fn device_user(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    login_devices::table
+        .find(token_hash)
+        .filter(login_devices::expires_at.gt(now))
+        .select(login_devices::user_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_device(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(login_devices::table)
+        .values((
+            login_devices::token_hash.eq(token_hash),
+            login_devices::user_id.eq(user_id),
+            login_devices::failed_logins.eq(0),
+            login_devices::created_at.eq(now),
+            login_devices::updated_at.eq(now),
+            login_devices::expires_at.eq(expires_at),
+        ))
         .execute(conn)
         .map(|_| ())
 }

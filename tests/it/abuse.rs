@@ -135,3 +135,39 @@ both_backends_async! {
         assert_eq!(attempt(&app, proxy, "victim@example.com", "guess", &[("x-forwarded-for", header)]).await.status, 429);
     }
 }
+
+both_backends_async! {
+    async fn an_attackers_failures_do_not_lock_out_a_known_browser(db) {
+        world(&db);
+        let app = init_service(tessera::http::app(db.state())).await;
+        let login = |browser: &Browser, peer: &str, password: &str, page: &crate::support::Reply| {
+            let (request, csrf) = (field(&page.body, "request").unwrap(), field(&page.body, "csrf").unwrap());
+            let fields = [("request".to_owned(), request), ("csrf".to_owned(), csrf), ("email".to_owned(), "victim@example.com".to_owned()), ("password".to_owned(), password.to_owned())];
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            browser.post_from("/login", &fields, peer.parse().unwrap(), &[])
+        };
+        // The victim signs in once: the browser is known from then on.
+        let mut victim = Browser::default();
+        let page = victim.get(&app, &authorize_path("web", &[("scope", "openid")])).await;
+        let req = login(&victim, "203.0.113.9:1", PASSWORD, &page);
+        let done = call(&app, req).await;
+        assert_eq!(done.status, 303);
+        let device = done.headers.get_all("set-cookie").map(|v| v.to_str().unwrap().to_owned()).find(|c| c.starts_with("tessera_device=")).expect("a known-browser cookie");
+        assert!(device.contains("HttpOnly") && device.contains("SameSite=Lax"), "{device}");
+        victim.cookies.insert("tessera_device".into(), device.split(';').next().unwrap()["tessera_device=".len()..].to_owned());
+        victim.cookies.remove("tessera_session");
+
+        // An attacker's five failures lock the account for unknown browsers …
+        for i in 0..5 {
+            let reply = attempt(&app, "198.51.100.7:1", "victim@example.com", &format!("guess {i}"), &[]).await;
+            assert_eq!(reply.status, 200);
+        }
+        assert_eq!(attempt(&app, "198.51.100.7:1", "victim@example.com", PASSWORD, &[]).await.status, 200, "even the right password");
+        assert_eq!(attempt(&app, "192.0.2.50:1", "victim@example.com", PASSWORD, &[]).await.status, 200, "any unknown browser");
+        assert!(db.audit_actions(tessera::tenants::SYSTEM_TENANT_ID).iter().any(|(a, _)| a == "user.locked"));
+        // … not for the victim's own browser.
+        let page = victim.get(&app, &authorize_path("web", &[("scope", "openid")])).await;
+        let req = login(&victim, "203.0.113.9:1", PASSWORD, &page);
+        assert_eq!(call(&app, req).await.status, 303, "the known browser still gets in");
+    }
+}
