@@ -665,35 +665,80 @@ both_backends_async! {
         let _ = world(&db);
         let state = db.state_with(|c| c.login_max_failures = 1_000_000);
         let app = init_service(tessera::http::app(state)).await;
-        const WARMUP: usize = 20;
-        const PAIRS: usize = 400;
-        let mut diffs = Vec::with_capacity(PAIRS);
-        for i in 0..WARMUP + PAIRS {
-            let mut timed = [0f64; 2];
-            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-            for which in order {
-                let email = ["alice@example.com", "nobody@example.com"][which];
-                let mut browser = Browser::default();
-                let page = browser.get(&app, &authorize_path("web", &[("tenant", "acme")])).await;
-                let (request, csrf) = (field(&page.body, "request").unwrap(), field(&page.body, "csrf").unwrap());
-                let req = browser.post_request("/login", &[("request", &request), ("csrf", &csrf), ("email", email), ("password", "wrong password 1")]);
-                let started = std::time::Instant::now();
-                let reply = call(&app, req).await;
-                timed[which] = started.elapsed().as_secs_f64() * 1e6;
-                assert!(reply.status == 200 && reply.body.contains("Invalid email or password."), "{}", reply.body);
-            }
-            if i >= WARMUP {
-                diffs.push(timed[0] - timed[1]);
-            }
+        // A real difference shows in every round; a burst of load from the tests running
+        // beside this one rarely twice, the same way: the verdict needs two rounds that
+        // agree (before the fix, every round had z > 20).
+        let first = measure_login_timing(&app).await;
+        if first.abs() < 4.0 {
+            return;
         }
-        diffs.sort_by(f64::total_cmp);
-        let trim = PAIRS / 10;
-        let kept = &diffs[trim..PAIRS - trim];
-        let n = kept.len() as f64;
-        let mean = kept.iter().sum::<f64>() / n;
-        let sd = (kept.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        let z = mean / (sd / n.sqrt());
-        eprintln!("known - unknown: trimmed mean {mean:.1} µs, sd {sd:.1} µs, z {z:.2} over {PAIRS} pairs");
-        assert!(z.abs() < 4.0, "timing tells accounts apart: mean {mean:.1} µs, z {z:.2}");
+        let second = measure_login_timing(&app).await;
+        assert!(
+            second.abs() < 4.0 || second.signum() != first.signum(),
+            "timing tells accounts apart: z {first:.2}, then {second:.2}"
+        );
     }
+}
+
+/// One round of the timing attack: 400 alternating pairs of a wrong password for an
+/// existing account and a login for an unknown email; the z score of the trimmed mean
+/// of the paired differences.
+async fn measure_login_timing<S, B>(app: &S) -> f64
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    const WARMUP: usize = 20;
+    const PAIRS: usize = 400;
+    let mut diffs = Vec::with_capacity(PAIRS);
+    for i in 0..WARMUP + PAIRS {
+        let mut timed = [0f64; 2];
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let email = ["alice@example.com", "nobody@example.com"][which];
+            let mut browser = Browser::default();
+            let page = browser
+                .get(app, &authorize_path("web", &[("tenant", "acme")]))
+                .await;
+            let (request, csrf) = (
+                field(&page.body, "request").unwrap(),
+                field(&page.body, "csrf").unwrap(),
+            );
+            let req = browser.post_request(
+                "/login",
+                &[
+                    ("request", &request),
+                    ("csrf", &csrf),
+                    ("email", email),
+                    ("password", "wrong password 1"),
+                ],
+            );
+            let started = std::time::Instant::now();
+            let reply = call(app, req).await;
+            timed[which] = started.elapsed().as_secs_f64() * 1e6;
+            assert!(
+                reply.status == 200 && reply.body.contains("Invalid email or password."),
+                "{}",
+                reply.body
+            );
+        }
+        if i >= WARMUP {
+            diffs.push(timed[0] - timed[1]);
+        }
+    }
+    diffs.sort_by(f64::total_cmp);
+    let trim = PAIRS / 10;
+    let kept = &diffs[trim..PAIRS - trim];
+    let n = kept.len() as f64;
+    let mean = kept.iter().sum::<f64>() / n;
+    let sd = (kept.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let z = mean / (sd / n.sqrt());
+    eprintln!(
+        "known - unknown: trimmed mean {mean:.1} µs, sd {sd:.1} µs, z {z:.2} over {PAIRS} pairs"
+    );
+    z
 }
