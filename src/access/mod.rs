@@ -141,7 +141,7 @@ pub fn resolve_target(
         if selector == ctx.tenant_id || selector == ctx.tenant {
             return Ok(Target::One(tenants::find_by_id(conn, &ctx.tenant_id)?));
         }
-        deny_cross_tenant(conn, ctx, selector)?;
+        deny_cross_tenant(conn, ctx, selector, serde_json::Map::new())?;
         return Err(Error::Forbidden);
     }
     // Only well-formed ids and slugs reach the database.
@@ -154,13 +154,19 @@ pub fn resolve_target(
     }
 }
 
-/// Records a refused cross-tenant request in the caller's own chain.
+/// Records a refused cross-tenant request in the caller's own chain, with the tenant
+/// as the caller typed it (at most 100 characters) and any `extra` details.
 pub fn deny_cross_tenant(
     conn: &mut DbConnection,
     ctx: &TenantContext,
     selector: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
-    let requested: String = selector.chars().take(100).collect();
+    let mut details = extra;
+    details.insert(
+        "requested".into(),
+        selector.chars().take(100).collect::<String>().into(),
+    );
     crate::db::write_tx(conn, |tx| {
         audit::record(
             tx,
@@ -170,7 +176,7 @@ pub fn deny_cross_tenant(
                 "tenant.cross_access_denied",
                 Outcome::Denied,
             )
-            .with_details(serde_json::json!({ "requested": requested })),
+            .with_details(serde_json::Value::Object(details)),
         )
         .map(|_| ())
     })?;
@@ -230,7 +236,7 @@ fn authorized_target(
         // comparison uses only the caller's own token, never the database.
         if let Some(selector) = selector.filter(|s| !s.is_empty()) {
             if !ctx.is_platform() && selector != ctx.tenant_id && selector != ctx.tenant {
-                deny_cross_tenant(conn, ctx, selector)?;
+                deny_cross_tenant(conn, ctx, selector, serde_json::Map::new())?;
             }
         }
         return Err(Error::Forbidden);

@@ -194,7 +194,7 @@ pub fn ingest(
         let cross_tenant = |requested: &str| {
             Ok(Err(Refused {
                 index,
-                other_tenant: Some(requested.chars().take(100).collect()),
+                other_tenant: Some(requested.to_owned()),
             }))
         };
         let tenant_id = if platform_client {
@@ -428,27 +428,22 @@ pub fn ingest_batch(
         }
         Decided::Refused(refused) => refused,
     };
-    let event = match &refused.other_tenant {
-        Some(requested) => super::Event::new(
-            &ctx.tenant_id,
-            "tenant.cross_access_denied",
-            super::Outcome::Denied,
-        )
-        .with_details(serde_json::json!({
-            "requested": requested,
-            "operation": "audit.ingest",
-            "event_index": refused.index,
-        })),
-        None => super::Event::new(
-            &ctx.tenant_id,
-            "audit.ingest_denied",
-            super::Outcome::Denied,
-        )
-        .with_details(serde_json::json!({ "event_index": refused.index })),
-    };
-    db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
-    if refused.other_tenant.is_some() {
-        crate::metrics::cross_tenant_denial();
+    match &refused.other_tenant {
+        Some(requested) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("operation".into(), "audit.ingest".into());
+            extra.insert("event_index".into(), refused.index.into());
+            crate::access::deny_cross_tenant(conn, ctx, requested, extra)?;
+        }
+        None => {
+            let event = super::Event::new(
+                &ctx.tenant_id,
+                "audit.ingest_denied",
+                super::Outcome::Denied,
+            )
+            .with_details(serde_json::json!({ "event_index": refused.index }));
+            db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
+        }
     }
     Err(Error::Forbidden)
 }

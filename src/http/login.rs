@@ -510,7 +510,6 @@ pub async fn post_login(
             let outcome = login::finish_login(
                 tx,
                 &origin,
-                &email,
                 &attempt,
                 matched,
                 policy,
@@ -740,18 +739,20 @@ pub async fn get_logout(
             (Some(named), Some(hinted)) if named != hinted => None,
             (named, hinted) => named.or(hinted),
         };
+        let mut signed_in = None;
         if let Some(cookie) = &session_cookie {
-            let session = login::current_session(&mut conn, Some(cookie))?;
-            if let Some((_, user)) = session {
+            if let Some((_, user)) = login::current_session(&mut conn, Some(cookie))? {
                 if hint_claim("sub").as_deref() != Some(user.id.as_str()) {
                     return Ok(Logout::Confirm(login::logout_csrf(cookie)));
                 }
-                let origin = login::browser_origin(None, ip, request_id);
-                crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, cookie))?;
+                signed_in = Some(cookie.as_str());
             }
         }
-        let target = login::post_logout_redirect(
+        let origin = login::browser_origin(None, ip, request_id);
+        let target = sign_out(
             &mut conn,
+            &origin,
+            signed_in,
             client_id.as_deref(),
             params.post_logout_redirect_uri.as_deref(),
             params.state.as_deref(),
@@ -803,9 +804,10 @@ pub async fn post_logout(
         }
         let mut conn = app.pool.get()?;
         let origin = login::browser_origin(None, ip, request_id);
-        crate::db::write_tx(&mut conn, |tx| login::end_session(tx, &origin, &cookie))?;
-        let target = login::post_logout_redirect(
+        let target = sign_out(
             &mut conn,
+            &origin,
+            Some(&cookie),
             form.client_id.as_deref(),
             form.post_logout_redirect_uri.as_deref(),
             form.state.as_deref(),
@@ -817,6 +819,22 @@ pub async fn post_logout(
         Some(target) => signed_out(&app, target, true),
         None => pages::message(StatusCode::FORBIDDEN, "Sign-out failed", FORM_EXPIRED),
     })
+}
+
+/// Ends the session `cookie` names (and its refresh tokens), if any, and says where
+/// RP-initiated logout may send the browser next.
+fn sign_out(
+    conn: &mut DbConnection,
+    origin: &Origin,
+    cookie: Option<&str>,
+    client_id: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> Result<Option<String>, Error> {
+    if let Some(cookie) = cookie {
+        crate::db::write_tx(conn, |tx| login::end_session(tx, origin, cookie))?;
+    }
+    login::post_logout_redirect(conn, client_id, uri, state)
 }
 
 /// The answer once signed out: the redirect, or a page; the session cookie removed.

@@ -337,14 +337,20 @@ pub fn browser_origin(
 }
 
 /// A login attempt in progress: the account (if any), the hash to verify against
-/// (`None`: the dummy hash), and the known browser it is counted on (if any).
+/// (`None`: the dummy hash), and the row the attempt was reserved on (`None` for an
+/// email that cannot be one: nothing was reserved).
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub user: Option<User>,
     pub hash: Option<String>,
-    /// The browser's `login_devices` row, when the attempt carries the cookie of a
-    /// browser this user signed in from before.
-    pub device: Option<String>,
+    pub counted_on: Option<AttemptRow>,
+}
+
+impl Attempt {
+    /// Whether the attempt came from a browser this user signed in from before.
+    pub fn from_known_browser(&self) -> bool {
+        matches!(self.counted_on, Some(AttemptRow::Device(_)))
+    }
 }
 
 /// A successful login: the session's cookie value and time, and a new known-browser
@@ -375,7 +381,7 @@ pub fn begin_login(
         return Ok(Attempt {
             user: None,
             hash: None,
-            device: None,
+            counted_on: None,
         });
     };
     let user = match users::find_by_email(tx, &email) {
@@ -383,54 +389,49 @@ pub fn begin_login(
         Err(Error::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let device = known
-        .filter(|(_, owner)| user.as_ref().is_some_and(|u| &u.id == owner))
-        .map(|(hash, _)| hash);
-    let row = match &device {
-        Some(hash) => AttemptRow::Device(hash),
+    let row = match known.filter(|(_, owner)| user.as_ref().is_some_and(|u| &u.id == owner)) {
+        Some((device, _)) => AttemptRow::Device(device),
         None => users::attempt_row(user.as_ref(), &email),
     };
-    let allowed = users::reserve_attempt(tx, row, policy)?;
+    let allowed = users::reserve_attempt(tx, &row, policy)?;
     let hash = user
         .as_ref()
         .filter(|u| allowed && u.status == "active")
         .map(|u| u.password_hash.clone());
-    Ok(Attempt { user, hash, device })
+    Ok(Attempt {
+        user,
+        hash,
+        counted_on: Some(row),
+    })
 }
 
-/// The second half: settles the attempt (on the same row as [`begin_login`]) and
+/// The second half: settles the attempt on the row [`begin_login`] reserved it on, and
 /// records the outcome. A locked account reports as a failure.
 pub fn finish_login(
     tx: &mut DbConnection,
     origin: &Origin,
-    email: &str,
     attempt: &Attempt,
     matched: bool,
     policy: Lockout,
     session_ttl: std::time::Duration,
 ) -> Result<Option<SignedIn>> {
-    let parsed = Email::parse(email).ok();
+    let locked_now = match &attempt.counted_on {
+        Some(row) => users::settle_attempt(tx, row, policy, matched)?,
+        None => false,
+    };
     let Some(user) = attempt.user.as_ref() else {
-        if let Some(email) = &parsed {
-            users::settle_attempt(tx, users::attempt_row(None, email), policy, false)?;
-        }
         let event = Event::new(SYSTEM_TENANT_ID, "login.failure", Outcome::Failure)
             .with_details(serde_json::json!({ "reason": "unknown_account" }));
         audit::record(tx, origin, event)?;
         return Ok(None);
     };
-    let row = match &attempt.device {
-        Some(hash) => AttemptRow::Device(hash),
-        None => AttemptRow::User(&user.id),
-    };
-    let locked_now = users::settle_attempt(tx, row, policy, matched)?;
     if !matched {
         let event = Event::success(SYSTEM_TENANT_ID, "login.failure", "user", &user.id)
             .with_outcome(Outcome::Failure);
         audit::record(tx, origin, event)?;
         if locked_now {
             let mut locked = Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id);
-            if attempt.device.is_some() {
+            if attempt.from_known_browser() {
                 locked = locked.with_details(serde_json::json!({ "scope": "known_browser" }));
             }
             audit::record(tx, origin, locked)?;
@@ -439,9 +440,10 @@ pub fn finish_login(
     }
     let auth_time = db::now();
     let session = create_session(tx, &user.id, auth_time, session_ttl)?;
-    let device = match attempt.device {
-        Some(_) => None,
-        None => Some(users::remember_device(tx, &user.id)?),
+    let device = if attempt.from_known_browser() {
+        None
+    } else {
+        Some(users::remember_device(tx, &user.id)?)
     };
     audit::record(
         tx,

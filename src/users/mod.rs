@@ -139,9 +139,9 @@ const DECOYS: u32 = 64;
 /// no account has the email, a decoy row chosen by a hash of the email. A decoy takes
 /// exactly the statements an account's row takes, so an unknown email costs the same
 /// committed work as a wrong password (invariant 3: the same answer in the same time).
-pub fn attempt_row<'a>(user: Option<&'a User>, email: &Email) -> AttemptRow<'a> {
+pub fn attempt_row(user: Option<&User>, email: &Email) -> AttemptRow {
     match user {
-        Some(user) => AttemptRow::User(&user.id),
+        Some(user) => AttemptRow::User(user.id.clone()),
         None => {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(email.as_str().as_bytes());
@@ -155,11 +155,7 @@ pub fn attempt_row<'a>(user: Option<&'a User>, email: &Email) -> AttemptRow<'a> 
 /// refused while the account is locked or while `max_failures` attempts are already
 /// counted, so parallel guesses can never evaluate more than `max_failures` passwords
 /// per lockout window, whatever the load. An expired lock starts a fresh count.
-pub fn reserve_attempt(
-    tx: &mut DbConnection,
-    row: AttemptRow<'_>,
-    policy: Lockout,
-) -> Result<bool> {
+pub fn reserve_attempt(tx: &mut DbConnection, row: &AttemptRow, policy: Lockout) -> Result<bool> {
     let now = db::now();
     store::lock_row(tx, row)?;
     let (current, locked, updated_at) = store::attempt_state(tx, row)?.ok_or(Error::NotFound)?;
@@ -188,7 +184,7 @@ pub fn reserve_attempt(
 /// it reaches the limit, locks the account. Returns whether this failure locked it.
 pub fn settle_attempt(
     tx: &mut DbConnection,
-    row: AttemptRow<'_>,
+    row: &AttemptRow,
     policy: Lockout,
     success: bool,
 ) -> Result<bool> {

@@ -56,12 +56,13 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
 
 /// The row a login attempt is counted on: the account's, or, for an unknown email, a
 /// decoy row that takes the same statements (see `users::Attempts`).
-#[derive(Debug, Clone, Copy)]
-pub enum AttemptRow<'a> {
-    User(&'a str),
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptRow {
+    /// The account's own row (`users.id`).
+    User(String),
     Decoy(i32),
     /// A browser the user signed in from before (`login_devices.token_hash`).
-    Device(&'a str),
+    Device(String),
 }
 
 /// The failure counter of an attempt row: failures, lock, last change.
@@ -69,12 +70,12 @@ pub type AttemptState = (i32, Option<NaiveDateTime>, NaiveDateTime);
 
 /// Takes the row lock (PostgreSQL) so the read-modify-write of the failure counter that
 /// follows is atomic; SQLite write transactions are already exclusive.
-pub fn lock_row(conn: &mut DbConnection, row: AttemptRow<'_>) -> QueryResult<usize> {
+pub fn lock_row(conn: &mut DbConnection, row: &AttemptRow) -> QueryResult<usize> {
     match row {
         AttemptRow::User(id) => diesel::update(users::table.find(id))
             .set(users::failed_logins.eq(users::failed_logins))
             .execute(conn),
-        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(slot))
+        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(*slot))
             .set(login_decoys::failed_logins.eq(login_decoys::failed_logins))
             .execute(conn),
         AttemptRow::Device(hash) => diesel::update(login_devices::table.find(hash))
@@ -85,7 +86,7 @@ pub fn lock_row(conn: &mut DbConnection, row: AttemptRow<'_>) -> QueryResult<usi
 
 pub fn attempt_state(
     conn: &mut DbConnection,
-    row: AttemptRow<'_>,
+    row: &AttemptRow,
 ) -> QueryResult<Option<AttemptState>> {
     match row {
         AttemptRow::User(id) => users::table
@@ -94,7 +95,7 @@ pub fn attempt_state(
             .first(conn)
             .optional(),
         AttemptRow::Decoy(slot) => login_decoys::table
-            .find(slot)
+            .find(*slot)
             .select((
                 login_decoys::failed_logins,
                 login_decoys::locked_until,
@@ -116,7 +117,7 @@ pub fn attempt_state(
 
 pub fn set_failures(
     conn: &mut DbConnection,
-    row: AttemptRow<'_>,
+    row: &AttemptRow,
     failed_logins: i32,
     locked_until: Option<NaiveDateTime>,
     now: NaiveDateTime,
@@ -129,7 +130,7 @@ pub fn set_failures(
                 users::updated_at.eq(now),
             ))
             .execute(conn),
-        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(slot))
+        AttemptRow::Decoy(slot) => diesel::update(login_decoys::table.find(*slot))
             .set((
                 login_decoys::failed_logins.eq(failed_logins),
                 login_decoys::locked_until.eq(locked_until),
