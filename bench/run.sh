@@ -6,6 +6,7 @@
 #   bench/run.sh --postgres postgres://postgres@127.0.0.1:5432/postgres
 #   bench/run.sh --smoke                  # a few seconds per case: the harness works
 #
+# Needs wrk (apt-get install wrk), curl and python3; node for the peer (optional).
 # Environment: DURATION (s per case), CONNS (wrk connections), BCRYPT_COST (default 10).
 # Loopback only; every process it starts is stopped at the end; every loop is bounded.
 # Prints one line per case and writes bench/results/<time>.txt.
@@ -33,8 +34,8 @@ PEER="http://127.0.0.1:$PEER_PORT"
 LUA="$ROOT/bench/lua"
 export LUA_DIR="$LUA"
 
-command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-for tool in wrk curl python3; do
+command -v wrk >/dev/null || { echo "bench: wrk is required: apt-get install wrk" >&2; exit 2; }
+for tool in curl python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
