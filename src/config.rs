@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
-use crate::keys::Alg;
+use tessera_proto::Algorithm;
 
 /// Values given on the command line (clap also fills them from the environment).
 #[derive(Debug, Default, Clone)]
@@ -90,7 +90,7 @@ pub struct Config {
     pub db_timeout: Duration,
     pub workers: usize,
     /// Algorithm of keys created at first start and by scheduled rotation.
-    pub signing_alg: Alg,
+    pub signing_alg: Algorithm,
     pub access_token_ttl: Duration,
     pub id_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -187,6 +187,17 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
 
 impl Config {
+    /// The key life cycle's timing rules: a retired key stays published for the
+    /// longest token lifetime plus a minute of leeway.
+    pub fn key_policy(&self) -> crate::keys::Policy {
+        crate::keys::Policy {
+            alg: self.signing_alg,
+            jwks_max_age: self.jwks_max_age,
+            retire_after: self.access_token_ttl.max(self.id_token_ttl) + Duration::from_secs(60),
+            rotation_interval: self.rotation_interval,
+        }
+    }
+
     /// Loads from the process environment.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
         Self::load_with(overrides, |name| std::env::var(name).ok())
@@ -288,9 +299,9 @@ impl Config {
         };
 
         let signing_alg = match env("TESSERA_SIGNING_ALG").or(file.signing_alg) {
-            Some(text) => Alg::parse(&text)
+            Some(text) => Algorithm::parse(&text)
                 .ok_or_else(|| invalid("signing_alg", "expected ES256, EdDSA or RS256"))?,
-            None => Alg::Es256,
+            None => Algorithm::Es256,
         };
         let seconds = |var, option, from_file, default, range: std::ops::RangeInclusive<u64>| {
             let value = number(&env, var, option, from_file)?.unwrap_or(default);

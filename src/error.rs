@@ -12,6 +12,10 @@ pub enum Error {
     NotFound,
     #[error("invalid credentials")]
     Unauthenticated,
+    /// A bearer-protected resource was asked for without any credentials (RFC 6750
+    /// section 3.1: the challenge then names no error).
+    #[error("no access token")]
+    NoToken,
     #[error("forbidden")]
     Forbidden,
     /// The token is valid but lacks the scope the route needs (RFC 6750 section 3.1).
@@ -37,8 +41,6 @@ pub enum Error {
     /// different request).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
-    #[error("account locked")]
-    Locked,
     /// Full (the hashing pool, the group-commit queue): try again shortly.
     #[error("service unavailable")]
     Unavailable,
@@ -152,4 +154,17 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
         e,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// An error and its sources as one line (`outer: inner: …`), for the operator's
+/// terminal and the server's log; never for a response body.
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }

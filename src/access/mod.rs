@@ -9,7 +9,7 @@ use crate::memberships::{Role, Roles};
 use crate::tenants::{self, Tenant, SYSTEM_TENANT_ID};
 
 /// The scope an access token needs for every `/api/v1` route except audit ingestion.
-pub const API_SCOPE: &str = "tessera:api";
+pub use tessera_proto::API_SCOPE;
 
 /// The verified caller of an API request.
 #[derive(Debug, Clone)]
@@ -26,37 +26,23 @@ pub struct TenantContext {
 }
 
 impl TenantContext {
-    /// Builds the context from verified claims; `None` if a required claim is missing.
+    /// The context of verified claims.
     pub fn from_claims(
-        claims: &serde_json::Map<String, serde_json::Value>,
+        claims: crate::tokens::AccessClaims,
         ip: Option<String>,
         request_id: Option<String>,
-    ) -> Option<Self> {
-        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let roles = claims
-            .get("roles")
-            .and_then(|v| v.as_array())
-            .map(|items| {
-                let names: Vec<&str> = items.iter().filter_map(|r| r.as_str()).collect();
-                Roles::from_stored(&names.join(" "))
-            })
-            .unwrap_or_default();
-        Some(Self {
-            tenant_id: text("tenant_id")?,
-            tenant: text("tenant")?,
-            subject: text("sub")?,
-            client_id: text("client_id")?,
-            roles,
-            scope: text("scope")
-                .unwrap_or_default()
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            jti: text("jti")?,
+    ) -> Self {
+        Self {
+            scope: claims.scopes().map(str::to_owned).collect(),
+            roles: Roles::from_stored(&claims.roles.join(" ")),
+            tenant_id: claims.tenant_id,
+            tenant: claims.tenant,
+            subject: claims.sub,
+            client_id: claims.client_id,
+            jti: claims.jti,
             ip,
             request_id,
-        })
+        }
     }
 
     /// A client-credentials token: the client itself is the subject.

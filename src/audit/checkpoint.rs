@@ -72,10 +72,10 @@ pub fn read(text: &str) -> Result<String> {
 /// Verifies the checkpoint's signature with the published keys, then the chain, then
 /// that the event at the checkpoint's sequence number still has the checkpoint's hash.
 pub fn check(conn: &mut DbConnection, keys: &KeySet, jws: &str) -> Result<CheckpointReport> {
-    let claims = keys.verify(jws, TYP).ok_or(Error::Invalid(
+    let payload = keys.verify_payload(jws, TYP).ok_or(Error::Invalid(
         "checkpoint: signature does not verify with the published keys",
     ))?;
-    let checkpoint: Checkpoint = serde_json::from_value(serde_json::Value::Object(claims))
+    let checkpoint: Checkpoint = serde_json::from_slice(&payload)
         .map_err(|_| Error::Invalid("checkpoint: unexpected content"))?;
     tenants::find_by_id(conn, &checkpoint.tenant_id)?;
     let chain = verify(conn, &checkpoint.tenant_id)?;

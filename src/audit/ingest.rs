@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use super::{Appended, Entry};
 use crate::access::TenantContext;
@@ -17,31 +16,10 @@ use crate::memberships;
 use crate::tenants::{self, SYSTEM_TENANT_ID};
 
 pub const MAX_BATCH: usize = 1000;
-pub const WRITE_SCOPE: &str = "audit:write";
+pub use tessera_proto::AUDIT_WRITE_SCOPE as WRITE_SCOPE;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reference {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: Option<String>,
-}
-
-/// One event as a downstream service sends it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestEvent {
-    pub action: String,
-    pub outcome: String,
-    /// RFC 3339; parsed by [`validate`], so a bad value is reported by name.
-    pub occurred_at: Option<String>,
-    pub tenant_id: Option<String>,
-    pub actor: Option<Reference>,
-    pub resource: Option<Reference>,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
-    pub details: Option<serde_json::Map<String, serde_json::Value>>,
-}
+/// One event as a downstream service sends it (the wire contract's type).
+pub use tessera_proto::{IngestEvent, Reference};
 
 /// Parses a body, naming the position and field of the first problem.
 pub fn parse(body: &[u8]) -> Result<Vec<IngestEvent>> {

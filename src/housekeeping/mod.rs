@@ -71,3 +71,17 @@ pub fn purge(conn: &mut DbConnection, idempotency_window: Duration) -> Result<Pu
         devices: drain(conn, now, store::devices)?,
     })
 }
+
+/// One scheduled run on a pooled connection, its outcome logged (the server's
+/// housekeeping thread calls it every `purge_interval_secs`).
+pub fn run_once(pool: &db::Pool, idempotency_window: Duration) {
+    let purged = pool
+        .get()
+        .map_err(crate::error::Error::from)
+        .and_then(|mut conn| purge(&mut conn, idempotency_window));
+    match purged {
+        Ok(p) if p.total() > 0 => log::info!("housekeeping purged {p:?}"),
+        Ok(_) => {}
+        Err(e) => log::warn!("housekeeping skipped: {e}"),
+    }
+}

@@ -20,16 +20,15 @@ impl Error {
     fn public(&self) -> (StatusCode, ErrorBody) {
         let (status, error, description) = match self {
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found"),
-            // A locked account answers like any other failed authentication.
             Error::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the access token is missing, invalid, expired or revoked",
             ),
-            Error::Locked => (
+            Error::NoToken => (
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "invalid credentials",
+                "invalid_request",
+                "the access token is missing",
             ),
             Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "forbidden"),
             Error::InsufficientScope(_) => (
@@ -101,6 +100,12 @@ impl ResponseError for Error {
                 builder.insert_header((
                     actix_web::http::header::WWW_AUTHENTICATE,
                     "Bearer realm=\"tessera\", error=\"invalid_token\"",
+                ));
+            }
+            Error::NoToken => {
+                builder.insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"tessera\"",
                 ));
             }
             Error::InsufficientScope(scope) => {

@@ -9,18 +9,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{self, LoginPage, LogoutPage, PickerPage};
 use super::{blocking, request_meta, AppState};
-use crate::audit::{self, Event, Origin, Outcome};
+use crate::audit::Origin;
 use crate::clients;
 use crate::db::DbConnection;
 use crate::error::Error;
+use crate::login::decide::{self, Decision, Flow, Lifetimes};
 use crate::login::throttle::Verdict;
 use crate::login::{
     self, AuthorizeError, AuthorizeParams, PendingHandle, PendingRequest, ValidRequest,
 };
-use crate::memberships::{self, Resolution};
-use crate::oauth::code::{self, CodeRequest};
-use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
-use crate::users::{Lockout, User};
+use crate::oauth::code::CodeRequest;
+use crate::tenants::Tenant;
+use crate::users::Lockout;
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const REQUEST_COOKIE: &str = "tessera_authz";
@@ -223,87 +223,64 @@ fn authorize_error(issuer: &str, e: AuthorizeError) -> Result<Next, Error> {
     }
 }
 
-/// The request as a code will remember it.
-struct Authorization<'a> {
-    code: CodeRequest<'a>,
-    client_tenant_id: Option<&'a str>,
-    client_name: &'a str,
+/// What the rendering of a decision needs besides the decision.
+struct Context<'a> {
+    issuer: &'a str,
+    redirect_uri: &'a str,
     state: Option<&'a str>,
+    client_name: &'a str,
 }
 
-/// A logged-in user's request: resolve the tenant (invariant 1) and issue a code, show
-/// the picker, or refuse.
-#[allow(clippy::too_many_arguments)]
-fn conclude(
-    tx: &mut DbConnection,
-    app: &AppState,
-    origin: &Origin,
-    authz: &Authorization<'_>,
-    hint: Option<&str>,
-    user: &User,
-    auth_time: chrono::NaiveDateTime,
-    no_prompt: bool,
-    pending: Option<&PendingRequest>,
-    start_picker: &mut dyn FnMut(&mut DbConnection) -> Result<PendingHandle, Error>,
-) -> Result<Next, Error> {
-    let issuer = &app.config.issuer;
-    match memberships::resolve_tenant(tx, &user.id, authz.client_tenant_id, hint) {
-        Ok(Resolution::Tenant(access)) => {
-            let code = code::issue_code(
-                tx,
-                origin,
-                &authz.code,
-                &user.id,
-                auth_time,
-                &access,
-                app.config.auth_code_ttl,
-            )?;
-            if let Some(pending) = pending {
-                login::finish_pending(tx, pending)?;
-            }
+/// The page or redirect that shows `decision`.
+fn render(ctx: &Context<'_>, decision: Decision) -> Next {
+    match decision {
+        Decision::Code(code) => {
             let mut params = vec![("code", code.as_str())];
-            if let Some(state) = authz.state {
+            if let Some(state) = ctx.state {
                 params.push(("state", state));
             }
-            params.push(("iss", issuer));
-            Ok(redirect_with(authz.code.redirect_uri, &params))
+            params.push(("iss", ctx.issuer));
+            redirect_with(ctx.redirect_uri, &params)
         }
-        Ok(Resolution::Pick(tenants)) if !no_prompt => {
-            let handle = start_picker(tx)?;
-            Ok(Next::Pick {
-                handle,
-                client_name: authz.client_name.to_owned(),
-                redirect_uri: authz.code.redirect_uri.to_owned(),
-                tenants,
-            })
-        }
-        Ok(Resolution::Pick(_)) => Ok(error_redirect(
-            issuer,
-            authz.code.redirect_uri,
-            authz.state,
+        Decision::PickTenant { handle, tenants } => Next::Pick {
+            handle,
+            client_name: ctx.client_name.to_owned(),
+            redirect_uri: ctx.redirect_uri.to_owned(),
+            tenants,
+        },
+        Decision::InteractionRequired => error_redirect(
+            ctx.issuer,
+            ctx.redirect_uri,
+            ctx.state,
             "interaction_required",
             "the user must choose a tenant",
-        )),
-        Err(Error::Forbidden) => {
-            if let Some(pending) = pending {
-                login::finish_pending(tx, pending)?;
-            }
-            audit::record(
-                tx,
-                origin,
-                Event::new(SYSTEM_TENANT_ID, "authorization.denied", Outcome::Denied)
-                    .on("user", &user.id)
-                    .with_details(serde_json::json!({ "client_id": authz.code.client_id })),
-            )?;
-            Ok(error_redirect(
-                issuer,
-                authz.code.redirect_uri,
-                authz.state,
-                "access_denied",
-                "the user has no access to the requested tenant",
-            ))
-        }
-        Err(e) => Err(e),
+        ),
+        Decision::Denied => error_redirect(
+            ctx.issuer,
+            ctx.redirect_uri,
+            ctx.state,
+            "access_denied",
+            "the user has no access to the requested tenant",
+        ),
+    }
+}
+
+fn lifetimes(app: &AppState) -> Lifetimes {
+    Lifetimes {
+        code: app.config.auth_code_ttl,
+        pending: app.config.login_request_ttl,
+    }
+}
+
+/// The code a pending request will lead to.
+fn pending_code<'a>(pending: &'a PendingRequest, session_hash: &'a str) -> CodeRequest<'a> {
+    CodeRequest {
+        client_id: &pending.client_id,
+        redirect_uri: &pending.redirect_uri,
+        scope: &pending.scope,
+        nonce: pending.nonce.as_deref(),
+        code_challenge: &pending.code_challenge,
+        session_hash: Some(session_hash),
     }
 }
 
@@ -352,29 +329,32 @@ pub async fn get_authorize(
             .into());
         };
         let origin = login::browser_origin(Some(&user.id), ip, request_id);
-        let authz = authorization(&request, &session.id_hash);
-        let next = crate::db::write_tx(&mut conn, |tx| {
-            conclude(
-                tx,
-                app,
-                &origin,
-                &authz,
-                request.tenant_hint.as_deref(),
-                &user,
-                session.auth_time,
-                request.no_prompt,
-                None,
-                &mut |tx| {
-                    login::start_pending(
-                        tx,
-                        &request,
-                        Some((&user.id, session.auth_time)),
-                        app.config.login_request_ttl,
-                    )
+        let decision = crate::db::write_tx(&mut conn, |tx| {
+            let input = decide::Request {
+                flow: Flow::Fresh(&request),
+                code: CodeRequest {
+                    client_id: &request.client.id,
+                    redirect_uri: &request.redirect_uri,
+                    scope: &request.scope,
+                    nonce: request.nonce.as_deref(),
+                    code_challenge: &request.code_challenge,
+                    session_hash: Some(&session.id_hash),
                 },
-            )
+                client_tenant: request.client.tenant_id.as_deref(),
+                user: &user,
+                auth_time: session.auth_time,
+                hint: request.tenant_hint.as_deref(),
+                no_prompt: request.no_prompt,
+            };
+            decide::decide(tx, &origin, &input, lifetimes(app))
         })?;
-        Ok(next.into())
+        let ctx = Context {
+            issuer: &app.config.issuer,
+            redirect_uri: &request.redirect_uri,
+            state: request.state.as_deref(),
+            client_name: &request.client.name,
+        };
+        Ok(render(&ctx, decision).into())
     })
     .await?;
     Ok(respond(&app, step, false))
@@ -388,22 +368,6 @@ fn request_failure(app: &AppState, request: &ValidRequest, error: &str, descript
         error,
         description,
     )
-}
-
-fn authorization<'a>(request: &'a ValidRequest, session_hash: &'a str) -> Authorization<'a> {
-    Authorization {
-        code: CodeRequest {
-            client_id: &request.client.id,
-            redirect_uri: &request.redirect_uri,
-            scope: &request.scope,
-            nonce: request.nonce.as_deref(),
-            code_challenge: &request.code_challenge,
-            session_hash: Some(session_hash),
-        },
-        client_tenant_id: request.client.tenant_id.as_deref(),
-        client_name: &request.client.name,
-        state: request.state.as_deref(),
-    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -536,27 +500,31 @@ pub async fn post_login(
                 }));
             };
             let session_hash = crate::tokens::opaque_hash(&session);
-            let authz = pending_authorization(&pending, &client, &session_hash);
-            let next = conclude(
-                tx,
-                app,
-                &origin,
-                &authz,
-                pending.tenant_hint.as_deref(),
+            let handle = PendingHandle {
+                id: request_handle.clone(),
+                csrf: csrf.clone(),
+            };
+            let input = decide::Request {
+                flow: Flow::Pending {
+                    row: &pending,
+                    handle: &handle,
+                },
+                code: pending_code(&pending, &session_hash),
+                client_tenant: client.tenant_id.as_deref(),
                 user,
                 auth_time,
-                false,
-                Some(&pending),
-                &mut |tx| {
-                    login::set_pending_user(tx, &pending, &user.id, auth_time)?;
-                    Ok(PendingHandle {
-                        id: request_handle.clone(),
-                        csrf: csrf.clone(),
-                    })
-                },
-            )?;
+                hint: pending.tenant_hint.as_deref(),
+                no_prompt: false,
+            };
+            let decision = decide::decide(tx, &origin, &input, lifetimes(app))?;
+            let ctx = Context {
+                issuer: &app.config.issuer,
+                redirect_uri: &pending.redirect_uri,
+                state: pending.state.as_deref(),
+                client_name: &client.name,
+            };
             Ok(Step {
-                next,
+                next: render(&ctx, decision),
                 set_session: Some(session),
                 set_device: device,
             })
@@ -590,26 +558,6 @@ fn busy() -> HttpResponse {
         "Try again",
         "The sign-in service is busy. Please try again in a moment.",
     )
-}
-
-fn pending_authorization<'a>(
-    pending: &'a PendingRequest,
-    client: &'a clients::Client,
-    session_hash: &'a str,
-) -> Authorization<'a> {
-    Authorization {
-        code: CodeRequest {
-            client_id: &pending.client_id,
-            redirect_uri: &pending.redirect_uri,
-            scope: &pending.scope,
-            nonce: pending.nonce.as_deref(),
-            code_challenge: &pending.code_challenge,
-            session_hash: Some(session_hash),
-        },
-        client_tenant_id: client.tenant_id.as_deref(),
-        client_name: &client.name,
-        state: pending.state.as_deref(),
-    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -660,24 +608,35 @@ pub async fn post_authorize(
         }
         let client = clients::find(&mut conn, &pending.client_id)?;
         let origin = login::browser_origin(Some(&user.id), ip, request_id);
-        let authz = pending_authorization(&pending, &client, &session.id_hash);
         // A missing answer names no tenant: it fails like a tenant the user is not in.
         let hint = form.tenant.unwrap_or_default();
-        let next = crate::db::write_tx(&mut conn, |tx| {
-            conclude(
-                tx,
-                app,
-                &origin,
-                &authz,
-                Some(&hint),
-                &user,
+        let handle = PendingHandle {
+            id: request_handle.clone(),
+            csrf: csrf.clone(),
+        };
+        let decision = crate::db::write_tx(&mut conn, |tx| {
+            let input = decide::Request {
+                flow: Flow::Pending {
+                    row: &pending,
+                    handle: &handle,
+                },
+                code: pending_code(&pending, &session.id_hash),
+                client_tenant: client.tenant_id.as_deref(),
+                user: &user,
                 auth_time,
-                true,
-                Some(&pending),
-                &mut |_| Err(Error::Forbidden),
-            )
+                hint: Some(&hint),
+                // The picker was answered: another one would loop.
+                no_prompt: true,
+            };
+            decide::decide(tx, &origin, &input, lifetimes(app))
         })?;
-        Ok(next.into())
+        let ctx = Context {
+            issuer: &app.config.issuer,
+            redirect_uri: &pending.redirect_uri,
+            state: pending.state.as_deref(),
+            client_name: &client.name,
+        };
+        Ok(render(&ctx, decision).into())
     })
     .await?;
     Ok(respond(&app, step, true))
@@ -724,25 +683,20 @@ pub async fn get_logout(
         let hint = params.id_token_hint.as_deref().and_then(|hint| {
             app.keys
                 .current()
-                .verify(hint, crate::tokens::ID_TOKEN_TYP)
-                .filter(|claims| {
-                    claims.get("iss").and_then(|v| v.as_str()) == Some(app.config.issuer.as_str())
-                })
+                .verify::<crate::tokens::IdClaims>(hint, crate::tokens::ID_TOKEN_TYP)
+                .filter(|claims| claims.iss == app.config.issuer)
         });
-        let hint_claim = |name: &str| {
-            hint.as_ref()
-                .and_then(|c| c.get(name))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let client_id = match (params.client_id, hint_claim("aud")) {
+        let hinted_client = hint
+            .as_ref()
+            .and_then(|c| c.aud.0.first().cloned().filter(|_| c.aud.0.len() == 1));
+        let client_id = match (params.client_id, hinted_client) {
             (Some(named), Some(hinted)) if named != hinted => None,
             (named, hinted) => named.or(hinted),
         };
         let mut signed_in = None;
         if let Some(cookie) = &session_cookie {
             if let Some((_, user)) = login::current_session(&mut conn, Some(cookie))? {
-                if hint_claim("sub").as_deref() != Some(user.id.as_str()) {
+                if hint.as_ref().map(|c| c.sub.as_str()) != Some(user.id.as_str()) {
                     return Ok(Logout::Confirm(login::logout_csrf(cookie)));
                 }
                 signed_in = Some(cookie.as_str());
@@ -853,98 +807,4 @@ fn signed_out(app: &AppState, target: Option<String>, after_post: bool) -> HttpR
     };
     let _ = response.add_cookie(&expired_cookie(app, SESSION_COOKIE));
     response
-}
-
-/// OIDC userinfo: the user behind a valid access token with the `openid` scope.
-pub async fn get_userinfo(
-    app: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, Error> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
-    let state = app.clone().into_inner();
-    let answer = blocking(move || {
-        let Some(token) = token else {
-            return Ok(Err("invalid_request"));
-        };
-        let mut conn = state.pool.get()?;
-        let keys = state.keys.current();
-        let Some(verified) =
-            crate::tokens::verify_access_token(&mut conn, &keys, &state.config.issuer, &token)?
-        else {
-            return Ok(Err("invalid_token"));
-        };
-        if verified.claims.get("aud").and_then(|a| a.as_str()) != Some(&state.config.audience) {
-            return Ok(Err("invalid_token"));
-        }
-        let claim = |name: &str| {
-            verified
-                .claims
-                .get(name)
-                .cloned()
-                .unwrap_or(serde_json::Value::Null)
-        };
-        let has_openid = claim("scope")
-            .as_str()
-            .is_some_and(|s| s.split(' ').any(|s| s == "openid"));
-        if !has_openid {
-            return Ok(Err("insufficient_scope"));
-        }
-        // Only a token issued to a user describes one: a client-credentials token's
-        // subject is its client, and the user must still be a member of the tenant.
-        let text = |name: &str| verified.claims.get(name).and_then(|v| v.as_str());
-        let (Some(subject), Some(client_id)) = (text("sub"), text("client_id")) else {
-            return Ok(Err("invalid_token"));
-        };
-        if subject == client_id || uuid::Uuid::parse_str(subject).is_err() {
-            return Ok(Err("invalid_token"));
-        }
-        let user = match crate::users::find(&mut conn, subject) {
-            Ok(user) if user.status == "active" => user,
-            Ok(_) | Err(Error::NotFound) => return Ok(Err("invalid_token")),
-            Err(e) => return Err(e),
-        };
-        if !crate::memberships::is_member(&mut conn, &verified.tenant_id, &user.id)? {
-            return Ok(Err("invalid_token"));
-        }
-        Ok(Ok(serde_json::json!({
-            "sub": user.id,
-            "email": user.email,
-            "tenant_id": claim("tenant_id"),
-            "tenant": claim("tenant"),
-            "roles": claim("roles"),
-        })))
-    })
-    .await?;
-    match answer {
-        Ok(body) => Ok(HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(body)),
-        Err(error) => {
-            let status = if error == "insufficient_scope" {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            let challenge = match error {
-                "invalid_request" => "Bearer realm=\"tessera\"".to_owned(),
-                e => format!("Bearer realm=\"tessera\", error=\"{e}\""),
-            };
-            Ok(HttpResponse::build(status)
-                .insert_header((header::WWW_AUTHENTICATE, challenge))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({
-                    "error": error,
-                    "error_description": "the access token is missing, invalid or insufficient",
-                    "request_id": request_meta(&req).1,
-                })))
-        }
-    }
 }

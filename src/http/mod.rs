@@ -2,105 +2,27 @@
 //! and the server's life cycle. `actix_web` appears only under this folder.
 
 pub mod api;
+mod auth;
 pub mod errors;
 mod form;
 pub mod health;
-pub mod limits;
 pub mod login;
 pub mod oauth;
 mod oauth_errors;
 pub mod pages;
 pub mod request_id;
+pub mod userinfo;
 pub mod wellknown;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
-use crate::config::Config;
-use crate::db::Pool;
 use crate::error::Error;
-use crate::keys::{self, Keys};
-
-/// The group-commit writer of issued tokens.
-pub type Issuance =
-    crate::db::group::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
-
-/// Starts the group-commit writer of issued tokens.
-pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
-    let mut heads = crate::tokens::ChainHeads::default();
-    crate::db::group::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
-        crate::tokens::record_batch(conn, &mut heads, records)
-    })
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub config: Arc<Config>,
-    pub keys: Arc<Keys>,
-    pub hasher: Arc<crate::users::password::Hasher>,
-    /// Records issued tokens (ledger row + audit event) in shared, bulk commits.
-    pub issuance: Arc<Issuance>,
-    /// Recently authenticated clients and their tenants (a few seconds).
-    pub directory: Arc<crate::clients::directory::Directory>,
-    /// Audit ingestion requests being parsed and written at once: one on SQLite (whose
-    /// writes serialize anyway: one at a time ingests as fast as four), one per worker
-    /// on PostgreSQL. More wait, with their bodies read (at most
-    /// `audit_max_body_bytes` each), so that memory under an ingestion flood stays
-    /// bounded.
-    pub ingestion: Arc<tokio::sync::Semaphore>,
-    /// Password attempts per client address.
-    pub throttle: Arc<crate::login::throttle::Throttle>,
-    /// Exports and verifications: their own threads and pool, a few at a time.
-    pub long_reads: Arc<limits::LongReads>,
-    /// Memory for ingestion bodies in flight.
-    pub bodies: Arc<limits::BodyBudget>,
-}
-
-impl AppState {
-    pub fn new(
-        pool: Pool,
-        config: Config,
-        keys: Keys,
-        hasher: crate::users::password::Hasher,
-    ) -> Result<Self, Error> {
-        let issuance = issuance(&pool)?;
-        let config_rate = config.login_rate_per_minute;
-        let long_pool = crate::db::pool(
-            &config.database_url,
-            u32::try_from(limits::LONG_READS).unwrap_or(2),
-            config.db_timeout,
-        )
-        .map_err(Error::internal)?;
-        let bodies = limits::BodyBudget::new(config.body_budget_bytes);
-        let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
-            config.workers.max(1)
-        } else {
-            1
-        });
-        Ok(Self {
-            pool,
-            config: Arc::new(config),
-            keys: Arc::new(keys),
-            hasher: Arc::new(hasher),
-            issuance: Arc::new(issuance),
-            directory: Arc::new(crate::clients::directory::Directory::new(
-                Duration::from_secs(5),
-            )),
-            ingestion: Arc::new(ingestion),
-            throttle: Arc::new(crate::login::throttle::Throttle::new(config_rate)),
-            long_reads: Arc::new(limits::LongReads::new(long_pool)),
-            bodies: Arc::new(bodies),
-        })
-    }
-}
+pub use crate::state::AppState;
 
 /// The application with its full route table and middleware.
 pub fn app(
@@ -150,7 +72,7 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
         .route("/login", web::post().to(login::post_login))
         .route("/logout", web::get().to(login::get_logout))
         .route("/logout", web::post().to(login::post_logout))
-        .route("/userinfo", web::get().to(login::get_userinfo))
+        .route("/userinfo", web::get().to(userinfo::get_userinfo))
         .route("/token", web::post().to(oauth::post_token))
         .route("/introspect", web::post().to(oauth::post_introspect))
         .route("/revoke", web::post().to(oauth::post_revoke));
@@ -287,86 +209,10 @@ async fn not_found() -> Result<actix_web::HttpResponse, Error> {
     Err(Error::NotFound)
 }
 
-/// Runs the server on its own runtime until SIGINT/SIGTERM, then drains in-flight
-/// requests (up to 10 s).
-pub fn run(config: Config, pool: Pool, keys: Keys) -> std::io::Result<()> {
-    let hasher = crate::users::password::Hasher::start(
-        config.bcrypt_workers,
-        config.bcrypt_queue,
-        config.bcrypt_cost,
-    )
-    .map_err(std::io::Error::other)?;
-    let state = AppState::new(pool, config, keys, hasher).map_err(std::io::Error::other)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let upkeep = {
-        let (state, stop) = (state.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("key-upkeep".into())
-            .spawn(move || key_upkeep(&state, &stop))?
-    };
-    let housekeeping = {
-        let (state, stop) = (state.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("housekeeping".into())
-            .spawn(move || housekeeping(&state, &stop))?
-    };
-    let result = actix_web::rt::System::new().block_on(serve(state));
-    stop.store(true, Ordering::Relaxed);
-    let _ = upkeep.join();
-    let _ = housekeeping.join();
-    result
-}
-
-/// Picks up key changes made by the CLI or another instance, and runs scheduled
-/// rotation, every `keys_reload` until `stop`.
-fn key_upkeep(state: &AppState, stop: &AtomicBool) {
-    let policy = keys::Policy::from_config(&state.config);
-    let origin = crate::audit::Origin::system();
-    let mut next = Instant::now() + state.config.keys_reload;
-    while !stop.load(Ordering::Relaxed) {
-        if Instant::now() < next {
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        }
-        next = Instant::now() + state.config.keys_reload;
-        match state.pool.get() {
-            Ok(mut conn) => {
-                if let Err(e) = keys::maintain(&mut conn, state.keys.dir(), &policy, &origin) {
-                    log::error!("scheduled key upkeep failed: {e}");
-                }
-            }
-            Err(e) => log::warn!("scheduled key upkeep skipped: {e}"),
-        }
-        match state.keys.reload_if_changed() {
-            Ok(true) => log::info!(
-                "signing keys reloaded; active kid {}",
-                state.keys.current().active().kid
-            ),
-            Ok(false) => {}
-            Err(e) => log::error!("keeping the current signing keys: {e}"),
-        }
-    }
-}
-
-/// Deletes expired rows every `purge_interval` until `stop` (see `crate::housekeeping`).
-fn housekeeping(state: &AppState, stop: &AtomicBool) {
-    let mut next = Instant::now() + state.config.purge_interval;
-    while !stop.load(Ordering::Relaxed) {
-        if Instant::now() < next {
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        }
-        next = Instant::now() + state.config.purge_interval;
-        let purged = state.pool.get().map_err(Error::from).and_then(|mut conn| {
-            crate::housekeeping::purge(&mut conn, state.config.idempotency_window)
-        });
-        state.throttle.forget_idle();
-        match purged {
-            Ok(p) if p.total() > 0 => log::info!("housekeeping purged {p:?}"),
-            Ok(_) => {}
-            Err(e) => log::warn!("housekeeping skipped: {e}"),
-        }
-    }
+/// Serves `state` on its own runtime until SIGINT/SIGTERM, then drains in-flight
+/// requests (up to 10 s). The composition root ([`crate::server`]) builds the state.
+pub fn run(state: AppState) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(serve(state))
 }
 
 async fn serve(state: AppState) -> std::io::Result<()> {

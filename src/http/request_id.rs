@@ -50,23 +50,15 @@ pub async fn middleware(
             let status = res.status();
             if status.is_server_error() {
                 // The cause chain is for operators only.
-                let mut cause = String::new();
                 let known: Option<&dyn std::error::Error> = err
                     .as_error::<crate::error::Error>()
                     .map(|e| e as _)
                     .or_else(|| err.as_error::<crate::oauth::OAuthError>().map(|e| e as _));
-                match known {
-                    Some(known) => {
-                        let mut source = Some(known);
-                        while let Some(s) = source {
-                            cause.push_str(": ");
-                            cause.push_str(&s.to_string());
-                            source = s.source();
-                        }
-                    }
-                    None => cause = format!(": {err}"),
-                }
-                log::error!("request_id={id} status={} error{cause}", status.as_u16());
+                let cause = match known {
+                    Some(known) => crate::error::cause_chain(known),
+                    None => err.to_string(),
+                };
+                log::error!("request_id={id} status={} error: {cause}", status.as_u16());
             }
             let body = res
                 .response()

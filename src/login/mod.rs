@@ -4,6 +4,7 @@
 //! Errors found before the client and redirect URI are known show a page; later ones go
 //! back to the client (RFC 6749 section 4.1.2.1).
 
+pub mod decide;
 pub mod store;
 pub mod throttle;
 

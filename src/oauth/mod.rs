@@ -5,6 +5,7 @@
 
 pub mod code;
 pub mod store;
+pub mod userinfo;
 
 use serde::Serialize;
 
@@ -287,31 +288,16 @@ pub fn introspect(
     if client
         .tenant_id
         .as_deref()
-        .is_some_and(|own| own != verified.tenant_id)
+        .is_some_and(|own| own != verified.claims.tenant_id)
     {
         return Ok(inactive);
     }
-    let mut body = serde_json::Map::new();
+    let mut body = match serde_json::to_value(&verified.claims) {
+        Ok(serde_json::Value::Object(claims)) => claims,
+        _ => return Ok(inactive),
+    };
     body.insert("active".into(), true.into());
     body.insert("token_type".into(), "Bearer".into());
-    for name in [
-        "scope",
-        "client_id",
-        "sub",
-        "aud",
-        "iss",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "tenant_id",
-        "tenant",
-        "roles",
-    ] {
-        if let Some(value) = verified.claims.get(name) {
-            body.insert(name.into(), value.clone());
-        }
-    }
     Ok(serde_json::Value::Object(body))
 }
 
@@ -328,19 +314,18 @@ pub fn revoke(
     token: &str,
 ) -> Result<(), OAuthError> {
     let allowed = db::write_tx(conn, |tx| {
-        let Some(claims) = keys.verify(token, tokens::ACCESS_TOKEN_TYP) else {
+        let Some(payload) = keys.verify_payload(token, tokens::ACCESS_TOKEN_TYP) else {
             // Not one of our access tokens: perhaps a refresh token.
             return code::revoke_refresh(tx, origin, client, token);
         };
-        let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
-        let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
+        let Ok(claims) = tokens::AccessClaims::from_json(&payload) else {
             return Ok(true);
         };
-        if str_claim("client_id") != Some(client.id.as_str()) {
-            tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), jti)?;
+        if claims.client_id != client.id {
+            tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), &claims.jti)?;
             return Ok(false);
         }
-        tokens::revoke(tx, origin, tenant_id, jti, "client")?;
+        tokens::revoke(tx, origin, &claims.tenant_id, &claims.jti, "client")?;
         Ok::<_, Error>(true)
     })?;
     if allowed {

@@ -11,9 +11,8 @@ use crate::error::{is_unique_violation, Error, Result};
 
 pub use store::Tenant;
 
-/// The fixed id of the reserved `system` tenant.
-pub const SYSTEM_TENANT_ID: &str = "00000000-0000-4000-8000-000000000000";
-pub const SYSTEM_SLUG: &str = "system";
+/// The reserved `system` tenant (the wire contract names it).
+pub use tessera_proto::{SYSTEM_SLUG, SYSTEM_TENANT_ID};
 
 /// A tenant slug: 2–63 characters of `a-z`, `0-9` and `-`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,13 +40,17 @@ impl Slug {
     }
 }
 
-/// Creates a tenant and records `tenant.created` in the system chain.
+/// Creates a tenant and records `tenant.created` in the system chain. The reserved
+/// `system` slug is taken (`Conflict`), like any existing one.
 pub fn create(
     tx: &mut DbConnection,
     origin: &Origin,
     slug: &Slug,
     name: Option<&str>,
 ) -> Result<Tenant> {
+    if slug.as_str() == SYSTEM_SLUG {
+        return Err(Error::Conflict("tenant"));
+    }
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())

@@ -16,8 +16,7 @@ use crate::tenants::Tenant;
 
 pub use store::{IssuedToken, TokenFilter};
 
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-pub const ID_TOKEN_TYP: &str = "JWT";
+pub use tessera_proto::{AccessClaims, Audience, IdClaims, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 
 /// A new opaque secret (client secrets, codes, refresh tokens, session and request
 /// handles): 256 random bits, base64url without padding (43 characters).
@@ -35,26 +34,8 @@ pub fn opaque_hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
-/// The claims of an access token (RFC 9068 plus Tessera's tenant claims). Times are
-/// integer seconds.
-#[derive(Debug, Clone, Serialize)]
-pub struct AccessClaims<'a> {
-    pub iss: &'a str,
-    pub sub: &'a str,
-    pub aud: &'a str,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: &'a str,
-    pub client_id: &'a str,
-    pub scope: &'a str,
-    pub tenant_id: &'a str,
-    pub tenant: &'a str,
-    pub roles: &'a [&'a str],
-}
-
 /// Serializes and signs access-token claims with the active key.
-pub fn mint_access_token(keys: &KeySet, claims: &AccessClaims<'_>) -> Result<(String, String)> {
+pub fn mint_access_token(keys: &KeySet, claims: &AccessClaims) -> Result<(String, String)> {
     let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
     let (token, kid) = keys.sign(ACCESS_TOKEN_TYP, &payload)?;
     Ok((token, kid.to_owned()))
@@ -233,18 +214,18 @@ fn mint_for_ledger(
     let ttl = i64::try_from(issuer.access_ttl.as_secs()).unwrap_or(300);
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = AccessClaims {
-        iss: issuer.iss,
-        sub: grant.subject,
-        aud: issuer.audience,
+        iss: issuer.iss.to_owned(),
+        sub: grant.subject.to_owned(),
+        aud: Audience::one(issuer.audience),
         exp: now + ttl,
         iat: now,
-        nbf: now,
-        jti: &jti,
-        client_id: grant.client_id,
-        scope: grant.scope,
-        tenant_id: &grant.tenant.id,
-        tenant: &grant.tenant.slug,
-        roles: grant.roles,
+        nbf: Some(now),
+        jti: jti.clone(),
+        client_id: grant.client_id.to_owned(),
+        scope: grant.scope.to_owned(),
+        tenant_id: grant.tenant.id.clone(),
+        tenant: grant.tenant.slug.clone(),
+        roles: grant.roles.iter().map(|r| (*r).to_owned()).collect(),
     };
     let (token, kid) = mint_access_token(keys, &claims)?;
     let row = IssuedToken {
@@ -269,25 +250,6 @@ fn mint_for_ledger(
         },
         row,
     ))
-}
-
-/// The claims of an ID token (OpenID Connect Core section 2) plus the tenant.
-#[derive(Debug, Clone, Serialize)]
-pub struct IdClaims<'a> {
-    pub iss: &'a str,
-    pub sub: &'a str,
-    pub aud: &'a str,
-    pub azp: &'a str,
-    pub exp: i64,
-    pub iat: i64,
-    pub auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<&'a str>,
-    pub jti: &'a str,
-    pub email: &'a str,
-    pub tenant_id: &'a str,
-    pub tenant: &'a str,
-    pub roles: &'a [&'a str],
 }
 
 /// Who logged in, for the ID token.
@@ -317,19 +279,19 @@ pub fn issue_id_token(
     let ttl = i64::try_from(issuer.id_ttl.as_secs()).unwrap_or(300);
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = IdClaims {
-        iss: issuer.iss,
-        sub: grant.subject,
-        aud: grant.client_id,
-        azp: grant.client_id,
+        iss: issuer.iss.to_owned(),
+        sub: grant.subject.to_owned(),
+        aud: Audience::one(grant.client_id),
+        azp: grant.client_id.to_owned(),
         exp: now + ttl,
         iat: now,
         auth_time: auth_time.and_utc().timestamp(),
-        nonce,
-        jti: &jti,
-        email,
-        tenant_id: &grant.tenant.id,
-        tenant: &grant.tenant.slug,
-        roles: grant.roles,
+        nonce: nonce.map(str::to_owned),
+        jti: jti.clone(),
+        email: email.to_owned(),
+        tenant_id: grant.tenant.id.clone(),
+        tenant: grant.tenant.slug.clone(),
+        roles: grant.roles.iter().map(|r| (*r).to_owned()).collect(),
     };
     let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
     let (token, kid) = keys.sign(ID_TOKEN_TYP, &payload)?;
@@ -442,9 +404,7 @@ fn issued_event(row: &IssuedToken) -> Event {
 /// have all been checked.
 #[derive(Debug, Clone)]
 pub struct VerifiedAccess {
-    pub claims: serde_json::Map<String, serde_json::Value>,
-    pub tenant_id: String,
-    pub jti: String,
+    pub claims: AccessClaims,
 }
 
 /// Verifies an access token completely: signature by a published key, `typ`, `iss`,
@@ -455,28 +415,20 @@ pub fn verify_access_token(
     iss: &str,
     token: &str,
 ) -> Result<Option<VerifiedAccess>> {
-    let Some(claims) = keys.verify(token, ACCESS_TOKEN_TYP) else {
+    let Some(claims) = keys
+        .verify_payload(token, ACCESS_TOKEN_TYP)
+        .and_then(|payload| AccessClaims::from_json(&payload).ok())
+    else {
         return Ok(None);
     };
     let now = Utc::now().timestamp();
-    let str_claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
-    let int_claim = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
-    let valid_time = int_claim("exp").is_some_and(|exp| exp > now)
-        && int_claim("nbf").is_none_or(|nbf| nbf <= now);
-    let (Some(tenant_id), Some(jti)) = (str_claim("tenant_id"), str_claim("jti")) else {
-        return Ok(None);
-    };
-    if str_claim("iss") != Some(iss) || !valid_time {
+    let valid_time = claims.exp > now && claims.nbf.is_none_or(|nbf| nbf <= now);
+    if claims.iss != iss || !valid_time {
         return Ok(None);
     }
-    let (tenant_id, jti) = (tenant_id.to_owned(), jti.to_owned());
-    match store::find(conn, &tenant_id, &jti)? {
+    match store::find(conn, &claims.tenant_id, &claims.jti)? {
         Some(row) if row.revoked_at.is_none() && row.token_type == "access_token" => {
-            Ok(Some(VerifiedAccess {
-                claims,
-                tenant_id,
-                jti,
-            }))
+            Ok(Some(VerifiedAccess { claims }))
         }
         _ => Ok(None),
     }

@@ -115,8 +115,11 @@ both_backends! {
 both_backends! {
     fn member_add_rejects_unknown_role_tenant_and_user(db) {
         seed(&db);
-        let err = db.cli(&["member", "add", "acme", "alice@example.com", "--role", "owner"]).fails(1).to_owned();
-        assert_eq!(err, "tessera: error: invalid role: expected member, admin or auditor");
+        // A value outside a closed set is a usage error (exit 2), named with the choices.
+        let out = db.cli(&["member", "add", "acme", "alice@example.com", "--role", "owner"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("invalid value 'owner' for '--role <ROLE>'"), "{}", out.stderr);
+        assert!(out.stderr.contains("[possible values: member, admin, auditor]"), "{}", out.stderr);
         let err = db.cli(&["member", "add", "nope", "alice@example.com", "--role", "member"]).fails(1).to_owned();
         assert_eq!(err, "tessera: error: tenant not found");
         let err = db.cli(&["member", "add", "acme", "bob@example.com", "--role", "member"]).fails(1).to_owned();
@@ -184,10 +187,14 @@ both_backends! {
         }
         let err = db.cli(&["client", "create", "web"]).fails(1).to_owned();
         assert!(err.contains("authorization_code needs at least one"), "{err}");
-        let err = db.cli(&["client", "create", "web", "--grant", "password", "--redirect-uri", "https://a.example/cb"]).fails(1).to_owned();
-        assert!(err.starts_with("tessera: error: invalid grant"), "{err}");
-        let err = db.cli(&["client", "create", "web", "--grant", "implicit", "--redirect-uri", "https://a.example/cb"]).fails(1).to_owned();
-        assert!(err.starts_with("tessera: error: invalid grant"), "{err}");
+        // An unknown grant is a usage error (exit 2), refused before anything runs.
+        let out = db.cli(&["client", "create", "web", "--grant", "password", "--redirect-uri", "https://a.example/cb"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("invalid value 'password' for '--grant <GRANT>'"), "{}", out.stderr);
+        // An unknown grant is a usage error (exit 2), refused before anything runs.
+        let out = db.cli(&["client", "create", "web", "--grant", "implicit", "--redirect-uri", "https://a.example/cb"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("invalid value 'implicit' for '--grant <GRANT>'"), "{}", out.stderr);
         let err = db.cli(&["client", "create", "web", "--grant", "client_credentials"]).fails(1).to_owned();
         assert!(err.contains("needs a confidential client"), "{err}");
         let err = db.cli(&["client", "create", "web", "--tenant", "nope", "--redirect-uri", "https://a.example/cb"]).fails(1).to_owned();
@@ -290,4 +297,29 @@ fn the_default_database_is_sqlite_under_data() {
     let dir = tempfile::tempdir().unwrap();
     run_binary(dir.path(), &[], &["tenant", "create", "acme"], "").ok();
     assert!(dir.path().join("data/tessera.db").exists());
+}
+
+/// `--alg`, `--format` and `--grant` are closed sets: clap refuses another value before
+/// anything runs (exit 2, as documented for usage errors) and lists the choices.
+#[test]
+fn closed_sets_are_usage_errors() {
+    let db = crate::support::TestDb::sqlite();
+    for (args, choices) in [
+        (
+            &["keys", "rotate", "--alg", "HS256"][..],
+            "[possible values: ES256, EdDSA, RS256]",
+        ),
+        (
+            &["audit", "export", "--format", "xml"][..],
+            "[possible values: ndjson, csv]",
+        ),
+        (
+            &["client", "create", "x", "--grant", "password"][..],
+            "[possible values: authorization_code, refresh_token, client_credentials]",
+        ),
+    ] {
+        let out = db.cli(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(choices), "{args:?}: {}", out.stderr);
+    }
 }

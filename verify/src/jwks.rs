@@ -15,11 +15,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use josekit::jwk::Jwk;
-use josekit::jws::JwsVerifier;
 use serde::Deserialize;
 
+use crate::algorithm::{Algorithm, Key};
 use crate::error::JwksError;
-use crate::verifier::Algorithm;
 
 /// A JWKS larger than this is refused.
 const MAX_JWKS_BYTES: u64 = 256 * 1024;
@@ -59,13 +58,6 @@ impl Default for JwksConfig {
             timeout: Duration::from_secs(5),
         }
     }
-}
-
-/// One published key with its verifier, built when the key set was fetched.
-#[derive(Debug)]
-pub(crate) struct Key {
-    pub(crate) alg: Algorithm,
-    pub(crate) verifier: Box<dyn JwsVerifier>,
 }
 
 /// An immutable key set and how long it may be used.
@@ -504,10 +496,9 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, JwksError> {
             log::warn!("JWKS key {kid} skipped (not for signatures, or a repeated kid)");
             continue;
         }
-        let verifier = Jwk::from_map(map).and_then(|jwk| alg.verifier(&jwk));
-        match verifier {
-            Ok(verifier) => {
-                keys.insert(kid, Arc::new(Key { alg, verifier }));
+        match Jwk::from_map(map).and_then(|jwk| Key::from_jwk(alg, &jwk)) {
+            Ok(key) => {
+                keys.insert(kid, Arc::new(key));
             }
             Err(e) => log::warn!("JWKS key {kid} unusable: {e}"),
         }

@@ -12,6 +12,7 @@
 //! let context = verifier.verify(token)?; // blocking on the rare JWKS fetch
 //! ```
 
+mod algorithm;
 mod context;
 mod error;
 mod jwks;
@@ -25,10 +26,11 @@ mod test_support;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use algorithm::Algorithm;
 pub use context::TenantContext;
 pub use error::{JwksError, VerifyError};
 pub use jwks::{JwksClient, JwksConfig};
-pub use verifier::{Algorithm, Verifier};
+pub use verifier::Verifier;
 
 #[cfg(feature = "actix")]
 pub use actix::{AuthError, TesseraAuth, TesseraAuthMiddleware, TENANT_HEADER};

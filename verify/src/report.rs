@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
+
+use tessera_proto::{IngestEvent, Reference, SYSTEM_TENANT_ID};
 
 use crate::context::TenantContext;
 
 pub const DENIAL_ACTION: &str = "tenant.cross_access_denied";
-/// The id of Tessera's `system` tenant: a client-credentials token of a client without a
-/// tenant (a platform client) carries it, and such a client must name each event's tenant.
-const SYSTEM_TENANT_ID: &str = "00000000-0000-4000-8000-000000000000";
 const MAX_SELECTOR_CHARS: usize = 256;
 
 /// Where and as whom to report.
@@ -260,7 +259,7 @@ impl Worker {
             let Some(token) = self.token.as_ref() else {
                 break;
             };
-            let events: Vec<Event<'_>> = batch.iter().map(|d| event(d, token.platform)).collect();
+            let events: Vec<IngestEvent> = batch.iter().map(|d| event(d, token.platform)).collect();
             let response = self
                 .agent
                 .post(&self.config.ingest_url)
@@ -312,50 +311,33 @@ impl Worker {
     }
 }
 
-#[derive(Serialize)]
-struct Event<'a> {
-    action: &'static str,
-    outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_id: Option<&'a str>,
-    actor: Actor<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip: Option<String>,
-    details: serde_json::Value,
-}
-
-#[derive(Serialize)]
-struct Actor<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'a str,
-}
-
 /// The ingestion body of one denial. A tenant-bound client's events land in its own
 /// tenant, so they name none; a platform client's land in the caller's tenant.
-fn event(denial: &Denial, platform: bool) -> Event<'_> {
-    Event {
-        action: DENIAL_ACTION,
-        outcome: "denied",
-        tenant_id: platform.then_some(denial.tenant_id.as_str()),
-        actor: Actor {
+fn event(denial: &Denial, platform: bool) -> IngestEvent {
+    let details = json!({
+        "requested_tenant": denial.requested,
+        "selector": denial.selector,
+        "method": denial.method,
+        "route": denial.route,
+    });
+    IngestEvent {
+        action: DENIAL_ACTION.to_owned(),
+        outcome: "denied".to_owned(),
+        occurred_at: None,
+        tenant_id: platform.then(|| denial.tenant_id.clone()),
+        actor: Some(Reference {
             kind: if denial.subject_is_client {
                 "client"
             } else {
                 "user"
-            },
-            id: &denial.subject,
-        },
-        request_id: denial.request_id.as_deref(),
-        ip: denial.ip.map(|ip| ip.to_string()),
-        details: json!({
-            "requested_tenant": denial.requested,
-            "selector": denial.selector,
-            "method": denial.method,
-            "route": denial.route,
+            }
+            .to_owned(),
+            id: Some(denial.subject.clone()),
         }),
+        resource: None,
+        request_id: denial.request_id.clone(),
+        ip: denial.ip.map(|ip| ip.to_string()),
+        details: details.as_object().cloned(),
     }
 }
 

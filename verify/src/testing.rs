@@ -13,8 +13,9 @@ use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsSigner};
 use serde_json::{json, Map, Value};
 
+use crate::algorithm::Algorithm;
 use crate::error::JwksError;
-use crate::verifier::{Algorithm, Verifier};
+use crate::verifier::Verifier;
 
 pub type TestResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

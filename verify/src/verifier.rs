@@ -4,65 +4,22 @@
 //! payload is parsed only after its signature verified; a [`TenantContext`] exists only
 //! when every check passed.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use josekit::jwk::Jwk;
-use josekit::jws::{self, JwsVerifier};
-use serde::de::{self, IgnoredAny};
-use serde::{Deserialize, Deserializer};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use tessera_proto::{AccessClaims, ClaimsError};
 
+use crate::algorithm::{Algorithm, Key};
 use crate::context::TenantContext;
 use crate::error::{JwksError, VerifyError};
-use crate::jwks::{JwksClient, Key, Lookup};
+use crate::jwks::{JwksClient, Lookup};
 
 /// Longer tokens are refused before any decoding.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// A signature algorithm Tessera can sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    Es256,
-    EdDsa,
-    Rs256,
-}
-
-impl Algorithm {
-    /// The JOSE name (`ES256`, `EdDSA`, `RS256`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-            Self::Rs256 => "RS256",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "ES256" => Some(Self::Es256),
-            "EdDSA" => Some(Self::EdDsa),
-            "RS256" => Some(Self::Rs256),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn verifier(self, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
-        Ok(match self {
-            Self::Es256 => Box::new(jws::ES256.verifier_from_jwk(jwk)?),
-            Self::EdDsa => Box::new(jws::EdDSA.verifier_from_jwk(jwk)?),
-            Self::Rs256 => Box::new(jws::RS256.verifier_from_jwk(jwk)?),
-        })
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Verifies Tessera access tokens for one issuer and one audience. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -219,48 +176,35 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload_b64)
             .map_err(|_| VerifyError::Malformed)?;
-        let claims: Claims =
-            serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        let claims = AccessClaims::from_json(&payload).map_err(|e| match e {
+            ClaimsError::Missing(name) => VerifyError::MissingClaim(name),
+            ClaimsError::Malformed => VerifyError::Malformed,
+        })?;
         self.check_claims(claims, now())
     }
 
-    fn check_claims(&self, claims: Claims, now: i64) -> Result<TenantContext, VerifyError> {
-        use VerifyError::{Expired, MissingClaim, NotYetValid, WrongAudience, WrongIssuer};
-        if claims.iss.ok_or(MissingClaim("iss"))? != *self.issuer {
+    fn check_claims(&self, claims: AccessClaims, now: i64) -> Result<TenantContext, VerifyError> {
+        use VerifyError::{Expired, NotYetValid, WrongAudience, WrongIssuer};
+        if claims.iss != *self.issuer {
             return Err(WrongIssuer);
         }
-        if !claims
-            .aud
-            .ok_or(MissingClaim("aud"))?
-            .contains(&self.audience)
-        {
+        if !claims.aud.contains(&self.audience) {
             return Err(WrongAudience);
         }
-        let exp = claims.exp.ok_or(MissingClaim("exp"))?.0;
-        if now >= exp.saturating_add(self.leeway) {
+        if now >= claims.exp.saturating_add(self.leeway) {
             return Err(Expired);
         }
-        let iat = claims.iat.ok_or(MissingClaim("iat"))?.0;
         let latest = now.saturating_add(self.leeway);
-        if iat > latest || claims.nbf.is_some_and(|nbf| nbf.0 > latest) {
+        if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
             return Err(NotYetValid);
         }
-        let required =
-            |value: Option<String>, name| value.filter(|v| !v.is_empty()).ok_or(MissingClaim(name));
-        required(claims.jti, "jti")?;
         Ok(TenantContext {
-            tenant_id: required(claims.tenant_id, "tenant_id")?,
-            tenant: required(claims.tenant, "tenant")?,
-            subject: required(claims.sub, "sub")?,
-            client_id: required(claims.client_id, "client_id")?,
-            roles: claims.roles.unwrap_or_default(),
-            scope: claims
-                .scope
-                .unwrap_or_default()
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scope: claims.scopes().map(str::to_owned).collect(),
+            tenant_id: claims.tenant_id,
+            tenant: claims.tenant,
+            subject: claims.sub,
+            client_id: claims.client_id,
+            roles: claims.roles,
         })
     }
 }
@@ -281,85 +225,6 @@ struct Header {
     kid: Option<String>,
     typ: Option<String>,
     crit: Option<IgnoredAny>,
-}
-
-/// The claims this crate reads; others are ignored. A repeated claim is malformed.
-#[derive(Deserialize)]
-struct Claims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Audience>,
-    exp: Option<NumericDate>,
-    nbf: Option<NumericDate>,
-    iat: Option<NumericDate>,
-    jti: Option<String>,
-    client_id: Option<String>,
-    scope: Option<String>,
-    tenant_id: Option<String>,
-    tenant: Option<String>,
-    roles: Option<Vec<String>>,
-}
-
-/// `aud`: one string or an array of strings (RFC 7519 4.1.3).
-struct Audience(Vec<String>);
-
-impl Audience {
-    fn contains(&self, audience: &str) -> bool {
-        self.0.iter().any(|a| a == audience)
-    }
-}
-
-impl<'de> Deserialize<'de> for Audience {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> de::Visitor<'de> for Visitor {
-            type Value = Audience;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Audience, E> {
-                Ok(Audience(vec![value.to_owned()]))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-                while let Some(item) = seq.next_element::<String>()? {
-                    items.push(item);
-                }
-                Ok(Audience(items))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// Seconds since the epoch (RFC 7519 NumericDate); Tessera writes integers, a fraction
-/// is accepted and truncated.
-struct NumericDate(i64);
-
-impl<'de> Deserialize<'de> for NumericDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> de::Visitor<'de> for Visitor {
-            type Value = NumericDate;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("seconds since the epoch")
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<NumericDate, E> {
-                Ok(NumericDate(value))
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<NumericDate, E> {
-                Ok(NumericDate(i64::try_from(value).unwrap_or(i64::MAX)))
-            }
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<NumericDate, E> {
-                if !value.is_finite() || value.abs() > 1e15 {
-                    return Err(E::custom("out of range"));
-                }
-                #[allow(clippy::cast_possible_truncation)]
-                Ok(NumericDate(value.trunc() as i64))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
 }
 
 fn now() -> i64 {
@@ -468,7 +333,7 @@ mod tests {
                 b64(&serde_json::to_vec(&header).unwrap()),
                 b64(&serde_json::to_vec(&claims(&issuer)).unwrap())
             );
-            let signer = jws::HS256.signer_from_bytes(secret).unwrap();
+            let signer = josekit::jws::HS256.signer_from_bytes(secret).unwrap();
             let token = format!("{input}.{}", b64(&signer.sign(input.as_bytes()).unwrap()));
             assert_eq!(
                 verifier.verify(&token),

@@ -77,9 +77,6 @@ pub async fn post_tenants(
             return Err(Error::Forbidden);
         }
         let slug = Slug::parse(&body.slug)?;
-        if slug.as_str() == tenants::SYSTEM_SLUG {
-            return Err(Error::Conflict("tenant"));
-        }
         let mut conn = state.pool.get()?;
         let origin = ctx.origin();
         db::write_tx(&mut conn, |tx| {

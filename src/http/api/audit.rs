@@ -11,7 +11,7 @@ use crate::audit::export::{self, Format};
 use crate::audit::ingest;
 use crate::audit::query::{self, AuditFilter, AuditItem, Cursor};
 use crate::error::{Error, Result};
-use crate::http::{limits, AppState};
+use crate::http::AppState;
 
 /// `POST /api/v1/audit/events`: one event or an array of at most 1000, all or nothing;
 /// 202 only after commit.
@@ -214,7 +214,7 @@ pub async fn get_export(
                     since,
                     until,
                     format,
-                    |chunk| send_within(&tx, Ok(web::Bytes::from(chunk)), limits::STALL),
+                    |chunk| send_within(&tx, Ok(web::Bytes::from(chunk)), crate::limits::STALL),
                 )
             });
             // The place is free before the reader sees the end of the export.
@@ -236,7 +236,7 @@ pub async fn get_export(
 
 /// Runs a long read on a thread of its own, holding its place until done.
 async fn long_read<T: Send + 'static>(
-    slot: limits::LongRead,
+    slot: crate::limits::LongRead,
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let (done, result) = tokio::sync::oneshot::channel();

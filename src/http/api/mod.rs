@@ -56,16 +56,7 @@ impl FromRequest for Ingestor {
 /// The caller behind the request's bearer token, fully verified (signature, `typ`,
 /// `iss`, `aud`, `exp`/`nbf`, a ledger row that is not revoked).
 fn verified_caller(req: &HttpRequest) -> impl Future<Output = Result<TenantContext>> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        });
+    let token = super::auth::bearer_token(req);
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (ip, request_id) = request_meta(req);
     async move {
@@ -80,12 +71,14 @@ fn verified_caller(req: &HttpRequest) -> impl Future<Output = Result<TenantConte
             else {
                 return Ok(None);
             };
-            if verified.claims.get("aud").and_then(|a| a.as_str())
-                != Some(state.config.audience.as_str())
-            {
+            if !verified.claims.aud.contains(&state.config.audience) {
                 return Ok(None);
             }
-            Ok(TenantContext::from_claims(&verified.claims, ip, request_id))
+            Ok(Some(TenantContext::from_claims(
+                verified.claims,
+                ip,
+                request_id,
+            )))
         })
         .await?;
         ctx.ok_or(Error::Unauthenticated)

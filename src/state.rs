@@ -1,0 +1,86 @@
+//! What every handler can reach: the pool, the configuration, the keys and the shared
+//! services that the composition root ([`crate::server`]) starts once per process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::db::Pool;
+use crate::error::Error;
+use crate::keys::Keys;
+use crate::limits;
+
+/// The group-commit writer of issued tokens.
+pub type Issuance =
+    crate::db::group::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
+
+/// Starts the group-commit writer of issued tokens.
+pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
+    let mut heads = crate::tokens::ChainHeads::default();
+    crate::db::group::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
+        crate::tokens::record_batch(conn, &mut heads, records)
+    })
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
+    pub hasher: Arc<crate::users::password::Hasher>,
+    /// Records issued tokens (ledger row + audit event) in shared, bulk commits.
+    pub issuance: Arc<Issuance>,
+    /// Recently authenticated clients and their tenants (a few seconds).
+    pub directory: Arc<crate::clients::directory::Directory>,
+    /// Audit ingestion requests being parsed and written at once: one on SQLite (whose
+    /// writes serialize anyway: one at a time ingests as fast as four), one per worker
+    /// on PostgreSQL. More wait, with their bodies read (at most
+    /// `audit_max_body_bytes` each), so that memory under an ingestion flood stays
+    /// bounded.
+    pub ingestion: Arc<tokio::sync::Semaphore>,
+    /// Password attempts per client address.
+    pub throttle: Arc<crate::login::throttle::Throttle>,
+    /// Exports and verifications: their own threads and pool, a few at a time.
+    pub long_reads: Arc<limits::LongReads>,
+    /// Memory for ingestion bodies in flight.
+    pub bodies: Arc<limits::BodyBudget>,
+}
+
+impl AppState {
+    pub fn new(
+        pool: Pool,
+        config: Config,
+        keys: Keys,
+        hasher: crate::users::password::Hasher,
+    ) -> Result<Self, Error> {
+        let issuance = issuance(&pool)?;
+        let config_rate = config.login_rate_per_minute;
+        let long_pool = crate::db::pool(
+            &config.database_url,
+            u32::try_from(limits::LONG_READS).unwrap_or(2),
+            config.db_timeout,
+        )
+        .map_err(Error::internal)?;
+        let bodies = limits::BodyBudget::new(config.body_budget_bytes);
+        let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
+            config.workers.max(1)
+        } else {
+            1
+        });
+        Ok(Self {
+            pool,
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            hasher: Arc::new(hasher),
+            issuance: Arc::new(issuance),
+            directory: Arc::new(crate::clients::directory::Directory::new(
+                Duration::from_secs(5),
+            )),
+            ingestion: Arc::new(ingestion),
+            throttle: Arc::new(crate::login::throttle::Throttle::new(config_rate)),
+            long_reads: Arc::new(limits::LongReads::new(long_pool)),
+            bodies: Arc::new(bodies),
+        })
+    }
+}
