@@ -170,24 +170,69 @@ pub fn deny_cross_tenant(
     Ok(())
 }
 
-/// Records a read of the audit or token logs: in the read tenant's chain (so its own
-/// auditors see who looked), or the caller's for a read across all tenants.
-pub fn record_read(
+/// Who reads the audit or token logs.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    /// An API caller: its token decides what it may reach.
+    Caller(&'a TenantContext),
+    /// The operator at the command line: local access to the database reaches every
+    /// tenant, and its reads are recorded as the CLI's.
+    Operator,
+}
+
+/// How a read is recorded.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// One event, in the read tenant's chain (a read of every tenant: in the caller's
+    /// own chain, or `system`'s for the operator).
+    Once(serde_json::Value),
+    /// One event in each tenant's chain that was read, with its own details.
+    PerTenant(Vec<(String, serde_json::Value)>),
+}
+
+/// The one sequence of every read of the audit and token logs, over HTTP and at the
+/// command line: authorize the reader for `selector` (see [`log_target`]; for the
+/// operator, a slug or every tenant), run `read` on the tenants reached, and record the
+/// read as `action` with the details `read` returns. Nothing is returned unrecorded.
+pub fn read_logs<T>(
     conn: &mut DbConnection,
-    ctx: &TenantContext,
-    target: &Target,
+    reader: Reader<'_>,
+    selector: Option<&str>,
     action: &str,
-    details: serde_json::Value,
-) -> Result<()> {
-    let chain = target.tenant_id().unwrap_or(&ctx.tenant_id).to_owned();
+    read: impl FnOnce(&mut DbConnection, &Target) -> Result<(T, Recorded)>,
+) -> Result<T> {
+    let (target, origin, home) = match reader {
+        Reader::Caller(ctx) => (
+            log_target(conn, ctx, selector)?,
+            ctx.origin(),
+            ctx.tenant_id.as_str(),
+        ),
+        Reader::Operator => {
+            let target = match selector {
+                Some(slug) => {
+                    Target::One(tenants::find_by_slug(conn, &tenants::Slug::parse(slug)?)?)
+                }
+                None => Target::All,
+            };
+            (target, Origin::cli(), SYSTEM_TENANT_ID)
+        }
+    };
+    let (value, recorded) = read(conn, &target)?;
+    let events = match recorded {
+        Recorded::Once(details) => vec![(target.tenant_id().unwrap_or(home).to_owned(), details)],
+        Recorded::PerTenant(events) => events,
+    };
     crate::db::write_tx(conn, |tx| {
-        audit::record(
-            tx,
-            &ctx.origin(),
-            Event::new(&chain, action, Outcome::Success).with_details(details),
-        )
-        .map(|_| ())
-    })
+        for (chain, details) in events {
+            audit::record(
+                tx,
+                &origin,
+                Event::new(&chain, action, Outcome::Success).with_details(details),
+            )?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(value)
 }
 
 /// The tenants a read of the audit or token logs reaches: the caller's role is checked

@@ -5,15 +5,14 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::audit::{self, Origin};
+use crate::audit::{self};
 use crate::config::Config;
-use crate::db;
-use crate::error::Error;
 use crate::keys::Keys;
 use crate::tenants;
 
-use super::output::{fail, print_json, rfc3339, CmdResult, Failure, FormatArg, Progress};
-use super::{connect, find_tenant};
+use super::connect;
+use super::output::{fail, missing, print_json, rfc3339, CmdResult, Failure, FormatArg, Progress};
+use crate::access::{self, Reader, Recorded, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -53,29 +52,22 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             let format = audit::export::Format::from(format);
             let since = rfc3339("since", since.as_deref())?;
             let until = rfc3339("until", until.as_deref())?;
-            let tenant = match tenant {
-                Some(slug) => Some(find_tenant(&mut conn, &slug)?),
-                None => None,
-            };
-            let chain = tenant
-                .as_ref()
-                .map_or(crate::tenants::SYSTEM_TENANT_ID, |t| t.id.as_str())
-                .to_owned();
-            let origin = Origin::cli();
-            db::write_tx(&mut conn, |tx| {
-                audit::record(
-                    tx,
-                    &origin,
-                    audit::Event::new(&chain, "audit.exported", audit::Outcome::Success),
-                )
-            })?;
+            // Recorded before the first byte is read: the export streams afterwards.
+            let target = access::read_logs(
+                &mut conn,
+                Reader::Operator,
+                tenant.as_deref(),
+                "audit.exported",
+                |_, target| Ok((target.clone(), Recorded::Once(serde_json::json!({})))),
+            )
+            .map_err(missing("tenant"))?;
             let progress = Progress::new();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut written = 0i64;
             let mut io_error = None;
             audit::export::run(
                 &mut conn,
-                tenant.as_ref().map(|t| t.id.as_str()),
+                target.tenant_id(),
                 since,
                 until,
                 format,
@@ -106,30 +98,12 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                 }
                 None => None,
             };
-            let targets = match tenant {
-                Some(slug) => vec![find_tenant(&mut conn, &slug)?],
-                None => tenants::list(&mut conn)?,
-            };
-            let progress = Progress::new();
-            let mut reports = Vec::with_capacity(targets.len());
-            for t in &targets {
-                let report = audit::verify_with_progress(&mut conn, &t.id, &mut |n| {
-                    progress.show(&t.slug, n)
-                })?;
-                progress.done();
-                reports.push((t.slug.clone(), report));
-            }
             if let Some(jws) = checkpoint {
                 let keys =
                     Keys::open(&config.keys_dir).map_err(|e| fail(format!("signing keys: {e}")))?;
                 let report = audit::checkpoint::check(&mut conn, &keys.current(), &jws)?;
                 let cp = &report.checkpoint;
-                if report.matches {
-                    println!(
-                        "checkpoint: tenant {} at seq {} matches (chain now at seq {})",
-                        cp.tenant, cp.seq, report.head_seq
-                    );
-                } else {
+                if !report.matches {
                     return Err(Failure {
                         message: format!(
                             "checkpoint of tenant {} at seq {} does not match: {}",
@@ -140,24 +114,44 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                         code: 3,
                     });
                 }
+                println!(
+                    "checkpoint: tenant {} at seq {} matches (chain now at seq {})",
+                    cp.tenant, cp.seq, report.head_seq
+                );
             }
-            // Reading the log is itself audited (after verifying, so the check sees the
-            // chain as it was).
-            let origin = Origin::cli();
-            db::write_tx(&mut conn, |tx| {
-                for (t, (_, report)) in targets.iter().zip(&reports) {
-                    audit::record(
-                        tx,
-                        &origin,
-                        audit::Event::new(&t.id, "audit.verified", audit::Outcome::Success)
-                            .with_details(serde_json::json!({
+            let progress = Progress::new();
+            // Each tenant's verification is recorded in its own chain, after it ran, so
+            // the check sees the chain as it was.
+            let reports = access::read_logs(
+                &mut conn,
+                Reader::Operator,
+                tenant.as_deref(),
+                "audit.verified",
+                |conn, target| {
+                    let targets = match target {
+                        Target::One(t) => vec![t.clone()],
+                        Target::All => tenants::list(conn)?,
+                    };
+                    let mut reports = Vec::with_capacity(targets.len());
+                    let mut recorded = Vec::with_capacity(targets.len());
+                    for t in &targets {
+                        let report = audit::verify_with_progress(conn, &t.id, &mut |n| {
+                            progress.show(&t.slug, n)
+                        })?;
+                        progress.done();
+                        recorded.push((
+                            t.id.clone(),
+                            serde_json::json!({
                                 "intact": report.is_intact(),
                                 "head_seq": report.head_seq,
-                            })),
-                    )?;
-                }
-                Ok::<_, Error>(())
-            })?;
+                            }),
+                        ));
+                        reports.push((t.slug.clone(), report));
+                    }
+                    Ok((reports, Recorded::PerTenant(recorded)))
+                },
+            )
+            .map_err(missing("tenant"))?;
             let intact = reports.iter().all(|(_, r)| r.is_intact());
             if json {
                 let items: Vec<_> = reports

@@ -2,14 +2,14 @@
 
 use clap::Subcommand;
 
-use crate::audit::{self, Origin};
+use crate::audit::Origin;
 use crate::config::Config;
 use crate::db;
-use crate::error::Error;
 use crate::tokens::{self, TokenFilter};
 
+use super::connect;
 use super::output::{missing, print_json, print_table, CmdResult, Failure};
-use super::{connect, find_tenant};
+use crate::access::{self, Reader, Recorded};
 
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -34,31 +34,24 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
             subject,
             limit,
         } => {
-            let tenant = match tenant {
-                Some(slug) => Some(find_tenant(&mut conn, &slug)?),
-                None => None,
-            };
-            let chain = tenant
-                .as_ref()
-                .map_or(crate::tenants::SYSTEM_TENANT_ID, |t| t.id.as_str())
-                .to_owned();
-            let filter = TokenFilter {
-                tenant_id: tenant.map(|t| t.id),
-                subject,
-                limit,
-                ..TokenFilter::default()
-            };
-            let origin = Origin::cli();
-            let rows = db::write_tx(&mut conn, |tx| {
-                let rows = tokens::list(tx, &filter)?;
-                audit::record(
-                    tx,
-                    &origin,
-                    audit::Event::new(&chain, "tokens.listed", audit::Outcome::Success)
-                        .with_details(serde_json::json!({ "rows": rows.len() })),
-                )?;
-                Ok::<_, Error>(rows)
-            })?;
+            let rows = access::read_logs(
+                &mut conn,
+                Reader::Operator,
+                tenant.as_deref(),
+                "tokens.listed",
+                |conn, target| {
+                    let filter = TokenFilter {
+                        tenant_id: target.tenant_id().map(str::to_owned),
+                        subject,
+                        limit,
+                        ..TokenFilter::default()
+                    };
+                    let rows = tokens::list(conn, &filter)?;
+                    let details = serde_json::json!({ "rows": rows.len() });
+                    Ok((rows, Recorded::Once(details)))
+                },
+            )
+            .map_err(missing("tenant"))?;
             if json {
                 return print_json(&rows);
             }

@@ -319,6 +319,12 @@ impl Client {
         self.scopes.split_whitespace()
     }
 
+    /// Whether `uri` is one of the client's registered redirect URIs, compared as exact
+    /// strings (RFC 9700 2.1): the one rule for `/authorize` and for logout.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.split_whitespace().any(|r| r == uri)
+    }
+
     /// The tenant whose chain records this client's events: its own, or `system`.
     pub fn home_tenant_id(&self) -> &str {
         self.tenant_id.as_deref().unwrap_or(SYSTEM_TENANT_ID)

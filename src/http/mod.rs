@@ -3,10 +3,10 @@
 
 pub mod api;
 mod auth;
+pub mod browser;
 pub mod errors;
 mod form;
 pub mod health;
-pub mod login;
 pub mod oauth;
 mod oauth_errors;
 pub mod pages;
@@ -23,6 +23,13 @@ use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
 use crate::error::Error;
 pub use crate::state::AppState;
+
+/// The login session of a browser.
+pub const SESSION_COOKIE: &str = "tessera_session";
+/// The pending authorization request a browser is answering.
+pub const REQUEST_COOKIE: &str = "tessera_authz";
+/// A browser the user signed in from before (see `login::begin_login`).
+pub const DEVICE_COOKIE: &str = "tessera_device";
 
 /// The application with its full route table and middleware.
 pub fn app(
@@ -67,11 +74,11 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
             "/.well-known/openid-configuration",
             web::get().to(wellknown::get_openid_configuration),
         )
-        .route("/authorize", web::get().to(login::get_authorize))
-        .route("/authorize", web::post().to(login::post_authorize))
-        .route("/login", web::post().to(login::post_login))
-        .route("/logout", web::get().to(login::get_logout))
-        .route("/logout", web::post().to(login::post_logout))
+        .route("/authorize", web::get().to(browser::get_authorize))
+        .route("/authorize", web::post().to(browser::post_authorize))
+        .route("/login", web::post().to(browser::post_login))
+        .route("/logout", web::get().to(browser::get_logout))
+        .route("/logout", web::post().to(browser::post_logout))
         .route("/userinfo", web::get().to(userinfo::get_userinfo))
         .route("/token", web::post().to(oauth::post_token))
         .route("/introspect", web::post().to(oauth::post_introspect))

@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::form::Form;
 use super::{request_meta, run_blocking, AppState};
+use crate::oauth::client_credentials;
 use crate::oauth::{self, OAuthError};
 
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
@@ -41,7 +42,7 @@ pub async fn post_token(
     let tenant = form.get("tenant").map(str::to_owned);
     let state = state.into_inner();
     if grant_type == "client_credentials" {
-        return client_credentials(state, credentials, scope, ip, request_id).await;
+        return post_client_credentials(state, credentials, scope, ip, request_id).await;
     }
     let grant: &'static str = match grant_type.as_str() {
         "authorization_code" => "authorization_code",
@@ -98,46 +99,35 @@ pub async fn post_token(
 /// Client credentials: the checks on a pooled connection, then the ledger row and its
 /// audit event through the group-commit writer (one commit for every token issued
 /// meanwhile); the token is returned only after that commit.
-async fn client_credentials(
+async fn post_client_credentials(
     state: std::sync::Arc<AppState>,
     credentials: oauth::ClientCredentials,
     scope: Option<String>,
     ip: Option<String>,
     request_id: Option<String>,
 ) -> Result<HttpResponse, OAuthError> {
-    let cached = credentials
-        .client_id
-        .as_deref()
-        .and_then(|id| state.directory.get(id));
-    let (client, tenant, scope) = match cached {
-        // A client seen in the last few seconds: checked without leaving this thread.
-        Some(entry) => {
-            let (client, tenant) = (&entry.0, &entry.1);
-            let secret = credentials
-                .client_secret
-                .as_deref()
-                .ok_or(OAuthError::InvalidClient)?;
-            let client = oauth::check_secret(Some(client.clone()), secret)?;
-            let scope = oauth::check_client_credentials(&client, tenant, scope.as_deref())?;
-            (client, tenant.clone(), scope)
-        }
-        None => {
-            let checks = state.clone();
-            blocking(move || {
-                let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
-                let client = oauth::authenticate_client(&mut conn, &credentials)?;
-                let (tenant, scope) =
-                    oauth::prepare_client_credentials(&mut conn, &client, scope.as_deref())?;
-                checks.directory.put(client.clone(), tenant.clone());
-                Ok((client, tenant, scope))
-            })
-            .await?
-        }
-    };
-    let origin = oauth::client_origin(&client, ip, request_id);
+    let granted =
+        match client_credentials::check_cached(&state.directory, &credentials, scope.as_deref()) {
+            // A client seen in the last few seconds: checked without leaving this thread.
+            Some(checked) => checked?,
+            None => {
+                let checks = state.clone();
+                blocking(move || {
+                    let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
+                    client_credentials::check(
+                        &mut conn,
+                        &checks.directory,
+                        &credentials,
+                        scope.as_deref(),
+                    )
+                })
+                .await?
+            }
+        };
+    let origin = oauth::client_origin(&granted.client, ip, request_id);
     let keys = state.keys.current();
     let (response, record) =
-        oauth::mint_client_credentials(&keys, &state.config, &origin, &client, &tenant, &scope)?;
+        client_credentials::mint(&keys, &oauth::issuer(&state.config), &origin, &granted)?;
     state.issuance.submit(record).await?;
     crate::metrics::token_issued("client_credentials");
     Ok(no_store(HttpResponse::Ok()).json(response))

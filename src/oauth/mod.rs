@@ -3,6 +3,7 @@
 //! carry only RFC 6749 codes: nothing tells a caller which part of its credentials was
 //! wrong, or whether a token of another tenant exists.
 
+pub mod client_credentials;
 pub mod code;
 pub mod store;
 pub mod userinfo;
@@ -10,13 +11,12 @@ pub mod userinfo;
 use serde::Serialize;
 
 use crate::audit::{ActorType, Origin};
-use crate::clients::{self, Client, GrantType};
+use crate::clients::{self, Client};
 use crate::config::Config;
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::keys::KeySet;
-use crate::tenants;
-use crate::tokens::{self, Grant, Issuer};
+use crate::tokens::{self, Issuer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -155,120 +155,6 @@ pub fn issuer(config: &Config) -> Issuer<'_> {
         id_ttl: config.id_token_ttl,
         refresh_ttl: config.refresh_token_ttl,
     }
-}
-
-/// The read-only half of the client-credentials grant: the client may use it, the
-/// scope is a subset of its own, and its tenant (its binding, or `system`) is active.
-pub fn prepare_client_credentials(
-    conn: &mut DbConnection,
-    client: &Client,
-    requested_scope: Option<&str>,
-) -> Result<(tenants::Tenant, String), OAuthError> {
-    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?;
-    let scope = check_client_credentials(client, &tenant, requested_scope)?;
-    Ok((tenant, scope))
-}
-
-/// The checks of the client-credentials grant on a client and tenant at hand: the
-/// client may use the grant, the scope is a subset of its own, the tenant is active.
-/// Returns the granted scope.
-pub fn check_client_credentials(
-    client: &Client,
-    tenant: &tenants::Tenant,
-    requested_scope: Option<&str>,
-) -> Result<String, OAuthError> {
-    if !client.has_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let scope = grant_scope(client, requested_scope)?;
-    if tenant.status != "active" {
-        return Err(OAuthError::InvalidClient);
-    }
-    Ok(scope)
-}
-
-/// The writing half: mints the token (subject: the client; tenant: the client's) and
-/// records it in the ledger and the audit log, in `tx`.
-pub fn issue_client_credentials(
-    tx: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    tenant: &tenants::Tenant,
-    scope: &str,
-) -> Result<TokenResponse, Error> {
-    let issued = tokens::issue_access_token(
-        tx,
-        keys,
-        &issuer(config),
-        origin,
-        &Grant {
-            tenant,
-            subject: &client.id,
-            client_id: &client.id,
-            scope,
-            roles: &[],
-            family_id: None,
-        },
-    )?;
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_owned(),
-        id_token: None,
-        refresh_token: None,
-    })
-}
-
-/// Mints a client-credentials token without recording it: the caller records the
-/// returned ledger row and event (group commit) before answering.
-pub fn mint_client_credentials(
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    tenant: &tenants::Tenant,
-    scope: &str,
-) -> Result<(TokenResponse, (tokens::IssuedToken, crate::audit::Entry)), Error> {
-    let minted = tokens::mint_unrecorded(
-        keys,
-        &issuer(config),
-        origin,
-        &Grant {
-            tenant,
-            subject: &client.id,
-            client_id: &client.id,
-            scope,
-            roles: &[],
-            family_id: None,
-        },
-    )?;
-    let response = TokenResponse {
-        access_token: minted.issued.token,
-        token_type: "Bearer",
-        expires_in: minted.issued.expires_in,
-        scope: scope.to_owned(),
-        id_token: None,
-        refresh_token: None,
-    };
-    Ok((response, minted.record))
-}
-
-/// The client-credentials grant in one call (its own transaction).
-pub fn client_credentials(
-    conn: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    requested_scope: Option<&str>,
-) -> Result<TokenResponse, OAuthError> {
-    let (tenant, scope) = prepare_client_credentials(conn, client, requested_scope)?;
-    Ok(db::write_tx(conn, |tx| {
-        issue_client_credentials(tx, keys, config, origin, client, &tenant, &scope)
-    })?)
 }
 
 /// RFC 7662: an active token's claims, or `{"active": false}` for anything revoked,

@@ -560,28 +560,37 @@ pub fn user_token(state: &tessera::http::AppState, email: &str, tenant: &str) ->
     .token
 }
 
-/// A client-credentials token, straight from the domain operation.
+/// A client-credentials token, minted the way `POST /token` mints it: the checks, then
+/// the ledger row and event through the group-commit writer.
 pub fn client_token(state: &tessera::http::AppState, client_id: &str, secret: &str) -> String {
+    use tessera::oauth::client_credentials;
     let mut conn = state.pool.get().unwrap();
-    let client = tessera::oauth::authenticate_client(
-        &mut conn,
-        &tessera::oauth::ClientCredentials {
-            client_id: Some(client_id.to_owned()),
-            client_secret: Some(secret.to_owned()),
-        },
-    )
-    .unwrap();
+    let credentials = tessera::oauth::ClientCredentials {
+        client_id: Some(client_id.to_owned()),
+        client_secret: Some(secret.to_owned()),
+    };
+    let granted =
+        client_credentials::check(&mut conn, &state.directory, &credentials, None).unwrap();
     let keys = state.keys.current();
-    tessera::oauth::client_credentials(
-        &mut conn,
-        &keys,
-        &state.config,
-        &tessera::audit::Origin::system(),
-        &client,
-        None,
-    )
-    .unwrap()
-    .access_token
+    let issuer = tessera::oauth::issuer(&state.config);
+    let origin = tessera::audit::Origin::system();
+    let (response, record) = client_credentials::mint(&keys, &issuer, &origin, &granted).unwrap();
+    // Tests call this from inside actix's runtime: wait for the commit on a thread of
+    // its own.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(state.issuance.submit(record))
+            })
+            .join()
+            .unwrap()
+    })
+    .unwrap();
+    response.access_token
 }
 
 /// A request with a bearer token.

@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{blocking, limit_param, listing, selector, time_param, Ingestor};
-use crate::access::{self, Target, TenantContext};
+use crate::access::{self, Reader, Recorded, Target, TenantContext};
 use crate::audit::checkpoint;
 use crate::audit::export::{self, Format};
 use crate::audit::ingest;
@@ -132,18 +132,19 @@ pub async fn get_events(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
-        filter.tenant_id = target.tenant_id().map(str::to_owned);
-        let (rows, next) = query::list(&mut conn, &filter)?;
-        access::record_read(
+        access::read_logs(
             &mut conn,
-            &ctx,
-            &target,
+            Reader::Caller(&ctx),
+            chosen.as_deref(),
             "audit.read",
-            serde_json::json!({ "events": rows.len() }),
-        )?;
-        let items: Vec<AuditItem> = rows.into_iter().map(AuditItem::from).collect();
-        Ok(listing(items, next))
+            |conn, target| {
+                filter.tenant_id = target.tenant_id().map(str::to_owned);
+                let (rows, next) = query::list(conn, &filter)?;
+                let details = serde_json::json!({ "events": rows.len() });
+                let items: Vec<AuditItem> = rows.into_iter().map(AuditItem::from).collect();
+                Ok((listing(items, next), Recorded::Once(details)))
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -188,15 +189,14 @@ pub async fn get_export(
     let pool = state.long_reads.pool.clone();
     let target = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
-        access::record_read(
+        // Recorded before the first byte is read: the export itself streams later.
+        access::read_logs(
             &mut conn,
-            &ctx,
-            &target,
+            Reader::Caller(&ctx),
+            chosen.as_deref(),
             "audit.exported",
-            serde_json::json!({}),
-        )?;
-        Ok(target)
+            |_, target| Ok((target.clone(), Recorded::Once(serde_json::json!({})))),
+        )
     })
     .await?;
 
@@ -305,34 +305,37 @@ pub async fn get_verify(
     let state = state.into_inner();
     let body = long_read(slot, move || {
         let mut conn = state.long_reads.pool.get()?;
-        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
-        let tenants = match &target {
-            Target::One(t) => vec![t.clone()],
-            Target::All => crate::tenants::list(&mut conn)?,
-        };
-        let mut reports = Vec::with_capacity(tenants.len());
-        for t in &tenants {
-            let r = crate::audit::verify(&mut conn, &t.id)?;
-            reports.push(serde_json::json!({
-                "tenant_id": t.id,
-                "tenant": t.slug,
-                "intact": r.is_intact(),
-                "events": r.events,
-                "head_seq": r.head_seq,
-                "head_hash": r.head_hash,
-                "first_bad_seq": r.first_bad_seq,
-                "problem": r.problem,
-            }));
-        }
-        let intact = reports.iter().all(|r| r["intact"] == true);
-        access::record_read(
+        access::read_logs(
             &mut conn,
-            &ctx,
-            &target,
+            Reader::Caller(&ctx),
+            chosen.as_deref(),
             "audit.verified",
-            serde_json::json!({ "intact": intact }),
-        )?;
-        Ok(serde_json::json!({ "intact": intact, "tenants": reports }))
+            |conn, target| {
+                let tenants = match target {
+                    Target::One(t) => vec![t.clone()],
+                    Target::All => crate::tenants::list(conn)?,
+                };
+                let mut reports = Vec::with_capacity(tenants.len());
+                for t in &tenants {
+                    let r = crate::audit::verify(conn, &t.id)?;
+                    reports.push(serde_json::json!({
+                        "tenant_id": t.id,
+                        "tenant": t.slug,
+                        "intact": r.is_intact(),
+                        "events": r.events,
+                        "head_seq": r.head_seq,
+                        "head_hash": r.head_hash,
+                        "first_bad_seq": r.first_bad_seq,
+                        "problem": r.problem,
+                    }));
+                }
+                let intact = reports.iter().all(|r| r["intact"] == true);
+                Ok((
+                    serde_json::json!({ "intact": intact, "tenants": reports }),
+                    Recorded::Once(serde_json::json!({ "intact": intact })),
+                ))
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -362,27 +365,31 @@ pub async fn get_checkpoint(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
-        let Target::One(tenant) = &target else {
-            return Err(Error::Invalid("tenant: a checkpoint covers one tenant"));
-        };
-        let keys = state.keys.current();
-        let (jws, cp) = checkpoint::issue(&mut conn, &keys, &state.config.issuer, tenant)?;
-        access::record_read(
+        access::read_logs(
             &mut conn,
-            &ctx,
-            &target,
+            Reader::Caller(&ctx),
+            chosen.as_deref(),
             "audit.checkpoint",
-            serde_json::json!({ "seq": cp.seq }),
-        )?;
-        Ok(serde_json::json!({
-            "checkpoint": jws,
-            "tenant_id": cp.tenant_id,
-            "tenant": cp.tenant,
-            "seq": cp.seq,
-            "hash": cp.hash,
-            "iat": cp.iat,
-        }))
+            |conn, target| {
+                let Target::One(tenant) = target else {
+                    return Err(Error::Invalid("tenant: a checkpoint covers one tenant"));
+                };
+                let keys = state.keys.current();
+                let (jws, cp) = checkpoint::issue(conn, &keys, &state.config.issuer, tenant)?;
+                let details = serde_json::json!({ "seq": cp.seq });
+                Ok((
+                    serde_json::json!({
+                        "checkpoint": jws,
+                        "tenant_id": cp.tenant_id,
+                        "tenant": cp.tenant,
+                        "seq": cp.seq,
+                        "hash": cp.hash,
+                        "iat": cp.iat,
+                    }),
+                    Recorded::Once(details),
+                ))
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{blocking, limit_param, listing, selector, time_param};
-use crate::access::{self, TenantContext};
+use crate::access::{self, Reader, Recorded, TenantContext};
 use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::tokens::{self, TokenFilter};
@@ -67,17 +67,18 @@ pub async fn get_tokens(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::log_target(&mut conn, &ctx, chosen.as_deref())?;
-        filter.tenant_id = target.tenant_id().map(str::to_owned);
-        let (rows, next) = tokens::page(&mut conn, &filter)?;
-        access::record_read(
+        access::read_logs(
             &mut conn,
-            &ctx,
-            &target,
+            Reader::Caller(&ctx),
+            chosen.as_deref(),
             "tokens.read",
-            serde_json::json!({ "tokens": rows.len() }),
-        )?;
-        Ok(listing(rows, next))
+            |conn, target| {
+                filter.tenant_id = target.tenant_id().map(str::to_owned);
+                let (rows, next) = tokens::page(conn, &filter)?;
+                let details = serde_json::json!({ "tokens": rows.len() });
+                Ok((listing(rows, next), Recorded::Once(details)))
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))

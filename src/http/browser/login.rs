@@ -1,0 +1,204 @@
+//! `POST /login`: the source's allowance, a place in the hashing pool, the password, then the decision. A failure of any kind shows the same form with the same message.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{
+    lifetimes, pending_code, render, request_cookie, respond, Context, Next, Step, FORM_EXPIRED,
+};
+use crate::clients;
+use crate::error::Error;
+use crate::http::pages;
+use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE};
+use crate::login::decide::{self, Flow};
+use crate::login::throttle::Verdict;
+use crate::login::{self, PendingHandle};
+use crate::users::Lockout;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+const INVALID_CREDENTIALS: &str = "Invalid email or password.";
+
+pub async fn post_login(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let (Some(request_handle), Some(csrf)) = (form.request, form.csrf) else {
+        return Ok(respond(
+            &app,
+            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
+            true,
+        ));
+    };
+    let email = form.email.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+    let cookie = request_cookie(&req, REQUEST_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let policy = Lockout {
+        max_failures: app.config.login_max_failures,
+        duration: app.config.lockout,
+    };
+
+    // 0. The source's allowance, then a place in the hashing pool: a login refused for
+    //    either must not have reserved an attempt of the account.
+    let source = crate::http::client_ip(&req).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if let Verdict::Throttled { audit } = app.throttle.check(source) {
+        crate::metrics::login_throttled();
+        if audit {
+            let state = app.clone().into_inner();
+            let origin = login::browser_origin(None, ip.clone(), request_id.clone());
+            blocking(move || {
+                let mut conn = state.pool.get()?;
+                crate::db::write_tx(&mut conn, |tx| login::record_throttled(tx, &origin))
+            })
+            .await?;
+        }
+        return Ok(throttled());
+    }
+    let Ok(slot) = app.hasher.admit() else {
+        return Ok(busy());
+    };
+
+    // 1. The form must belong to this browser; reserve an attempt for the account.
+    let state = app.clone().into_inner();
+    let (handle_id, csrf_value, email_for_lookup) =
+        (request_handle.clone(), csrf.clone(), email.clone());
+    let device_cookie = request_cookie(&req, DEVICE_COOKIE);
+    let first = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let pending =
+            match login::load_pending(&mut conn, &handle_id, &csrf_value, cookie.as_deref()) {
+                Ok(pending) => pending,
+                Err(Error::Forbidden) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+        let attempt = crate::db::write_tx(&mut conn, |tx| {
+            login::begin_login(tx, &email_for_lookup, device_cookie.as_deref(), policy)
+        })?;
+        Ok(Some((pending, attempt)))
+    })
+    .await?;
+    let Some((pending, mut attempt)) = first else {
+        return Ok(respond(
+            &app,
+            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
+            true,
+        ));
+    };
+
+    // 2. The password, on the bounded hashing pool (a dummy hash when there is no
+    //    usable account, so every failure costs the same).
+    let evaluated = attempt.hash.is_some();
+    let matched = match app.hasher.verify(slot, password, attempt.hash.take()).await {
+        Ok(matched) => matched,
+        Err(Error::Unavailable) => return Ok(busy()),
+        Err(e) => return Err(e),
+    };
+
+    // 3. Settle the attempt; on success open a session and continue the authorization.
+    // An active account whose password was not evaluated was locked.
+    let refused = attempt.user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
+    let state = app.clone().into_inner();
+    let step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let client = clients::find(&mut conn, &pending.client_id)?;
+        let user = attempt.user.as_ref();
+        let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
+        crate::db::write_tx(&mut conn, |tx| {
+            let outcome = login::finish_login(
+                tx,
+                &origin,
+                &attempt,
+                matched,
+                policy,
+                app.config.session_ttl,
+            )?;
+            let (
+                Some(login::SignedIn {
+                    session,
+                    auth_time,
+                    device,
+                }),
+                Some(user),
+            ) = (outcome, user)
+            else {
+                return Ok(Step::from(Next::Login {
+                    handle: PendingHandle {
+                        id: request_handle.clone(),
+                        csrf: csrf.clone(),
+                    },
+                    client_name: client.name.clone(),
+                    redirect_uri: pending.redirect_uri.clone(),
+                    email: email.clone(),
+                    error: Some(INVALID_CREDENTIALS),
+                }));
+            };
+            let session_hash = crate::tokens::opaque_hash(&session);
+            let handle = PendingHandle {
+                id: request_handle.clone(),
+                csrf: csrf.clone(),
+            };
+            let input = decide::Request {
+                flow: Flow::Pending {
+                    row: &pending,
+                    handle: &handle,
+                },
+                code: pending_code(&pending, &session_hash),
+                client_tenant: client.tenant_id.as_deref(),
+                user,
+                auth_time,
+                hint: pending.tenant_hint.as_deref(),
+                no_prompt: false,
+            };
+            let decision = decide::decide(tx, &origin, &input, lifetimes(app))?;
+            let ctx = Context {
+                issuer: &app.config.issuer,
+                redirect_uri: &pending.redirect_uri,
+                state: pending.state.as_deref(),
+                client_name: &client.name,
+            };
+            Ok(Step {
+                next: render(&ctx, decision),
+                set_session: Some(session),
+                set_device: device,
+            })
+        })
+    })
+    .await?;
+    crate::metrics::login(match (&step.set_session, refused) {
+        (Some(_), _) => "success",
+        (None, true) => "locked",
+        (None, false) => "failure",
+    });
+    Ok(respond(&app, step, true))
+}
+
+fn throttled() -> HttpResponse {
+    let mut response = pages::message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many sign-in attempts from your network. Wait a minute and try again.",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("60"),
+    );
+    response
+}
+
+fn busy() -> HttpResponse {
+    pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again",
+        "The sign-in service is busy. Please try again in a moment.",
+    )
+}

@@ -1,0 +1,301 @@
+//! The browser side of the code flow: `GET /authorize`, `POST /login`, `POST
+//! /authorize` (the tenant picker's answer) and RP-initiated logout. The handlers parse
+//! the request, call `login` (whose [`crate::login::decide::decide`] decides the
+//! outcome) and render it here: pages, cookies and redirects.
+//!
+//! | file | routes |
+//! |---|---|
+//! | `authorize.rs` | `GET /authorize`, `POST /authorize` (picker) |
+//! | `login.rs` | `POST /login` |
+//! | `logout.rs` | `GET /logout`, `POST /logout` |
+
+mod authorize;
+mod login;
+mod logout;
+
+pub use authorize::{get_authorize, post_authorize};
+pub use login::post_login;
+pub use logout::{get_logout, post_logout};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::pages::{self, LoginPage, PickerPage};
+use super::AppState;
+use crate::error::Error;
+use crate::login::decide::{Decision, Lifetimes};
+use crate::login::store::PendingRequest;
+use crate::login::{AuthorizeError, PendingHandle};
+use crate::oauth::code::CodeRequest;
+use crate::tenants::Tenant;
+
+use crate::http::{DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE};
+
+/// What a step of the flow shows the browser next.
+pub(super) enum Next {
+    /// The login form (with a generic error after a failed attempt).
+    Login {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        email: String,
+        error: Option<&'static str>,
+    },
+    /// The tenant picker.
+    Pick {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        tenants: Vec<Tenant>,
+    },
+    /// Back to the client (a code or an error).
+    Redirect(String),
+    /// An error page (never a redirect: the client or the form is not trusted).
+    Page(StatusCode, &'static str),
+}
+
+/// Everything a page's answer needs besides the next step.
+pub(super) struct Step {
+    next: Next,
+    set_session: Option<String>,
+    /// A new known-browser cookie, after a first successful login from this browser.
+    set_device: Option<String>,
+}
+
+impl From<Next> for Step {
+    fn from(next: Next) -> Self {
+        Self {
+            next,
+            set_session: None,
+            set_device: None,
+        }
+    }
+}
+
+pub(super) fn secure(state: &AppState) -> bool {
+    state.config.issuer.starts_with("https://")
+}
+
+pub(super) fn cookie<'a>(
+    state: &AppState,
+    name: &'a str,
+    value: String,
+    max_age: std::time::Duration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(3600),
+        ))
+        .finish()
+}
+
+pub(super) fn expired_cookie<'a>(state: &AppState, name: &'a str) -> Cookie<'a> {
+    let mut c = cookie(state, name, String::new(), std::time::Duration::ZERO);
+    c.make_removal();
+    c
+}
+
+pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpResponse {
+    let mut response = match step.next {
+        Next::Login {
+            handle,
+            client_name,
+            redirect_uri,
+            email,
+            error,
+        } => {
+            let mut r = pages::render(
+                StatusCode::OK,
+                &LoginPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    email: &email,
+                    error,
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+            );
+            let value = format!("{}.{}", handle.id, handle.csrf);
+            let _ = r.add_cookie(&cookie(
+                state,
+                REQUEST_COOKIE,
+                value,
+                state.config.login_request_ttl,
+            ));
+            r
+        }
+        Next::Pick {
+            handle,
+            client_name,
+            redirect_uri,
+            tenants,
+        } => {
+            let mut r = pages::render(
+                StatusCode::OK,
+                &PickerPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    tenants: &tenants,
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+            );
+            let value = format!("{}.{}", handle.id, handle.csrf);
+            let _ = r.add_cookie(&cookie(
+                state,
+                REQUEST_COOKIE,
+                value,
+                state.config.login_request_ttl,
+            ));
+            r
+        }
+        Next::Redirect(location) => {
+            // 303 after a form post, so the browser does not re-send the form (RFC 9700).
+            let mut builder = if after_post {
+                HttpResponse::SeeOther()
+            } else {
+                HttpResponse::Found()
+            };
+            pages::security_headers(&mut builder, "'none'");
+            let mut r = builder.insert_header((header::LOCATION, location)).finish();
+            let _ = r.add_cookie(&expired_cookie(state, REQUEST_COOKIE));
+            r
+        }
+        Next::Page(status, message) => pages::message(status, "Sign-in failed", message),
+    };
+    if let Some(device) = step.set_device {
+        let ttl = crate::users::DEVICE_TTL.to_std().unwrap_or_default();
+        let _ = response.add_cookie(&cookie(state, DEVICE_COOKIE, device, ttl));
+    }
+    if let Some(session) = step.set_session {
+        let _ = response.add_cookie(&cookie(
+            state,
+            SESSION_COOKIE,
+            session,
+            state.config.session_ttl,
+        ));
+    }
+    response
+}
+
+/// `redirect_uri` with `params` added to its query.
+pub(super) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Next {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            Next::Redirect(url.to_string())
+        }
+        Err(_) => Next::Page(StatusCode::BAD_REQUEST, "The redirect URI is not valid."),
+    }
+}
+
+pub(super) fn error_redirect(
+    issuer: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Next {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", issuer));
+    redirect_with(redirect_uri, &params)
+}
+
+pub(super) fn authorize_error(issuer: &str, e: AuthorizeError) -> Result<Next, Error> {
+    match e {
+        AuthorizeError::Page(message) => Ok(Next::Page(StatusCode::BAD_REQUEST, message)),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        } => Ok(error_redirect(
+            issuer,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            description,
+        )),
+        AuthorizeError::Internal(e) => Err(e),
+    }
+}
+
+/// What the rendering of a decision needs besides the decision.
+pub(super) struct Context<'a> {
+    issuer: &'a str,
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    client_name: &'a str,
+}
+
+/// The page or redirect that shows `decision`.
+pub(super) fn render(ctx: &Context<'_>, decision: Decision) -> Next {
+    match decision {
+        Decision::Code(code) => {
+            let mut params = vec![("code", code.as_str())];
+            if let Some(state) = ctx.state {
+                params.push(("state", state));
+            }
+            params.push(("iss", ctx.issuer));
+            redirect_with(ctx.redirect_uri, &params)
+        }
+        Decision::PickTenant { handle, tenants } => Next::Pick {
+            handle,
+            client_name: ctx.client_name.to_owned(),
+            redirect_uri: ctx.redirect_uri.to_owned(),
+            tenants,
+        },
+        Decision::InteractionRequired => error_redirect(
+            ctx.issuer,
+            ctx.redirect_uri,
+            ctx.state,
+            "interaction_required",
+            "the user must choose a tenant",
+        ),
+        Decision::Denied => error_redirect(
+            ctx.issuer,
+            ctx.redirect_uri,
+            ctx.state,
+            "access_denied",
+            "the user has no access to the requested tenant",
+        ),
+    }
+}
+
+pub(super) fn lifetimes(app: &AppState) -> Lifetimes {
+    Lifetimes {
+        code: app.config.auth_code_ttl,
+        pending: app.config.login_request_ttl,
+    }
+}
+
+/// The code a pending request will lead to.
+pub(super) fn pending_code<'a>(
+    pending: &'a PendingRequest,
+    session_hash: &'a str,
+) -> CodeRequest<'a> {
+    CodeRequest {
+        client_id: &pending.client_id,
+        redirect_uri: &pending.redirect_uri,
+        scope: &pending.scope,
+        nonce: pending.nonce.as_deref(),
+        code_challenge: &pending.code_challenge,
+        session_hash: Some(session_hash),
+    }
+}
+
+pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| c.value().to_owned())
+}
+
+/// The answer to a form that does not belong to this browser (or has expired).
+pub(super) const FORM_EXPIRED: &str =
+    "This sign-in form has expired or was not issued to this browser. Return to the application and try again.";

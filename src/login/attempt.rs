@@ -1,0 +1,133 @@
+//! Password attempts with lockout: reserve an attempt, verify, settle it; a successful
+//! login opens a session.
+
+use chrono::NaiveDateTime;
+
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+use crate::tenants::SYSTEM_TENANT_ID;
+use crate::users::{self, AttemptRow, Email, Lockout, User};
+
+use super::session::create_session;
+
+/// A login attempt in progress: the account (if any), the hash to verify against
+/// (`None`: the dummy hash), and the row the attempt was reserved on (`None` for an
+/// email that cannot be one: nothing was reserved).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub user: Option<User>,
+    pub hash: Option<String>,
+    pub counted_on: Option<AttemptRow>,
+}
+
+impl Attempt {
+    /// Whether the attempt came from a browser this user signed in from before.
+    pub fn from_known_browser(&self) -> bool {
+        matches!(self.counted_on, Some(AttemptRow::Device(_)))
+    }
+}
+
+/// A successful login: the session's cookie value and time, and a new known-browser
+/// cookie when the browser was not known yet.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: String,
+    pub auth_time: NaiveDateTime,
+    pub device: Option<String>,
+}
+
+/// The first half of a password check: finds the account and reserves an attempt. A
+/// browser the user signed in from before (its device cookie) is counted on its own
+/// row; any other attempt on the account's row, or for an unknown email on a decoy row
+/// (the same work). So an attacker's failures lock the account for unknown browsers
+/// only, never its owner's (OWASP "device cookies"), and still evaluate at most
+/// `login_max_failures` passwords per lockout window. `hash` is `None` when no password
+/// may be evaluated: the caller verifies against the dummy hash, so unknown, locked and
+/// disabled accounts cost the same as a wrong password.
+pub fn begin_login(
+    tx: &mut DbConnection,
+    email: &str,
+    device_cookie: Option<&str>,
+    policy: Lockout,
+) -> Result<Attempt> {
+    let known = users::device(tx, device_cookie)?;
+    let Ok(email) = Email::parse(email) else {
+        return Ok(Attempt {
+            user: None,
+            hash: None,
+            counted_on: None,
+        });
+    };
+    let user = match users::find_by_email(tx, &email) {
+        Ok(user) => Some(user),
+        Err(Error::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    let row = match known.filter(|(_, owner)| user.as_ref().is_some_and(|u| &u.id == owner)) {
+        Some((device, _)) => AttemptRow::Device(device),
+        None => users::attempt_row(user.as_ref(), &email),
+    };
+    let allowed = users::reserve_attempt(tx, &row, policy)?;
+    let hash = user
+        .as_ref()
+        .filter(|u| allowed && u.status == "active")
+        .map(|u| u.password_hash.clone());
+    Ok(Attempt {
+        user,
+        hash,
+        counted_on: Some(row),
+    })
+}
+
+/// The second half: settles the attempt on the row [`begin_login`] reserved it on, and
+/// records the outcome. A locked account reports as a failure.
+pub fn finish_login(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    attempt: &Attempt,
+    matched: bool,
+    policy: Lockout,
+    session_ttl: std::time::Duration,
+) -> Result<Option<SignedIn>> {
+    let locked_now = match &attempt.counted_on {
+        Some(row) => users::settle_attempt(tx, row, policy, matched)?,
+        None => false,
+    };
+    let Some(user) = attempt.user.as_ref() else {
+        let event = Event::new(SYSTEM_TENANT_ID, "login.failure", Outcome::Failure)
+            .with_details(serde_json::json!({ "reason": "unknown_account" }));
+        audit::record(tx, origin, event)?;
+        return Ok(None);
+    };
+    if !matched {
+        let event = Event::success(SYSTEM_TENANT_ID, "login.failure", "user", &user.id)
+            .with_outcome(Outcome::Failure);
+        audit::record(tx, origin, event)?;
+        if locked_now {
+            let mut locked = Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id);
+            if attempt.from_known_browser() {
+                locked = locked.with_details(serde_json::json!({ "scope": "known_browser" }));
+            }
+            audit::record(tx, origin, locked)?;
+        }
+        return Ok(None);
+    }
+    let auth_time = db::now();
+    let session = create_session(tx, &user.id, auth_time, session_ttl)?;
+    let device = if attempt.from_known_browser() {
+        None
+    } else {
+        Some(users::remember_device(tx, &user.id)?)
+    };
+    audit::record(
+        tx,
+        origin,
+        Event::success(SYSTEM_TENANT_ID, "login.success", "user", &user.id),
+    )?;
+    Ok(Some(SignedIn {
+        session,
+        auth_time,
+        device,
+    }))
+}

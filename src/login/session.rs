@@ -1,0 +1,141 @@
+//! Single-sign-on sessions and RP-initiated logout.
+
+use chrono::NaiveDateTime;
+use subtle::ConstantTimeEq;
+
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::clients::{self};
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+use crate::tenants::SYSTEM_TENANT_ID;
+use crate::tokens::{opaque, opaque_hash};
+use crate::users::{self, User};
+
+use super::store::{self, Session};
+
+pub(super) fn create_session(
+    tx: &mut DbConnection,
+    user_id: &str,
+    auth_time: NaiveDateTime,
+    ttl: std::time::Duration,
+) -> Result<String> {
+    let token = opaque();
+    store::insert_session(
+        tx,
+        &Session {
+            id_hash: opaque_hash(&token),
+            user_id: user_id.to_owned(),
+            auth_time,
+            created_at: auth_time,
+            expires_at: auth_time
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8)),
+            ended_at: None,
+        },
+    )?;
+    Ok(token)
+}
+
+/// The live session a cookie refers to, whose user is still active.
+pub fn current_session(
+    conn: &mut DbConnection,
+    cookie: Option<&str>,
+) -> Result<Option<(Session, User)>> {
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
+    let Some(session) = store::session(conn, &opaque_hash(cookie))? else {
+        return Ok(None);
+    };
+    if session.ended_at.is_some() || session.expires_at <= db::now() {
+        return Ok(None);
+    }
+    let user = users::find(conn, &session.user_id)?;
+    Ok((user.status == "active").then_some((session, user)))
+}
+
+/// Ends the session a cookie refers to, and every refresh token issued under it (each
+/// revocation recorded in its tenant's chain); returns its user when there was one.
+pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Result<Option<String>> {
+    let hash = opaque_hash(cookie);
+    let Some(session) = store::session(tx, &hash)? else {
+        return Ok(None);
+    };
+    if session.ended_at.is_some() {
+        return Ok(None);
+    }
+    store::end_session(tx, &hash, db::now())?;
+    let mut origin = origin.clone();
+    origin.actor_id = Some(session.user_id.clone());
+    for (family_id, _) in crate::oauth::store::session_families(tx, &hash)? {
+        crate::tokens::revoke_family(
+            tx,
+            &origin,
+            &family_id,
+            None,
+            &crate::tokens::FamilyRevocation {
+                home: None,
+                action: "token.revoked",
+                reason: "logout",
+                outcome: Outcome::Success,
+            },
+        )?;
+    }
+    audit::record(
+        tx,
+        &origin,
+        Event::success(SYSTEM_TENANT_ID, "session.ended", "user", &session.user_id),
+    )?;
+    Ok(Some(session.user_id))
+}
+
+/// Records that a source was throttled (once per source and minute, see `throttle`).
+pub fn record_throttled(tx: &mut DbConnection, origin: &Origin) -> Result<()> {
+    audit::record(
+        tx,
+        origin,
+        Event::new(SYSTEM_TENANT_ID, "login.throttled", Outcome::Denied),
+    )?;
+    Ok(())
+}
+
+/// The CSRF token of the sign-out confirmation form: derived from the session cookie,
+/// so only the browser holding the session can submit it.
+pub fn logout_csrf(cookie: &str) -> String {
+    opaque_hash(&format!("logout:{cookie}"))
+}
+
+/// Whether a submitted sign-out form carries the token of this browser's session.
+pub fn logout_csrf_matches(cookie: &str, presented: &str) -> bool {
+    logout_csrf(cookie)
+        .as_bytes()
+        .ct_eq(presented.as_bytes())
+        .into()
+}
+
+/// Where RP-initiated logout may send the browser afterwards: only to a redirect URI
+/// registered for the client (`state` added). `None` for anything else.
+pub fn post_logout_redirect(
+    conn: &mut DbConnection,
+    client_id: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> Result<Option<String>> {
+    let (Some(client_id), Some(uri)) = (client_id, uri) else {
+        return Ok(None);
+    };
+    let client = match clients::find(conn, client_id) {
+        Ok(client) => client,
+        Err(Error::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !client.allows_redirect(uri) {
+        return Ok(None);
+    }
+    let Some(state) = state.filter(|s| !s.is_empty()) else {
+        return Ok(Some(uri.to_owned()));
+    };
+    Ok(url::Url::parse(uri).ok().map(|mut url| {
+        url.query_pairs_mut().append_pair("state", state);
+        url.to_string()
+    }))
+}
