@@ -1,11 +1,250 @@
-//! The bodies of the `/api/v1` API.
+//! The bodies of the `/api/v1` API (and of `/userinfo`), as the server writes them. With
+//! feature `schema` each has an OpenAPI schema, so the published document describes
+//! every response a client can get; the server's test suite checks real responses
+//! against it.
 
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "schema")]
+use utoipa::ToSchema;
+
+/// Every error answer: a generic code and text, and the request's id for the logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct ErrorBody {
+    /// An RFC 6749 / RFC 6750 style code (`invalid_token`, `forbidden`, `not_found`, …).
+    pub error: String,
+    pub error_description: String,
+    pub request_id: Option<String>,
+}
+
+/// One page of a listing, newest first; `next_cursor` asks for the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A listing that is never paginated.
+    pub fn all(items: Vec<T>) -> Self {
+        Self {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+/// An actor or a resource of a stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct Party {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub id: Option<String>,
+}
+
+/// A stored audit event, with its place in its tenant's hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct AuditItem {
+    pub id: String,
+    pub tenant_id: String,
+    pub seq: i64,
+    /// RFC 3339, UTC, microseconds.
+    pub occurred_at: String,
+    pub received_at: String,
+    /// `tessera`, or the service that sent the event.
+    pub source: String,
+    pub actor: Party,
+    pub action: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    pub resource: Option<Party>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    #[cfg_attr(feature = "schema", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Where an ingested event landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct Ingested {
+    pub id: String,
+    pub seq: i64,
+}
+
+/// `202` of `POST /api/v1/audit/events`: the events, committed, in the order sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct IngestAccepted {
+    pub events: Vec<Ingested>,
+}
+
+/// One tenant's chain, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct ChainReport {
+    pub tenant_id: String,
+    pub tenant: String,
+    pub intact: bool,
+    pub events: i64,
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The first event that does not verify.
+    pub first_bad_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+/// `GET /api/v1/audit/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct VerifyReport {
+    pub intact: bool,
+    pub tenants: Vec<ChainReport>,
+}
+
+/// `GET /api/v1/audit/checkpoint`: a signed statement of a chain's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct CheckpointBody {
+    /// A JWS (`typ: checkpoint+jwt`) over the fields below, verifiable from the JWKS.
+    pub checkpoint: String,
+    pub tenant_id: String,
+    pub tenant: String,
+    pub seq: i64,
+    pub hash: String,
+    pub iat: i64,
+}
+
+/// An entry of the issued-token ledger (metadata only: never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct TokenItem {
+    pub tenant_id: String,
+    pub jti: String,
+    pub subject: String,
+    pub client_id: String,
+    /// `access_token`, `id_token` or `refresh_token`.
+    pub token_type: String,
+    pub scope: String,
+    pub kid: Option<String>,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub revoked_reason: Option<String>,
+    /// The refresh family (grant) it came from.
+    pub family_id: Option<String>,
+}
+
+/// `POST /api/v1/tokens/{jti}/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct Revoked {
+    pub jti: String,
+    /// How many tokens were revoked (0: already revoked; more with `family=true`).
+    pub revoked: u64,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct TenantView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// A member of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    /// Space-separated: `member`, `admin`, `auditor`.
+    pub roles: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// `201` of `POST /api/v1/tenants/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct MemberAdded {
+    pub user_id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub tenant_id: String,
+}
+
+/// An OAuth client as shown to operators (never the secret's hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct ClientView {
+    pub client_id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    /// `public` or `confidential`.
+    pub kind: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+}
+
+/// `201` of `POST /api/v1/clients`: the client and, for a confidential one, its secret
+/// (shown this once; only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct ClientCreated {
+    pub client_id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub client_secret: Option<String>,
+}
+
+impl ClientCreated {
+    pub fn new(view: ClientView, client_secret: Option<String>) -> Self {
+        let ClientView {
+            client_id,
+            tenant_id,
+            name,
+            kind,
+            redirect_uris,
+            grant_types,
+            scopes,
+            created_at,
+        } = view;
+        Self {
+            client_id,
+            tenant_id,
+            name,
+            kind,
+            redirect_uris,
+            grant_types,
+            scopes,
+            created_at,
+            client_secret,
+        }
+    }
+}
 
 /// `GET /userinfo` (OpenID Connect Core 5.3): the user behind an access token with the
 /// `openid` scope, in the tenant the token was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
 pub struct UserInfo {
     pub sub: String,
     pub email: String,

@@ -6,6 +6,8 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, AuditRow};
+use tessera_proto::api::Party;
+
 use crate::db::{self, DbConnection};
 use crate::error::{Error, Result};
 
@@ -81,34 +83,23 @@ pub fn list(
 
 /// The API and export shape of an event: the ingestion fields plus `id`, `seq`,
 /// `tenant_id`, `received_at`, `source` and `hash` (and `prev_hash`, for offline
-/// verification of an export).
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditItem {
-    pub id: String,
-    pub tenant_id: String,
-    pub seq: i64,
-    pub occurred_at: String,
-    pub received_at: String,
-    pub source: String,
-    pub actor: serde_json::Value,
-    pub action: String,
-    pub outcome: String,
-    pub resource: serde_json::Value,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
-    pub details: serde_json::Value,
-    pub prev_hash: String,
-    pub hash: String,
-}
+/// verification of an export). The wire contract's type.
+pub use tessera_proto::api::AuditItem;
 
 impl From<AuditRow> for AuditItem {
     fn from(r: AuditRow) -> Self {
         let resource = match (&r.resource_type, &r.resource_id) {
-            (None, None) => serde_json::Value::Null,
-            (t, i) => serde_json::json!({ "type": t, "id": i }),
+            (None, None) => None,
+            (kind, id) => Some(Party {
+                kind: kind.clone(),
+                id: id.clone(),
+            }),
         };
         Self {
-            actor: serde_json::json!({ "type": r.actor_type, "id": r.actor_id }),
+            actor: Party {
+                kind: Some(r.actor_type),
+                id: r.actor_id,
+            },
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
             occurred_at: db::format_utc(&r.occurred_at),
             received_at: db::format_utc(&r.received_at),

@@ -108,18 +108,8 @@ pub struct NewClient {
     pub scopes: Vec<String>,
 }
 
-/// A client as shown to operators (never the secret hash).
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientView {
-    pub client_id: String,
-    pub tenant_id: Option<String>,
-    pub name: String,
-    pub kind: String,
-    pub redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-}
+/// A client as shown to operators (never the secret hash): the wire contract's type.
+pub use tessera_proto::api::ClientView;
 
 impl From<&Client> for ClientView {
     fn from(c: &Client) -> Self {

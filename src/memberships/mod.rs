@@ -199,6 +199,18 @@ pub fn platform_admin_exists(conn: &mut DbConnection) -> Result<bool> {
         .any(|m| Roles::from_stored(&m.roles).contains(&Role::Admin)))
 }
 
+impl From<Member> for tessera_proto::api::MemberView {
+    fn from(m: Member) -> Self {
+        Self {
+            user_id: m.user_id,
+            email: m.email,
+            roles: m.roles,
+            status: m.status,
+            created_at: crate::db::format_utc(&m.created_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

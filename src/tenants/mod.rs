@@ -95,6 +95,18 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Tenant>> {
     Ok(store::all(conn)?)
 }
 
+impl From<&Tenant> for tessera_proto::api::TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.clone(),
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            status: t.status.clone(),
+            created_at: crate::db::format_utc(&t.created_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

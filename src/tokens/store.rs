@@ -274,3 +274,22 @@ pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<Is
         },
     )
 }
+
+impl From<IssuedToken> for tessera_proto::api::TokenItem {
+    fn from(t: IssuedToken) -> Self {
+        Self {
+            issued_at: crate::db::format_utc(&t.issued_at),
+            expires_at: crate::db::format_utc(&t.expires_at),
+            revoked_at: t.revoked_at.as_ref().map(crate::db::format_utc),
+            tenant_id: t.tenant_id,
+            jti: t.jti,
+            subject: t.subject,
+            client_id: t.client_id,
+            token_type: t.token_type,
+            scope: t.scope,
+            kid: t.kid,
+            revoked_reason: t.revoked_reason,
+            family_id: t.family_id,
+        }
+    }
+}

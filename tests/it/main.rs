@@ -21,6 +21,7 @@ mod limits;
 mod login;
 mod metrics;
 mod oidc_client;
+mod openapi;
 mod outage;
 mod postgres;
 mod tokens;

@@ -6,7 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{blocking, listing, selector};
+use tessera_proto::api::{ClientCreated, MemberAdded, MemberView, Page, TenantView};
+
+use super::responses::ApiErrors;
+use super::{blocking, selector};
 use crate::access::{self, Target, TenantContext};
 use crate::clients::{self, ClientId, ClientView, NewClient};
 use crate::db;
@@ -20,9 +23,8 @@ use crate::users::{self, Email};
 #[utoipa::path(
     tag = "admin",
     responses(
-        (status = 200, description = "`{\"items\": [tenant…], \"next_cursor\": null}`", body = serde_json::Value),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin"),
+        (status = 200, description = "The tenants", body = Page<TenantView>),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -37,7 +39,7 @@ pub async fn get_tenants(state: web::Data<AppState>, ctx: TenantContext) -> Resu
         } else {
             vec![tenants::find_by_id(&mut conn, &ctx.tenant_id)?]
         };
-        Ok(listing(items, None))
+        Ok(Page::all(items.iter().map(TenantView::from).collect()))
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -55,11 +57,8 @@ pub struct NewTenant {
     tag = "admin",
     request_body = NewTenant,
     responses(
-        (status = 201, description = "The new tenant", body = serde_json::Value),
-        (status = 400, description = "Invalid slug or name"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not a platform admin"),
-        (status = 409, description = "The slug is taken"),
+        (status = 201, description = "The new tenant", body = TenantView),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -84,7 +83,7 @@ pub async fn post_tenants(
         })
     })
     .await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(tenant))
+    Ok(HttpResponse::build(StatusCode::CREATED).json(TenantView::from(&tenant)))
 }
 
 /// The tenant named in the path, if the caller administers it.
@@ -105,9 +104,8 @@ fn administered(
     tag = "admin",
     params(("id" = String, Path, description = "Tenant id or slug")),
     responses(
-        (status = 200, description = "`{\"items\": [member…], \"next_cursor\": null}`", body = serde_json::Value),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
+        (status = 200, description = "The tenant's members", body = Page<MemberView>),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -123,7 +121,10 @@ pub async fn get_members(
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
         let tenant = administered(&mut conn, &ctx, &id)?;
-        Ok(listing(memberships::list(&mut conn, &tenant)?, None))
+        let members = memberships::list(&mut conn, &tenant)?;
+        Ok(Page::all(
+            members.into_iter().map(MemberView::from).collect(),
+        ))
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -143,11 +144,8 @@ pub struct NewMember {
     params(("id" = String, Path, description = "Tenant id or slug")),
     request_body = NewMember,
     responses(
-        (status = 201, description = "`{user_id, email, roles, tenant_id}`", body = serde_json::Value),
-        (status = 400, description = "Invalid email or role"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
-        (status = 409, description = "Already a member"),
+        (status = 201, description = "The membership (the user is invited if new)", body = MemberAdded),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -176,12 +174,12 @@ pub async fn post_members(
         db::write_tx(&mut conn, |tx| {
             let user = users::find_or_invite(tx, &origin, &email)?;
             memberships::add(tx, &origin, &tenant, &user, &roles)?;
-            Ok(serde_json::json!({
-                "user_id": user.id,
-                "email": user.email,
-                "roles": roles.names(),
-                "tenant_id": tenant.id,
-            }))
+            Ok(MemberAdded {
+                user_id: user.id,
+                email: user.email,
+                roles: roles.names().into_iter().map(str::to_owned).collect(),
+                tenant_id: tenant.id.clone(),
+            })
         })
     })
     .await?;
@@ -194,9 +192,7 @@ pub async fn post_members(
     params(("id" = String, Path, description = "Tenant id or slug"), ("user_id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin of this tenant (another tenant: audited)"),
-        (status = 404, description = "No such member"),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -238,9 +234,8 @@ pub struct ClientsQuery {
     tag = "admin",
     params(ClientsQuery),
     responses(
-        (status = 200, description = "`{\"items\": [client…], \"next_cursor\": null}`", body = serde_json::Value),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin (another tenant: audited)"),
+        (status = 200, description = "The clients", body = Page<ClientView>),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -264,7 +259,7 @@ pub async fn get_clients(
             .iter()
             .map(ClientView::from)
             .collect();
-        Ok(listing(items, None))
+        Ok(Page::all(items))
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -293,11 +288,8 @@ pub struct NewClientBody {
     tag = "admin",
     request_body = NewClientBody,
     responses(
-        (status = 201, description = "The client, with `client_secret` (shown once) for a confidential one", body = serde_json::Value),
-        (status = 400, description = "Invalid client id, redirect URI, grant or scope"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin, or another tenant named (audited)"),
-        (status = 409, description = "The client id is taken"),
+        (status = 201, description = "The client, with `client_secret` (shown once) for a confidential one", body = ClientCreated),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -345,9 +337,7 @@ pub async fn post_clients(
         let (client, secret) = db::write_tx(&mut conn, |tx| {
             clients::create(tx, &origin, &id, tenant.as_ref(), input)
         })?;
-        let mut view = serde_json::to_value(ClientView::from(&client)).map_err(Error::internal)?;
-        view["client_secret"] = secret.map_or(serde_json::Value::Null, serde_json::Value::String);
-        Ok(view)
+        Ok(ClientCreated::new(ClientView::from(&client), secret))
     })
     .await?;
     Ok(HttpResponse::build(StatusCode::CREATED)

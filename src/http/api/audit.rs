@@ -4,7 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{blocking, limit_param, listing, selector, time_param, Ingestor};
+use tessera_proto::api::{
+    ChainReport, CheckpointBody, IngestAccepted, Ingested, Page, VerifyReport,
+};
+use tessera_proto::IngestEvent;
+
+use super::responses::ApiErrors;
+use super::{blocking, limit_param, selector, time_param, Ingestor};
 use crate::access::{self, Reader, Recorded, Target, TenantContext};
 use crate::audit::checkpoint;
 use crate::audit::export::{self, Format};
@@ -17,13 +23,10 @@ use crate::http::AppState;
 /// 202 only after commit.
 #[utoipa::path(
     tag = "audit",
-    request_body(content = serde_json::Value, description = "One event object, or an array of at most 1000: `action`, `outcome` (success|failure|denied), optional `occurred_at`, `tenant_id`, `actor {type, id}`, `resource {type, id}`, `request_id`, `ip`, `details`"),
+    request_body(content = Vec<IngestEvent>, description = "One event, or an array of at most 1000 (all or nothing)"),
     responses(
-        (status = 202, description = "Committed: `{\"events\": [{\"id\", \"seq\"}]}`", body = serde_json::Value),
-        (status = 400, description = "Invalid event (the description names the event and field)"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "An event names a tenant (or user) this token may not write; audited"),
-        (status = 413, description = "Body larger than audit_max_body_bytes"),
+        (status = 202, description = "Committed (`Idempotent-Replayed: true`: a retry, nothing new stored)", body = IngestAccepted),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -71,12 +74,12 @@ pub async fn post_events(
     } else {
         crate::metrics::ingested(ingested.events.len());
     }
-    let items: Vec<serde_json::Value> = ingested
+    let events = ingested
         .events
         .into_iter()
-        .map(|(id, seq)| serde_json::json!({ "id": id, "seq": seq }))
+        .map(|(id, seq)| Ingested { id, seq })
         .collect();
-    Ok(response.json(serde_json::json!({ "events": items })))
+    Ok(response.json(IngestAccepted { events }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -97,11 +100,8 @@ pub struct EventsQuery {
     tag = "audit",
     params(EventsQuery),
     responses(
-        (status = 200, description = "`{\"items\": [event…], \"next_cursor\": string|null}`, newest first", body = serde_json::Value),
-        (status = 400, description = "Bad filter or cursor"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
-        (status = 404, description = "Unknown tenant (platform readers)"),
+        (status = 200, description = "Events, newest first", body = Page<AuditItem>),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -141,8 +141,14 @@ pub async fn get_events(
                 filter.tenant_id = target.tenant_id().map(str::to_owned);
                 let (rows, next) = query::list(conn, &filter)?;
                 let details = serde_json::json!({ "events": rows.len() });
-                let items: Vec<AuditItem> = rows.into_iter().map(AuditItem::from).collect();
-                Ok((listing(items, next), Recorded::Once(details)))
+                let items = rows.into_iter().map(AuditItem::from).collect();
+                Ok((
+                    Page {
+                        items,
+                        next_cursor: next,
+                    },
+                    Recorded::Once(details),
+                ))
             },
         )
     })
@@ -166,8 +172,7 @@ pub struct ExportQuery {
     params(ExportQuery),
     responses(
         (status = 200, description = "The events, oldest first per tenant, as NDJSON (`format=ndjson`, default) or CSV", content_type = "application/x-ndjson"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -286,9 +291,8 @@ pub struct TenantQuery {
     tag = "audit",
     params(TenantQuery),
     responses(
-        (status = 200, description = "`{\"intact\": bool, \"tenants\": [{tenant_id, tenant, intact, events, head_seq, head_hash, first_bad_seq, problem}]}`", body = serde_json::Value),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+        (status = 200, description = "Each tenant's chain, checked", body = VerifyReport),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -318,20 +322,23 @@ pub async fn get_verify(
                 let mut reports = Vec::with_capacity(tenants.len());
                 for t in &tenants {
                     let r = crate::audit::verify(conn, &t.id)?;
-                    reports.push(serde_json::json!({
-                        "tenant_id": t.id,
-                        "tenant": t.slug,
-                        "intact": r.is_intact(),
-                        "events": r.events,
-                        "head_seq": r.head_seq,
-                        "head_hash": r.head_hash,
-                        "first_bad_seq": r.first_bad_seq,
-                        "problem": r.problem,
-                    }));
+                    reports.push(ChainReport {
+                        tenant_id: t.id.clone(),
+                        tenant: t.slug.clone(),
+                        intact: r.is_intact(),
+                        events: r.events,
+                        head_seq: r.head_seq,
+                        head_hash: r.head_hash,
+                        first_bad_seq: r.first_bad_seq,
+                        problem: r.problem.map(str::to_owned),
+                    });
                 }
-                let intact = reports.iter().all(|r| r["intact"] == true);
+                let intact = reports.iter().all(|r| r.intact);
                 Ok((
-                    serde_json::json!({ "intact": intact, "tenants": reports }),
+                    VerifyReport {
+                        intact,
+                        tenants: reports,
+                    },
                     Recorded::Once(serde_json::json!({ "intact": intact })),
                 ))
             },
@@ -347,10 +354,8 @@ pub async fn get_verify(
     tag = "audit",
     params(TenantQuery),
     responses(
-        (status = 200, description = "`{\"checkpoint\": JWS (typ checkpoint+jwt), tenant_id, tenant, seq, hash, iat}`", body = serde_json::Value),
-        (status = 400, description = "No single tenant named (platform readers must name one)"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+        (status = 200, description = "A signed statement of the chain's head", body = CheckpointBody),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -378,14 +383,14 @@ pub async fn get_checkpoint(
                 let (jws, cp) = checkpoint::issue(conn, &keys, &state.config.issuer, tenant)?;
                 let details = serde_json::json!({ "seq": cp.seq });
                 Ok((
-                    serde_json::json!({
-                        "checkpoint": jws,
-                        "tenant_id": cp.tenant_id,
-                        "tenant": cp.tenant,
-                        "seq": cp.seq,
-                        "hash": cp.hash,
-                        "iat": cp.iat,
-                    }),
+                    CheckpointBody {
+                        checkpoint: jws,
+                        tenant_id: cp.tenant_id,
+                        tenant: cp.tenant,
+                        seq: cp.seq,
+                        hash: cp.hash,
+                        iat: cp.iat,
+                    },
                     Recorded::Once(details),
                 ))
             },

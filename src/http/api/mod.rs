@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod audit;
 pub mod openapi;
+pub mod responses;
 pub mod tokens;
 
 use std::future::Future;
@@ -181,12 +182,4 @@ pub fn scope() -> utoipa_actix_web::scope::Scope<
         .service(admin::get_clients)
         .service(admin::post_clients)
         .service(openapi::get_openapi)
-}
-
-/// A listing: `{"items": [...], "next_cursor": ...}`.
-pub fn listing<T: serde::Serialize>(
-    items: Vec<T>,
-    next_cursor: Option<String>,
-) -> serde_json::Value {
-    serde_json::json!({ "items": items, "next_cursor": next_cursor })
 }

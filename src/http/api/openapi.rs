@@ -3,6 +3,7 @@
 //! route table) and rendered once at start.
 
 use actix_web::{get, web, HttpResponse};
+use tessera_proto::api::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
@@ -19,6 +20,11 @@ pub fn finish(mut api: OpenApi) -> Document {
             .to_owned(),
     );
     let components = api.components.get_or_insert_with(Default::default);
+    // Named by the shared error responses (`responses::ApiErrors`), not by a path.
+    components.schemas.insert(
+        <ErrorBody as utoipa::ToSchema>::name().into_owned(),
+        <ErrorBody as utoipa::PartialSchema>::schema(),
+    );
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(

@@ -3,7 +3,10 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{blocking, limit_param, listing, selector, time_param};
+use super::{blocking, limit_param, selector, time_param};
+use tessera_proto::api::{Page, Revoked, TokenItem};
+
+use super::responses::ApiErrors;
 use crate::access::{self, Reader, Recorded, TenantContext};
 use crate::error::{Error, Result};
 use crate::http::AppState;
@@ -27,10 +30,8 @@ pub struct TokensQuery {
     tag = "tokens",
     params(TokensQuery),
     responses(
-        (status = 200, description = "`{\"items\": [ledger entry…], \"next_cursor\": string|null}`, newest first", body = serde_json::Value),
-        (status = 400, description = "Bad filter or cursor"),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an auditor/admin, or another tenant requested (audited)"),
+        (status = 200, description = "Ledger entries, newest first", body = Page<TokenItem>),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -76,7 +77,14 @@ pub async fn get_tokens(
                 filter.tenant_id = target.tenant_id().map(str::to_owned);
                 let (rows, next) = tokens::page(conn, &filter)?;
                 let details = serde_json::json!({ "tokens": rows.len() });
-                Ok((listing(rows, next), Recorded::Once(details)))
+                let items = rows.into_iter().map(TokenItem::from).collect();
+                Ok((
+                    Page {
+                        items,
+                        next_cursor: next,
+                    },
+                    Recorded::Once(details),
+                ))
             },
         )
     })
@@ -96,10 +104,8 @@ pub struct RevokeQuery {
     tag = "tokens",
     params(("jti" = String, Path, description = "The token's jti"), RevokeQuery),
     responses(
-        (status = 200, description = "`{\"jti\", \"revoked\": number of tokens revoked}`", body = serde_json::Value),
-        (status = 401, description = "Missing, invalid, expired or revoked token"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such token in the caller's tenant"),
+        (status = 200, description = "How many tokens were revoked", body = Revoked),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -124,7 +130,10 @@ pub async fn post_revoke(
         let revoked = crate::db::write_tx(&mut conn, |tx| {
             tokens::revoke_by_admin(tx, &origin, scope, &jti, family)
         })?;
-        Ok(serde_json::json!({ "jti": jti, "revoked": revoked }))
+        Ok(Revoked {
+            jti,
+            revoked: u64::try_from(revoked).unwrap_or(u64::MAX),
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
