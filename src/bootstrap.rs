@@ -27,12 +27,12 @@ pub fn ensure_platform_admin(pool: &Pool, config: &Config) -> Result<bool> {
         if memberships::platform_admin_exists(tx)? {
             return Ok(false);
         }
-        let user = match users::find_by_email(tx, &email) {
-            Ok(user) => user,
-            Err(Error::NotFound) => users::create(tx, &origin, &email, hash)?,
-            Err(e) => return Err(e),
+        let user = match users::find_by_email(tx, &email)? {
+            Some(user) => user,
+            None => users::create(tx, &origin, &email, hash)?,
         };
-        let system = tenants::find_by_slug(tx, &Slug::parse(tenants::SYSTEM_SLUG)?)?;
+        let system = tenants::find_by_slug(tx, &Slug::parse(tenants::SYSTEM_SLUG)?)?
+            .ok_or(Error::NotFound)?;
         let roles = Roles::new([Role::Admin])?;
         memberships::add(tx, &origin, &system, &user, &roles).map(|_| true)
     })

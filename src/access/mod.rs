@@ -120,24 +120,33 @@ pub fn resolve_target(
         return if ctx.is_platform() {
             Ok(Target::All)
         } else {
-            Ok(Target::One(tenants::find_by_id(conn, &ctx.tenant_id)?))
+            Ok(Target::One(own_tenant(conn, ctx)?))
         };
     };
     if !ctx.is_platform() {
         if selector == ctx.tenant_id || selector == ctx.tenant {
-            return Ok(Target::One(tenants::find_by_id(conn, &ctx.tenant_id)?));
+            return Ok(Target::One(own_tenant(conn, ctx)?));
         }
         deny_cross_tenant(conn, ctx, selector, serde_json::Map::new())?;
         return Err(Error::Forbidden);
     }
     // Only well-formed ids and slugs reach the database.
     if uuid::Uuid::parse_str(selector).is_ok() {
-        return tenants::find_by_id(conn, selector).map(Target::One);
+        return Ok(Target::One(
+            tenants::find_by_id(conn, selector)?.ok_or(Error::NotFound)?,
+        ));
     }
     match tenants::Slug::parse(selector) {
-        Ok(slug) => tenants::find_by_slug(conn, &slug).map(Target::One),
+        Ok(slug) => Ok(Target::One(
+            tenants::find_by_slug(conn, &slug)?.ok_or(Error::NotFound)?,
+        )),
         Err(_) => Err(Error::NotFound),
     }
+}
+
+/// The caller's own tenant (it exists: the token was issued for it).
+fn own_tenant(conn: &mut DbConnection, ctx: &TenantContext) -> Result<Tenant> {
+    tenants::find_by_id(conn, &ctx.tenant_id)?.ok_or(Error::NotFound)
 }
 
 /// Records a refused cross-tenant request in the caller's own chain, with the tenant
@@ -209,9 +218,10 @@ pub fn read_logs<T>(
         ),
         Reader::Operator => {
             let target = match selector {
-                Some(slug) => {
-                    Target::One(tenants::find_by_slug(conn, &tenants::Slug::parse(slug)?)?)
-                }
+                Some(slug) => Target::One(
+                    tenants::find_by_slug(conn, &tenants::Slug::parse(slug)?)?
+                        .ok_or(Error::NotFound)?,
+                ),
                 None => Target::All,
             };
             (target, Origin::cli(), SYSTEM_TENANT_ID)

@@ -77,7 +77,7 @@ pub fn check(conn: &mut DbConnection, keys: &KeySet, jws: &str) -> Result<Checkp
     ))?;
     let checkpoint: Checkpoint = serde_json::from_slice(&payload)
         .map_err(|_| Error::Invalid("checkpoint: unexpected content"))?;
-    tenants::find_by_id(conn, &checkpoint.tenant_id)?;
+    tenants::find_by_id(conn, &checkpoint.tenant_id)?.ok_or(Error::NotFound)?;
     let chain = verify(conn, &checkpoint.tenant_id)?;
     let problem = if !chain.is_intact() {
         Some("the chain itself does not verify")

@@ -190,11 +190,7 @@ pub fn ingest(
                 Some(known) => *known,
                 None => {
                     let exists = uuid::Uuid::parse_str(&tenant_id).is_ok()
-                        && match tenants::find_by_id(tx, &tenant_id) {
-                            Ok(_) => true,
-                            Err(Error::NotFound) => false,
-                            Err(e) => return Err(e),
-                        };
+                        && tenants::find_by_id(tx, &tenant_id)?.is_some();
                     known_tenants.insert(tenant_id.clone(), exists);
                     exists
                 }

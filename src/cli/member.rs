@@ -8,7 +8,7 @@ use crate::db;
 use crate::memberships::{self, Role, Roles};
 use crate::users::{self, Email};
 
-use super::output::{missing, print_json, print_table, CmdResult, Failure, RoleArg};
+use super::output::{fail, missing, print_json, print_table, CmdResult, Failure, RoleArg};
 use super::{connect, find_tenant};
 
 #[derive(Debug, Subcommand)]
@@ -40,7 +40,8 @@ pub fn run(cmd: MemberCommand, config: &Config, json: bool) -> CmdResult {
             let email = Email::parse(&email)?;
             let membership = db::write_tx(&mut conn, |tx| {
                 let tenant = find_tenant(tx, &tenant_slug)?;
-                let user = users::find_by_email(tx, &email).map_err(missing("user"))?;
+                let user =
+                    users::find_by_email(tx, &email)?.ok_or_else(|| fail("user not found"))?;
                 Ok::<_, Failure>(memberships::add(tx, &origin, &tenant, &user, &roles)?)
             })?;
             if json {
@@ -58,7 +59,8 @@ pub fn run(cmd: MemberCommand, config: &Config, json: bool) -> CmdResult {
             let email = Email::parse(&email)?;
             db::write_tx(&mut conn, |tx| {
                 let tenant = find_tenant(tx, &tenant_slug)?;
-                let user = users::find_by_email(tx, &email).map_err(missing("membership"))?;
+                let user = users::find_by_email(tx, &email)?
+                    .ok_or_else(|| fail("membership not found"))?;
                 memberships::remove(tx, &origin, &tenant, &user).map_err(missing("membership"))
             })?;
             if json {

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::db::DbConnection;
 use crate::tenants::{self, Slug, Tenant};
-use output::{fail, missing, CmdResult, Failure};
+use output::{fail, CmdResult, Failure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -175,5 +175,5 @@ fn connect(config: &Config) -> Result<DbConnection, Failure> {
 }
 
 fn find_tenant(conn: &mut DbConnection, slug: &str) -> Result<Tenant, Failure> {
-    tenants::find_by_slug(conn, &Slug::parse(slug)?).map_err(missing("tenant"))
+    tenants::find_by_slug(conn, &Slug::parse(slug)?)?.ok_or_else(|| fail("tenant not found"))
 }

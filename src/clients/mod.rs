@@ -289,9 +289,11 @@ pub fn create(
 
 /// The client with this id. An id that cannot be one (bad characters, too long) is
 /// simply not found: it never reaches the database.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Client> {
-    let id = ClientId::parse(id).map_err(|_| Error::NotFound)?;
-    store::by_id(conn, id.as_str())?.ok_or(Error::NotFound)
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Client>> {
+    let Ok(id) = ClientId::parse(id) else {
+        return Ok(None);
+    };
+    Ok(store::by_id(conn, id.as_str())?)
 }
 
 impl Client {

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 
 use crate::audit::{self, Event, Origin, Outcome};
 use crate::db::{self, DbConnection};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tenants::SYSTEM_TENANT_ID;
 use crate::users::{self, AttemptRow, Email, Lockout, User};
 
@@ -59,11 +59,7 @@ pub fn begin_login(
             counted_on: None,
         });
     };
-    let user = match users::find_by_email(tx, &email) {
-        Ok(user) => Some(user),
-        Err(Error::NotFound) => None,
-        Err(e) => return Err(e),
-    };
+    let user = users::find_by_email(tx, &email)?;
     let row = match known.filter(|(_, owner)| user.as_ref().is_some_and(|u| &u.id == owner)) {
         Some((device, _)) => AttemptRow::Device(device),
         None => users::attempt_row(user.as_ref(), &email),

@@ -107,11 +107,8 @@ pub fn validate(
         .client_id
         .as_deref()
         .ok_or(AuthorizeError::Page("The request names no client."))?;
-    let client = match clients::find(conn, client_id) {
-        Ok(client) => client,
-        Err(Error::NotFound) => return Err(AuthorizeError::Page("The client is not registered.")),
-        Err(e) => return Err(e.into()),
-    };
+    let client = clients::find(conn, client_id)?
+        .ok_or(AuthorizeError::Page("The client is not registered."))?;
     let redirect_uri = params
         .redirect_uri
         .as_deref()

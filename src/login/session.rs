@@ -49,7 +49,7 @@ pub fn current_session(
     if session.ended_at.is_some() || session.expires_at <= db::now() {
         return Ok(None);
     }
-    let user = users::find(conn, &session.user_id)?;
+    let user = users::find(conn, &session.user_id)?.ok_or(Error::NotFound)?;
     Ok((user.status == "active").then_some((session, user)))
 }
 
@@ -123,10 +123,8 @@ pub fn post_logout_redirect(
     let (Some(client_id), Some(uri)) = (client_id, uri) else {
         return Ok(None);
     };
-    let client = match clients::find(conn, client_id) {
-        Ok(client) => client,
-        Err(Error::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(client) = clients::find(conn, client_id)? else {
+        return Ok(None);
     };
     if !client.allows_redirect(uri) {
         return Ok(None);

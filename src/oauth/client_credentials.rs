@@ -9,6 +9,7 @@ use crate::audit::{Entry, Origin};
 use crate::clients::directory::Directory;
 use crate::clients::{Client, GrantType};
 use crate::db::DbConnection;
+use crate::error::Error;
 use crate::keys::KeySet;
 use crate::tenants::{self, Tenant};
 use crate::tokens::{self, Grant, IssuedToken, Issuer};
@@ -56,7 +57,7 @@ pub fn check(
     scope: Option<&str>,
 ) -> Result<Granted, OAuthError> {
     let client = authenticate_client(conn, credentials)?;
-    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?;
+    let tenant = tenants::find_by_id(conn, client.home_tenant_id())?.ok_or(Error::NotFound)?;
     let scope = check_grant(&client, &tenant, scope)?;
     directory.put(client.clone(), tenant.clone());
     Ok(Granted {

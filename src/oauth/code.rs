@@ -299,8 +299,8 @@ pub fn exchange_code(
         {
             return Err(OAuthError::InvalidGrant);
         }
-        let user = users::find(tx, &code.user_id)?;
-        let tenant = tenants::find_by_id(tx, &code.tenant_id)?;
+        let user = users::find(tx, &code.user_id)?.ok_or(Error::NotFound)?;
+        let tenant = tenants::find_by_id(tx, &code.tenant_id)?.ok_or(Error::NotFound)?;
         let access = fresh_access(tx, &user, client, &tenant.slug)?;
         let response = issue_user_tokens(
             tx,
@@ -395,8 +395,8 @@ pub fn refresh(
                 narrowed.join(" ")
             }
         };
-        let user = users::find(tx, &row.user_id)?;
-        let current = tenants::find_by_id(tx, &row.tenant_id)?;
+        let user = users::find(tx, &row.user_id)?.ok_or(Error::NotFound)?;
+        let current = tenants::find_by_id(tx, &row.tenant_id)?.ok_or(Error::NotFound)?;
         let access = fresh_access(tx, &user, client, request.tenant.unwrap_or(&current.slug))?;
         let response = issue_user_tokens(
             tx,

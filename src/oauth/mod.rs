@@ -64,11 +64,7 @@ pub fn authenticate_client(
     let (Some(id), Some(secret)) = (&credentials.client_id, &credentials.client_secret) else {
         return Err(OAuthError::InvalidClient);
     };
-    let client = match clients::find(conn, id) {
-        Ok(client) => Some(client),
-        Err(Error::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let client = clients::find(conn, id)?;
     check_secret(client, secret)
 }
 
@@ -100,10 +96,9 @@ pub fn authenticate_any_client(
     let Some(id) = &credentials.client_id else {
         return Err(OAuthError::InvalidClient);
     };
-    match clients::find(conn, id) {
-        Ok(client) if !client.is_confidential() => Ok(client),
-        Ok(_) | Err(Error::NotFound) => Err(OAuthError::InvalidClient),
-        Err(e) => Err(e.into()),
+    match clients::find(conn, id)? {
+        Some(client) if !client.is_confidential() => Ok(client),
+        _ => Err(OAuthError::InvalidClient),
     }
 }
 

@@ -29,10 +29,9 @@ pub fn userinfo(
     if claims.sub == claims.client_id || uuid::Uuid::parse_str(&claims.sub).is_err() {
         return Err(Error::Unauthenticated);
     }
-    let user = match users::find(conn, &claims.sub) {
-        Ok(user) if user.status == "active" => user,
-        Ok(_) | Err(Error::NotFound) => return Err(Error::Unauthenticated),
-        Err(e) => return Err(e),
+    let user = match users::find(conn, &claims.sub)? {
+        Some(user) if user.status == "active" => user,
+        _ => return Err(Error::Unauthenticated),
     };
     if !memberships::is_member(conn, &claims.tenant_id, &user.id)? {
         return Err(Error::Unauthenticated);

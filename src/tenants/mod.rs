@@ -83,12 +83,14 @@ pub fn create(
     Ok(tenant)
 }
 
-pub fn find_by_slug(conn: &mut DbConnection, slug: &Slug) -> Result<Tenant> {
-    store::by_slug(conn, slug.as_str())?.ok_or(Error::NotFound)
+/// The tenant with this slug, if any.
+pub fn find_by_slug(conn: &mut DbConnection, slug: &Slug) -> Result<Option<Tenant>> {
+    Ok(store::by_slug(conn, slug.as_str())?)
 }
 
-pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Tenant> {
-    store::by_id(conn, id)?.ok_or(Error::NotFound)
+/// The tenant with this id, if any.
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Tenant>> {
+    Ok(store::by_id(conn, id)?)
 }
 
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Tenant>> {

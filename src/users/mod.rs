@@ -73,28 +73,27 @@ pub fn create(
     Ok(user)
 }
 
-pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<User> {
-    store::by_email(conn, email.as_str())?.ok_or(Error::NotFound)
+/// The user with this email, if any.
+pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Option<User>> {
+    Ok(store::by_email(conn, email.as_str())?)
 }
 
 /// The user with this email, or a new `invited` account (no usable password: it
 /// cannot log in until one is set). Adding a member therefore answers the same whether
 /// or not the person already had an account, and reveals nothing about other tenants.
 pub fn find_or_invite(tx: &mut DbConnection, origin: &Origin, email: &Email) -> Result<User> {
-    match find_by_email(tx, email) {
-        Ok(user) => Ok(user),
-        Err(Error::NotFound) => {
-            let mut user = create(tx, origin, email, "!".to_owned())?;
-            store::set_status(tx, &user.id, "invited")?;
-            user.status = "invited".to_owned();
-            Ok(user)
-        }
-        Err(e) => Err(e),
+    if let Some(user) = find_by_email(tx, email)? {
+        return Ok(user);
     }
+    let mut user = create(tx, origin, email, "!".to_owned())?;
+    store::set_status(tx, &user.id, "invited")?;
+    user.status = "invited".to_owned();
+    Ok(user)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<User> {
-    store::by_id(conn, id)?.ok_or(Error::NotFound)
+/// The user with this id, if any.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<User>> {
+    Ok(store::by_id(conn, id)?)
 }
 
 /// Login throttling: failures in a row lock the account for a while.

@@ -106,7 +106,7 @@ both_backends_async! {
         assert_eq!(call(&app, get("/api/v1/tokens", &good)).await.status, 200);
         let jti = db.cli(&["tokens", "list", "--subject", &{
             let mut conn = db.conn();
-            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("admin@acme.test").unwrap()).unwrap().id
+            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("admin@acme.test").unwrap()).unwrap().unwrap().id
         }, "--json"]).json()[0]["jti"].as_str().unwrap().to_owned();
         db.cli(&["tokens", "revoke", &jti]).ok();
         assert_eq!(call(&app, get("/api/v1/tokens", &good)).await.status, 401);
@@ -124,11 +124,11 @@ both_backends_async! {
         let member = user_token(&state, "member@acme.test", "acme");
         let globex_admin_id = {
             let mut conn = db.conn();
-            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("admin@globex.test").unwrap()).unwrap().id
+            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("admin@globex.test").unwrap()).unwrap().unwrap().id
         };
         let member_id = {
             let mut conn = db.conn();
-            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("member@acme.test").unwrap()).unwrap().id
+            tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse("member@acme.test").unwrap()).unwrap().unwrap().id
         };
         let app = init_service(tessera::http::app(state)).await;
         let path = "/api/v1/audit/events";

@@ -79,6 +79,7 @@ impl TestDb {
         let mut conn = self.conn();
         tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse(email).unwrap())
             .unwrap()
+            .unwrap()
             .id
     }
 
@@ -298,7 +299,7 @@ both_backends_async! {
         let evaluated = db.chain(tessera::tenants::SYSTEM_TENANT_ID).iter().filter(|(a, _, d)| a == "login.failure" && d.get("reason").is_none()).count();
         let user = {
             let mut conn = db.conn();
-            tessera::users::find(&mut conn, &victim).unwrap()
+            tessera::users::find(&mut conn, &victim).unwrap().unwrap()
         };
         assert!(evaluated <= 3, "{evaluated} passwords evaluated");
         assert_eq!(user.failed_logins as usize, evaluated, "no attempt is left reserved by a refused login");

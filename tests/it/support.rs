@@ -377,6 +377,7 @@ impl TestDb {
                         tx,
                         &tessera::tenants::Slug::parse(slug).unwrap(),
                     )
+                    .map(Option::unwrap)
                 })
                 .transpose()?;
             tessera::clients::create(
@@ -425,9 +426,11 @@ impl TestDb {
         .unwrap();
         db::write_tx(&mut conn, |tx| {
             let tenant =
-                tessera::tenants::find_by_slug(tx, &tessera::tenants::Slug::parse(slug).unwrap())?;
+                tessera::tenants::find_by_slug(tx, &tessera::tenants::Slug::parse(slug).unwrap())?
+                    .unwrap();
             let user =
-                tessera::users::find_by_email(tx, &tessera::users::Email::parse(email).unwrap())?;
+                tessera::users::find_by_email(tx, &tessera::users::Email::parse(email).unwrap())?
+                    .unwrap();
             tessera::memberships::add(tx, &tessera::audit::Origin::cli(), &tenant, &user, &roles)
         })
         .unwrap();
@@ -530,6 +533,7 @@ pub fn user_token(state: &tessera::http::AppState, email: &str, tenant: &str) ->
     let mut conn = state.pool.get().unwrap();
     let user =
         tessera::users::find_by_email(&mut conn, &tessera::users::Email::parse(email).unwrap())
+            .unwrap()
             .unwrap();
     let access = match tessera::memberships::resolve_tenant(&mut conn, &user.id, None, Some(tenant))
         .unwrap()

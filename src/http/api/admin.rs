@@ -37,7 +37,7 @@ pub async fn get_tenants(state: web::Data<AppState>, ctx: TenantContext) -> Resu
         let items = if ctx.is_platform() {
             tenants::list(&mut conn)?
         } else {
-            vec![tenants::find_by_id(&mut conn, &ctx.tenant_id)?]
+            vec![tenants::find_by_id(&mut conn, &ctx.tenant_id)?.ok_or(Error::NotFound)?]
         };
         Ok(Page::all(items.iter().map(TenantView::from).collect()))
     })
@@ -214,7 +214,7 @@ pub async fn delete_member(
         }
         let origin = ctx.origin();
         db::write_tx(&mut conn, |tx| {
-            let user = users::find(tx, &user_id)?;
+            let user = users::find(tx, &user_id)?.ok_or(Error::NotFound)?;
             memberships::remove(tx, &origin, &tenant, &user)
         })
     })

@@ -142,7 +142,7 @@ pub async fn post_authorize(
         if &user.id != user_id {
             return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
         }
-        let client = clients::find(&mut conn, &pending.client_id)?;
+        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
         let origin = login::browser_origin(Some(&user.id), ip, request_id);
         // A missing answer names no tenant: it fails like a tenant the user is not in.
         let hint = form.tenant.unwrap_or_default();

@@ -110,7 +110,7 @@ pub async fn post_login(
     let step = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
-        let client = clients::find(&mut conn, &pending.client_id)?;
+        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
         let user = attempt.user.as_ref();
         let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
         crate::db::write_tx(&mut conn, |tx| {
