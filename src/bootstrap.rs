@@ -2,6 +2,8 @@
 //! `_PASSWORD` when no active `admin` of `system` exists yet, so a new deployment can be
 //! administered without touching the database by hand.
 
+use secrecy::ExposeSecret;
+
 use crate::audit::Origin;
 use crate::config::Config;
 use crate::db::{self, Pool};
@@ -20,7 +22,7 @@ pub fn ensure_platform_admin(pool: &Pool, config: &Config) -> Result<bool> {
     if memberships::platform_admin_exists(&mut conn)? {
         return Ok(false);
     }
-    let hash = password::hash(secret, config.bcrypt_cost)?;
+    let hash = password::hash(secret.expose_secret(), config.bcrypt_cost)?;
     let origin = Origin::system();
     db::write_tx(&mut conn, |tx| {
         // Checked again under the write lock: another instance may have won the race.
