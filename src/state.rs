@@ -12,12 +12,12 @@ use crate::limits;
 
 /// The group-commit writer of issued tokens.
 pub type Issuance =
-    crate::db::group::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
+    crate::db::group_commit::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
 
 /// Starts the group-commit writer of issued tokens.
 pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
     let mut heads = crate::tokens::ChainHeads::default();
-    crate::db::group::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
+    crate::db::group_commit::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
         crate::tokens::record_batch(conn, &mut heads, records)
     })
 }

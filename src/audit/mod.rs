@@ -4,203 +4,30 @@
 //! tenant with a gap-free sequence number; [`verify`] finds the first row that was
 //! edited, deleted or reordered.
 //!
-//! Canonical encoding of an event (the bytes that are hashed): the compact JSON array
-//!
-//! ```text
-//! [tenant_id, seq, id, occurred_at, received_at, source, actor_type, actor_id, action,
-//!  resource_type, resource_id, outcome, ip, request_id, details]
-//! ```
-//!
-//! with timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds), absent values as
-//! `null`, `seq` as a number and `details` as the stored JSON text (a string, object keys
-//! sorted). `hash = hex(SHA-256(prev_hash || canonical))`, where `prev_hash` is the
-//! previous event's hash as 64 lowercase hex characters, or 64 zeros for `seq` 1.
+//! The chain itself (canonical encoding, hashing, linking, verification) is in
+//! `chain.rs`; the event types in `event.rs`.
 
+mod chain;
 pub mod checkpoint;
+mod event;
 pub mod export;
 pub mod ingest;
 pub mod query;
 pub mod store;
 
+use base64::Engine;
 use chrono::NaiveDateTime;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
 use crate::db::{self, DbConnection};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
+pub use chain::{
+    canonical, canonical_json, chain_hash, link, verify, verify_with_progress, Verification,
+    GENESIS_HASH,
+};
+pub use event::{ActorType, Appended, Entry, Event, Origin, Outcome};
 pub use store::AuditRow;
-
-/// `prev_hash` of the first event in every chain.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Who performed an operation, and through what.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// `tessera` for the service itself, `cli` for the command line, or the client id of
-    /// a downstream service that sent the event.
-    pub source: String,
-    pub actor_type: ActorType,
-    pub actor_id: Option<String>,
-    pub ip: Option<String>,
-    pub request_id: Option<String>,
-}
-
-impl Origin {
-    /// An operator at the command line.
-    pub fn cli() -> Self {
-        Self {
-            source: "cli".to_owned(),
-            actor_type: ActorType::Operator,
-            actor_id: std::env::var("USER").ok().filter(|u| !u.is_empty()),
-            ip: None,
-            request_id: None,
-        }
-    }
-
-    /// The service acting on its own (start-up, schedules).
-    pub fn system() -> Self {
-        Self {
-            source: "tessera".to_owned(),
-            actor_type: ActorType::System,
-            actor_id: None,
-            ip: None,
-            request_id: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActorType {
-    User,
-    Client,
-    Operator,
-    System,
-}
-
-impl ActorType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Client => "client",
-            Self::Operator => "operator",
-            Self::System => "system",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-        }
-    }
-}
-
-/// What happened, to which resource, in which tenant's chain.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub tenant_id: String,
-    pub action: String,
-    pub outcome: Outcome,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub occurred_at: Option<NaiveDateTime>,
-    pub details: serde_json::Value,
-}
-
-impl Event {
-    /// An action with no resource and no details.
-    pub fn new(tenant_id: &str, action: &str, outcome: Outcome) -> Self {
-        Self {
-            tenant_id: tenant_id.to_owned(),
-            action: action.to_owned(),
-            outcome,
-            resource_type: None,
-            resource_id: None,
-            occurred_at: None,
-            details: serde_json::Value::Object(serde_json::Map::new()),
-        }
-    }
-
-    /// A successful action on one resource, with no details.
-    pub fn success(tenant_id: &str, action: &str, resource_type: &str, resource_id: &str) -> Self {
-        Self::new(tenant_id, action, Outcome::Success).on(resource_type, resource_id)
-    }
-
-    /// The same action with another outcome.
-    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
-        self.outcome = outcome;
-        self
-    }
-
-    pub fn on(mut self, resource_type: &str, resource_id: &str) -> Self {
-        self.resource_type = Some(resource_type.to_owned());
-        self.resource_id = Some(resource_id.to_owned());
-        self
-    }
-
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = details;
-        self
-    }
-}
-
-/// Where a stored event landed in its chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Appended {
-    pub id: String,
-    pub seq: i64,
-    pub hash: String,
-}
-
-/// One event ready to be chained: everything but its sequence number, hashes and
-/// receipt time, which [`append`] assigns.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub tenant_id: String,
-    pub occurred_at: Option<NaiveDateTime>,
-    pub source: String,
-    pub actor_type: String,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub outcome: String,
-    pub ip: Option<String>,
-    pub request_id: Option<String>,
-    pub details: serde_json::Value,
-}
-
-impl Entry {
-    pub fn new(origin: &Origin, event: Event) -> Self {
-        Self {
-            tenant_id: event.tenant_id,
-            occurred_at: event.occurred_at,
-            source: origin.source.clone(),
-            actor_type: origin.actor_type.as_str().to_owned(),
-            actor_id: origin.actor_id.clone(),
-            action: event.action,
-            resource_type: event.resource_type,
-            resource_id: event.resource_id,
-            outcome: event.outcome.as_str().to_owned(),
-            ip: origin.ip.clone(),
-            request_id: origin.request_id.clone(),
-            details: event.details,
-        }
-    }
-}
 
 /// Appends one event to its tenant's chain. Must run inside a write transaction
 /// ([`db::write_tx`]) together with the change it records.
@@ -246,249 +73,77 @@ pub fn locked_head(tx: &mut DbConnection, tenant_id: &str) -> Result<(i64, Strin
     Ok(store::head_in_scope(tx, tenant_id)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
 }
 
-/// Chains one tenant's entries after `head` (which moves to the last of them).
-pub fn link(head: &mut (i64, String), entries: Vec<Entry>) -> Vec<AuditRow> {
-    let received_at = db::now();
-    entries
-        .into_iter()
-        .map(|entry| {
-            let mut row = AuditRow {
-                seq: head.0 + 1,
-                id: new_id(),
-                occurred_at: entry.occurred_at.unwrap_or(received_at),
-                received_at,
-                source: entry.source,
-                actor_type: entry.actor_type,
-                actor_id: entry.actor_id,
-                action: entry.action,
-                resource_type: entry.resource_type,
-                resource_id: entry.resource_id,
-                outcome: entry.outcome,
-                ip: entry.ip,
-                request_id: entry.request_id,
-                details: canonical_json(&entry.details),
-                prev_hash: std::mem::take(&mut head.1),
-                hash: String::new(),
-                tenant_id: entry.tenant_id,
-            };
-            row.hash = chain_hash(&row.prev_hash, &row);
-            *head = (row.seq, row.hash.clone());
-            row
-        })
-        .collect()
-}
+// The inputs of the log's queries, shared by `query` (which pages and encodes) and
+// `store` (which runs them), so that neither imports the other's types.
 
-/// A random (v4) UUID from the thread's generator: one system call per event would
-/// show in ingestion throughput.
-fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
-}
-
-/// JSON text with every object's keys sorted (recursively) and no insignificant white
-/// space: the stored, hashed form of `details`. Sorting is explicit because serde_json
-/// may be built to keep insertion order.
-pub fn canonical_json(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
-/// The canonical bytes of an event (see the module documentation).
-pub fn canonical(row: &AuditRow) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    write_canonical(row, &mut out);
-    out
-}
-
-/// Serializes the canonical array straight from borrowed fields (no intermediate
-/// JSON value): this runs for every event appended, verified or exported.
-fn write_canonical(row: &AuditRow, out: &mut Vec<u8>) {
-    let fields = (
-        &row.tenant_id,
-        row.seq,
-        &row.id,
-        db::format_utc(&row.occurred_at),
-        db::format_utc(&row.received_at),
-        &row.source,
-        &row.actor_type,
-        &row.actor_id,
-        &row.action,
-        &row.resource_type,
-        &row.resource_id,
-        &row.outcome,
-        &row.ip,
-        &row.request_id,
-        &row.details,
-    );
-    // Serializing strings, integers and options into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &fields);
-}
-
-/// `hex(SHA-256(prev_hash || canonical(row)))`.
-pub fn chain_hash(prev_hash: &str, row: &AuditRow) -> String {
-    let mut buf = Vec::with_capacity(512);
-    buf.extend_from_slice(prev_hash.as_bytes());
-    write_canonical(row, &mut buf);
-    hex::encode(Sha256::digest(&buf))
-}
-
-/// The result of checking one tenant's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
+/// Where the next page starts: just after this event, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "r")]
+    pub received_at: NaiveDateTime,
+    #[serde(rename = "t")]
     pub tenant_id: String,
-    /// Events read before the first problem (all of them when intact).
-    pub events: i64,
-    pub head_seq: i64,
-    pub head_hash: String,
-    /// The first sequence number that does not verify, and why.
-    pub first_bad_seq: Option<i64>,
-    pub problem: Option<&'static str>,
+    #[serde(rename = "s")]
+    pub seq: i64,
 }
 
-impl Verification {
-    pub fn is_intact(&self) -> bool {
-        self.first_bad_seq.is_none()
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Anything that is not a cursor this service produced is a 400.
+    pub fn decode(text: &str) -> Result<Self> {
+        const INVALID: Error = Error::Invalid("cursor");
+        if text.len() > 512 {
+            return Err(INVALID);
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| INVALID)?;
+        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
+        if uuid::Uuid::parse_str(&cursor.tenant_id).is_err() {
+            return Err(INVALID);
+        }
+        Ok(cursor)
     }
 }
 
-/// Walks a tenant's chain in sequence order, a page at a time (constant memory), and
-/// stops at the first event whose sequence, link or hash is wrong.
-pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> {
-    verify_with_progress(conn, tenant_id, &mut |_| {})
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `None`: every tenant (platform readers only; the caller checks).
+    pub tenant_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
 }
 
-/// [`verify`], reporting the number of events checked after each page.
-pub fn verify_with_progress(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    progress: &mut dyn FnMut(i64),
-) -> Result<Verification> {
-    const PAGE: i64 = 1000;
-    let mut report = Verification {
-        tenant_id: tenant_id.to_owned(),
-        events: 0,
-        head_seq: 0,
-        head_hash: GENESIS_HASH.to_owned(),
-        first_bad_seq: None,
-        problem: None,
-    };
-    // Start below 1, so a row slipped in with seq 0 or less is read and refused.
-    let mut after = i64::MIN;
-    loop {
-        let page = store::page_after(conn, tenant_id, after, PAGE)?;
-        let full = page.len() as i64 == PAGE;
-        for row in page {
-            after = row.seq;
-            let expected_seq = report.head_seq + 1;
-            if row.seq < 1 {
-                report.first_bad_seq = Some(row.seq);
-                report.problem = Some("invalid sequence number");
-                return Ok(report);
-            }
-            let problem = if row.seq != expected_seq {
-                Some("missing event (sequence gap)")
-            } else if row.prev_hash != report.head_hash {
-                Some("previous-hash link broken (reordered or replaced event)")
-            } else if chain_hash(&row.prev_hash, &row) != row.hash {
-                Some("hash mismatch (edited event)")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                report.first_bad_seq = Some(expected_seq);
-                report.problem = Some(problem);
-                return Ok(report);
-            }
-            report.events += 1;
-            report.head_seq = row.seq;
-            report.head_hash = row.hash;
-        }
-        progress(report.events);
-        if !full {
-            return Ok(report);
-        }
-    }
+/// Export position: after this (tenant, seq), oldest first per tenant.
+#[derive(Debug, Clone, Default)]
+pub struct ExportPosition {
+    pub tenant_id: String,
+    pub seq: i64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(seq: i64) -> AuditRow {
-        let t = chrono::DateTime::from_timestamp(1_795_000_000, 123_456_000)
-            .map(|d| d.naive_utc())
-            .unwrap_or_default();
-        AuditRow {
-            tenant_id: "t1".into(),
-            seq,
-            id: format!("e{seq}"),
-            occurred_at: t,
-            received_at: t,
-            source: "cli".into(),
-            actor_type: "operator".into(),
-            actor_id: None,
-            action: "tenant.created".into(),
-            resource_type: Some("tenant".into()),
-            resource_id: Some("x".into()),
-            outcome: "success".into(),
-            ip: None,
-            request_id: None,
-            details: "{}".into(),
-            prev_hash: GENESIS_HASH.into(),
-            hash: String::new(),
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = Cursor {
+            received_at: db::now(),
+            tenant_id: uuid::Uuid::new_v4().to_string(),
+            seq: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for garbage in ["", "!!!", "eyJ4IjoxfQ", &"A".repeat(600)] {
+            assert!(Cursor::decode(garbage).is_err(), "{garbage}");
         }
-    }
-
-    #[test]
-    fn canonical_encoding_is_fixed() {
-        let text = String::from_utf8(canonical(&row(1))).unwrap();
-        assert_eq!(
-            text,
-            r#"["t1",1,"e1","2026-11-18T11:06:40.123456Z","2026-11-18T11:06:40.123456Z","cli","operator",null,"tenant.created","tenant","x","success",null,null,"{}"]"#
-        );
-    }
-
-    #[test]
-    fn details_are_stored_with_sorted_keys() {
-        let value: serde_json::Value =
-            serde_json::from_str(r#"{"z":1,"a":{"y":[{"b":2,"a":1}],"x":null}}"#).unwrap();
-        assert_eq!(
-            canonical_json(&value),
-            r#"{"a":{"x":null,"y":[{"a":1,"b":2}]},"z":1}"#
-        );
-    }
-
-    #[test]
-    fn hash_covers_every_field_and_the_link() {
-        let base = row(1);
-        let h = chain_hash(GENESIS_HASH, &base);
-        assert_eq!(h.len(), 64);
-        let mut edited = base.clone();
-        edited.outcome = "failure".into();
-        assert_ne!(chain_hash(GENESIS_HASH, &edited), h);
-        let mut edited = base.clone();
-        edited.details = r#"{"a":1}"#.into();
-        assert_ne!(chain_hash(GENESIS_HASH, &edited), h);
-        assert_ne!(chain_hash(&"1".repeat(64), &base), h);
     }
 }

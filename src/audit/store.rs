@@ -172,7 +172,7 @@ pub fn page_after(
 /// Newest first, keyset-paginated on (received_at, tenant_id, seq).
 pub fn list(
     conn: &mut DbConnection,
-    filter: &super::query::AuditFilter,
+    filter: &super::AuditFilter,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(
@@ -228,7 +228,7 @@ pub fn export_batch(
     tenant_id: Option<&str>,
     since: Option<NaiveDateTime>,
     until: Option<NaiveDateTime>,
-    after: Option<&super::query::ExportPosition>,
+    after: Option<&super::ExportPosition>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(

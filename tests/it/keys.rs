@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http_basics::Server;
+use crate::support::Server;
 use crate::support::{both_backends, TestDb};
 use crate::tokens::verify_with_jwks;
 

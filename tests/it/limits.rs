@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::http_basics::Server;
+use crate::support::Server;
 use crate::support::{client_token, user_token, TestDb};
 
 fn rss_kib(pid: u32) -> u64 {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http_basics::Server;
+use crate::support::Server;
 use crate::support::{run_binary, PG_ENV};
 
 /// A PostgreSQL cluster of the test's own, removed when dropped.

@@ -1,0 +1,174 @@
+//! Audit ingestion from downstream services (DESIGN "Audit ingestion", invariant 6):
+//! schema-checked events, bound to the caller's token (a user's token writes its own
+//! tenant as itself; a tenant-bound client writes its tenant; a platform client names
+//! the tenant of each event and a user actor must be a member of it), appended
+//! all-or-nothing in one transaction, acknowledged only after commit.
+
+mod bind;
+mod validate;
+
+use crate::access::TenantContext;
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+
+pub use bind::{ingest, Refused};
+pub use validate::{parse, MAX_BATCH};
+
+pub use tessera_proto::AUDIT_WRITE_SCOPE as WRITE_SCOPE;
+
+/// One event as a downstream service sends it (the wire contract's type).
+pub use tessera_proto::{IngestEvent, Reference};
+
+/// A retry-safe ingestion (`Idempotency-Key`): the key, and the SHA-256 of the body it
+/// was first sent with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+impl IdempotencyKey {
+    /// 1–255 visible ASCII characters (the IETF `Idempotency-Key` header's usual form).
+    pub fn parse(key: &str, body: &[u8]) -> Result<Self> {
+        let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(Error::Invalid(
+                "Idempotency-Key: 1-255 visible ASCII characters",
+            ));
+        }
+        use sha2::Digest;
+        Ok(Self {
+            key: key.to_owned(),
+            request_hash: hex::encode(sha2::Sha256::digest(body)),
+        })
+    }
+}
+
+/// What an ingestion stored (`id`, `seq` of each event), or, for a retry of a request
+/// already committed, what that request had stored.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub events: Vec<(String, i64)>,
+    pub replayed: bool,
+}
+
+/// What one transaction of [`ingest_batch`] decided.
+enum Decided {
+    Stored(Vec<(String, i64)>),
+    Replayed(Vec<(String, i64)>),
+    Refused(Refused),
+}
+
+/// Ingests a batch: appended and committed, or refused (the refusal is recorded in the
+/// caller's chain, as `tenant.cross_access_denied` when an event named a tenant the
+/// token may not write, as `audit.ingest_denied` otherwise, and nothing else is
+/// written).
+///
+/// With an idempotency key, the answer is stored in the same transaction as the events,
+/// for `window`: a retry of the same request (same caller, key and body) stores nothing
+/// and gets the original `id`s and `seq`s, across restarts and instances; the same key
+/// with another body is `Unprocessable`. Two copies racing each other: the second
+/// finds the first's key when it tries to store its own, rolls back and answers as a
+/// retry.
+pub fn ingest_batch(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+    key: Option<&IdempotencyKey>,
+    window: std::time::Duration,
+) -> Result<Ingested> {
+    let caller = format!("{} {}", ctx.client_id, ctx.subject);
+    let mut attempt = 0;
+    // Kept for a retry only when there is a key (a retry needs the batch again).
+    let mut pending = Some(events);
+    let decided = loop {
+        attempt += 1;
+        let events = if key.is_some() {
+            pending.clone()
+        } else {
+            pending.take()
+        }
+        .unwrap_or_default();
+        let result = db::write_tx(conn, |tx| {
+            if let Some(key) = key {
+                if let Some(stored) =
+                    super::store::ingest_key(tx, &ctx.tenant_id, &caller, &key.key)?
+                {
+                    let fresh = chrono::Duration::from_std(window)
+                        .is_ok_and(|w| stored.created_at > db::now() - w);
+                    if fresh {
+                        if stored.request_hash != key.request_hash {
+                            return Err(Error::Unprocessable(
+                                "the Idempotency-Key was used for another request",
+                            ));
+                        }
+                        let events =
+                            serde_json::from_str(&stored.events).map_err(Error::internal)?;
+                        return Ok(Decided::Replayed(events));
+                    }
+                    super::store::delete_ingest_key(tx, &stored)?;
+                }
+            }
+            let appended = match ingest(tx, ctx, events)? {
+                Ok(appended) => appended,
+                Err(refused) => return Ok(Decided::Refused(refused)),
+            };
+            let stored: Vec<(String, i64)> = appended.into_iter().map(|a| (a.id, a.seq)).collect();
+            if let Some(key) = key {
+                let row = super::store::IngestKey {
+                    tenant_id: ctx.tenant_id.clone(),
+                    caller: caller.clone(),
+                    idempotency_key: key.key.clone(),
+                    request_hash: key.request_hash.clone(),
+                    events: serde_json::to_string(&stored).map_err(Error::internal)?,
+                    created_at: db::now(),
+                };
+                super::store::insert_ingest_key(tx, &row).map_err(|e| {
+                    if crate::error::is_unique_violation(&e) {
+                        Error::Conflict("idempotency key")
+                    } else {
+                        e.into()
+                    }
+                })?;
+            }
+            Ok(Decided::Stored(stored))
+        });
+        match result {
+            Err(Error::Conflict("idempotency key")) if attempt == 1 => continue,
+            other => break other?,
+        }
+    };
+    let refused = match decided {
+        Decided::Stored(events) => {
+            return Ok(Ingested {
+                events,
+                replayed: false,
+            })
+        }
+        Decided::Replayed(events) => {
+            return Ok(Ingested {
+                events,
+                replayed: true,
+            })
+        }
+        Decided::Refused(refused) => refused,
+    };
+    match &refused.other_tenant {
+        Some(requested) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("operation".into(), "audit.ingest".into());
+            extra.insert("event_index".into(), refused.index.into());
+            crate::access::deny_cross_tenant(conn, ctx, requested, extra)?;
+        }
+        None => {
+            let event = super::Event::new(
+                &ctx.tenant_id,
+                "audit.ingest_denied",
+                super::Outcome::Denied,
+            )
+            .with_details(serde_json::json!({ "event_index": refused.index }));
+            db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
+        }
+    }
+    Err(Error::Forbidden)
+}

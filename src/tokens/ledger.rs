@@ -1,0 +1,324 @@
+//! The issued-token ledger: every token's row (metadata only, never its text) written
+//! with its `token.issued` event, batches from the group-commit writer, revocation (one
+//! token, or a refresh family across tenants), and listing with an opaque cursor. The
+//! ledger is the one record of revocation.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use super::store::{self, IssuedToken, TokenFilter};
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+
+/// The last known head of each tenant's audit chain, kept between batches by the one
+/// writer of issued tokens, so that on PostgreSQL a batch need not read it first.
+#[derive(Debug, Default)]
+pub struct ChainHeads(std::collections::HashMap<String, (i64, String)>);
+
+impl ChainHeads {
+    /// More tenants than this in the cache and it starts over (a miss costs one read).
+    const MAX: usize = 4096;
+
+    fn remember(&mut self, tenant_id: &str, head: (i64, String)) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(tenant_id.to_owned(), head);
+    }
+}
+
+/// Records a batch of minted tokens: each token's ledger row and `token.issued` event,
+/// atomically, one tenant at a time.
+///
+/// On PostgreSQL a batch of one tenant whose chain head is known from the previous batch
+/// is one statement (see [`store::insert_chained`]): one round trip and one commit. If
+/// another writer appended to the chain meanwhile, nothing is written and the batch
+/// goes the general way: in one transaction, per tenant, the chain is locked, its head
+/// read and the batch written.
+pub fn record_batch(
+    conn: &mut DbConnection,
+    heads: &mut ChainHeads,
+    records: Vec<(IssuedToken, audit::Entry)>,
+) -> Result<()> {
+    let mut groups = Vec::new();
+    for (tenant, group) in crate::db::by_tenant(records, |(row, _)| &row.tenant_id) {
+        let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) =
+            group.into_iter().map(|(_, record)| record).unzip();
+        if entries.iter().any(|e| e.tenant_id != tenant) {
+            return Err(crate::error::Error::internal(
+                "token event in another tenant",
+            ));
+        }
+        groups.push((tenant, rows, entries));
+    }
+    if let (DbConnection::Postgres(_), [(tenant, rows, entries)]) = (&*conn, groups.as_slice()) {
+        if let Some(head) = heads.0.get(tenant).cloned() {
+            match write_group(conn, heads, tenant, head, rows, entries) {
+                Ok(true) => {
+                    crate::metrics::service_events_committed(rows.len());
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    heads.0.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let events: usize = groups.iter().map(|(_, rows, _)| rows.len()).sum();
+    let written = crate::db::write_tx(conn, |tx| {
+        for (tenant, rows, entries) in &groups {
+            // The chain stays locked until commit: the head read here is current.
+            let head = audit::locked_head(tx, tenant)?;
+            if !write_group(tx, heads, tenant, head, rows, entries)? {
+                return Err(crate::error::Error::internal(
+                    "audit chain moved under its lock",
+                ));
+            }
+        }
+        Ok(())
+    });
+    match &written {
+        Ok(()) => crate::metrics::service_events_committed(events),
+        Err(_) => heads.0.clear(),
+    }
+    written
+}
+
+/// Links `entries` after `head` and writes them with their ledger rows; remembers the
+/// new head if they were written, forgets the tenant's if the head had moved.
+fn write_group(
+    conn: &mut DbConnection,
+    heads: &mut ChainHeads,
+    tenant: &str,
+    head: (i64, String),
+    rows: &[IssuedToken],
+    entries: &[audit::Entry],
+) -> Result<bool> {
+    let mut next = head.clone();
+    let events = audit::link(&mut next, entries.to_vec());
+    let written = store::insert_chained(conn, tenant, &head, rows, &events)?;
+    if written {
+        heads.remember(tenant, next);
+    } else {
+        heads.0.remove(tenant);
+    }
+    Ok(written)
+}
+
+/// How a refresh family came to be revoked, for the events that record it.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyRevocation<'a> {
+    /// The tenant whose chain records the revocation even when it revoked nothing
+    /// there (where it was asked for or an attack was detected).
+    pub home: Option<&'a str>,
+    /// `token.revoked` when asked for; `token.code_replay`, `token.refresh_reuse` when
+    /// an attack was detected.
+    pub action: &'a str,
+    /// The ledger's `revoked_reason`: `admin`, `client`, `operator`, `logout`, or the
+    /// detection.
+    pub reason: &'a str,
+    pub outcome: Outcome,
+}
+
+/// Revokes the live tokens of a refresh family: in every tenant, or only in `only` (a
+/// tenant administrator acts on its tenant's tokens alone). The revocation is recorded
+/// in the chain of every tenant whose tokens it revoked, and in `how.home`'s in any
+/// case. Returns how many tokens were revoked.
+pub fn revoke_family(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    family_id: &str,
+    only: Option<&str>,
+    how: &FamilyRevocation<'_>,
+) -> Result<usize> {
+    let now = db::now();
+    let mut chains: Vec<(String, usize)> = Vec::new();
+    for tenant_id in store::family_tenants(tx, family_id)? {
+        if only.is_some_and(|t| t != tenant_id) {
+            continue;
+        }
+        let n = store::revoke_family(tx, family_id, &tenant_id, how.reason, now)?;
+        chains.push((tenant_id, n));
+    }
+    if let Some(home) = how.home.filter(|h| !chains.iter().any(|(t, _)| t == h)) {
+        chains.push((home.to_owned(), 0));
+    }
+    let mut total = 0;
+    for (tenant_id, n) in &chains {
+        total += n;
+        audit::record(
+            tx,
+            origin,
+            Event::success(tenant_id, how.action, "grant", family_id)
+                .with_outcome(how.outcome)
+                .with_details(serde_json::json!({ "tokens_revoked": n, "reason": how.reason })),
+        )?;
+    }
+    Ok(total)
+}
+
+/// Whether a ledger entry is revoked (or missing, which accepts nothing either). Every
+/// path that accepts a token asks this: the ledger is the one record of revocation.
+pub fn is_revoked(conn: &mut DbConnection, tenant_id: &str, jti: &str) -> Result<bool> {
+    Ok(store::find(conn, tenant_id, jti)?.is_none_or(|row| row.revoked_at.is_some()))
+}
+
+/// Writes a ledger row and its `token.issued` event.
+pub fn record_issued(tx: &mut DbConnection, origin: &Origin, row: IssuedToken) -> Result<()> {
+    store::insert(tx, &row)?;
+    audit::record(tx, origin, issued_event(&row))?;
+    Ok(())
+}
+
+pub(super) fn issued_event(row: &IssuedToken) -> Event {
+    Event::success(&row.tenant_id, "token.issued", "token", &row.jti).with_details(
+        serde_json::json!({
+            "token_type": row.token_type,
+            "client_id": row.client_id,
+            "subject": row.subject,
+            "scope": row.scope,
+            "kid": row.kid,
+        }),
+    )
+}
+
+/// Revokes one token of `tenant_id` (idempotent: revoking twice records once).
+/// Returns whether a live token was revoked.
+pub fn revoke(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: &str,
+    jti: &str,
+    reason: &str,
+) -> Result<bool> {
+    let changed = store::revoke(tx, tenant_id, jti, reason, db::now())?;
+    if changed {
+        audit::record(
+            tx,
+            origin,
+            Event::success(tenant_id, "token.revoked", "token", jti)
+                .with_details(serde_json::json!({ "reason": reason })),
+        )?;
+    }
+    Ok(changed)
+}
+
+/// Records a refused revocation (the token belongs to another client).
+pub fn record_revoke_denied(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: &str,
+    jti: &str,
+) -> Result<()> {
+    let event = Event::success(tenant_id, "token.revoke_denied", "token", jti)
+        .with_outcome(Outcome::Denied);
+    audit::record(tx, origin, event)?;
+    Ok(())
+}
+
+/// Finds a token by `jti` alone (operators' tools).
+pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> Result<IssuedToken> {
+    store::by_jti(conn, jti)?.ok_or(Error::NotFound)
+}
+
+pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> Result<Vec<IssuedToken>> {
+    Ok(store::list(conn, filter)?)
+}
+
+/// An opaque position in the ledger, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct LedgerCursor {
+    i: NaiveDateTime,
+    t: String,
+    j: String,
+}
+
+pub fn decode_cursor(text: &str) -> Result<(NaiveDateTime, String, String)> {
+    use base64::Engine;
+    const INVALID: Error = Error::Invalid("cursor");
+    if text.len() > 512 {
+        return Err(INVALID);
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| INVALID)?;
+    let c: LedgerCursor = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
+    if uuid::Uuid::parse_str(&c.t).is_err() || uuid::Uuid::parse_str(&c.j).is_err() {
+        return Err(INVALID);
+    }
+    Ok((c.i, c.t, c.j))
+}
+
+/// One page of the ledger, newest first, and the next page's cursor.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &TokenFilter,
+) -> Result<(Vec<IssuedToken>, Option<String>)> {
+    use base64::Engine;
+    let limit = filter.limit.clamp(1, 1000);
+    let mut query = filter.clone();
+    query.limit = limit + 1;
+    let mut rows = store::list(conn, &query)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().and_then(|r| {
+            let c = LedgerCursor {
+                i: r.issued_at,
+                t: r.tenant_id.clone(),
+                j: r.jti.clone(),
+            };
+            serde_json::to_vec(&c)
+                .ok()
+                .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Revokes one ledger entry of `tenant_id` by an administrator; with `family`, every
+/// token of its refresh family too (a tenant administrator's reaches only its own
+/// tenant's tokens of the family; a platform administrator's, `tenant_id` `None`, every
+/// tenant's). `NotFound` for a token of another tenant, exactly as for one that does
+/// not exist.
+pub fn revoke_by_admin(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: Option<&str>,
+    jti: &str,
+    family: bool,
+) -> Result<usize> {
+    let Some(row) = store::by_jti(tx, jti)? else {
+        return Err(Error::NotFound);
+    };
+    if tenant_id.is_some_and(|t| t != row.tenant_id) {
+        return Err(Error::NotFound);
+    }
+    if family {
+        if let Some(family_id) = &row.family_id {
+            return revoke_family(
+                tx,
+                origin,
+                family_id,
+                tenant_id,
+                &FamilyRevocation {
+                    home: Some(&row.tenant_id),
+                    action: "token.revoked",
+                    reason: "admin",
+                    outcome: Outcome::Success,
+                },
+            );
+        }
+    }
+    Ok(usize::from(revoke(
+        tx,
+        origin,
+        &row.tenant_id,
+        &row.jti,
+        "admin",
+    )?))
+}
