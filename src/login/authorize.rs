@@ -177,18 +177,10 @@ pub fn validate(
     if !valid_challenge(code_challenge) {
         return Err(fail("invalid_request", "code_challenge is malformed"));
     }
-    let allowed: Vec<&str> = client.scopes().collect();
     let scope = match params.scope.as_deref() {
-        None | Some("") => allowed.join(" "),
-        Some(requested) => {
-            let mut granted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
-            if granted.iter().any(|s| !allowed.contains(s)) {
-                return Err(fail("invalid_scope", "the requested scope is invalid"));
-            }
-            granted.sort_unstable();
-            granted.dedup();
-            granted.join(" ")
-        }
+        None | Some("") => client.scopes().collect::<Vec<_>>().join(" "),
+        Some(requested) => crate::oauth::scope::narrow(client.scopes(), requested)
+            .ok_or_else(|| fail("invalid_scope", "the requested scope is invalid"))?,
     };
     let prompts: Vec<&str> = params
         .prompt

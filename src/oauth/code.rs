@@ -1,24 +1,27 @@
 //! The authorization code grant (RFC 6749 section 4.1 with RFC 7636 PKCE, S256 only)
-//! and rotating refresh tokens. A code is single-use: presenting it again revokes every
-//! token issued from it. A refresh token is single-use too: presenting a used one
-//! revokes its whole family. Every exchange re-checks the membership (invariant 1).
+//! A code is single-use: presenting it again revokes every token issued from it. The
+//! exchange re-checks the membership (invariant 1); see `grant.rs` for what it shares
+//! with the refresh grant (`refresh.rs`).
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::store::{self, AuthCode, RefreshToken};
-use super::{issuer, OAuthError, TokenResponse};
+use super::grant::{self, Issuing, Lineage, Presented, UserGrant};
+use super::store::{self, AuthCode};
+use super::{OAuthError, TokenResponse};
 use crate::audit::{self, Event, Origin, Outcome};
 use crate::clients::{Client, GrantType};
 use crate::config::Config;
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::keys::KeySet;
-use crate::memberships::{self, Resolution, TenantAccess};
+use crate::memberships::TenantAccess;
 use crate::tenants;
-use crate::tokens::{self, opaque, opaque_hash, Grant, Identity, IssuedToken};
-use crate::users::{self, User};
+use crate::tokens::{self, opaque, opaque_hash};
+use crate::users;
+
+pub use super::refresh::{refresh, Refresh};
 
 /// What a code remembers of its authorization request.
 #[derive(Debug, Clone, Copy)]
@@ -91,168 +94,6 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-/// Revokes a whole family after an attack was detected (a replayed code, a reused
-/// refresh token), recorded in every tenant whose tokens it held.
-fn revoke_family(
-    tx: &mut DbConnection,
-    origin: &Origin,
-    tenant_id: &str,
-    family_id: &str,
-    action: &str,
-) -> Result<(), Error> {
-    tokens::revoke_family(
-        tx,
-        origin,
-        family_id,
-        None,
-        &tokens::FamilyRevocation {
-            home: Some(tenant_id),
-            action,
-            reason: action,
-            outcome: Outcome::Denied,
-        },
-    )?;
-    Ok(())
-}
-
-/// What an exchange inside its transaction decided.
-enum Exchange {
-    Issued(Box<TokenResponse>),
-    /// A replay or reuse: the family was revoked and that must be committed.
-    Revoked,
-}
-
-/// The fresh membership check of every exchange: the user is active and still a member
-/// of the tenant (which `hint` names), within the client's binding.
-fn fresh_access(
-    tx: &mut DbConnection,
-    user: &User,
-    client: &Client,
-    hint: &str,
-) -> Result<TenantAccess, OAuthError> {
-    if user.status != "active" {
-        return Err(OAuthError::InvalidGrant);
-    }
-    match memberships::resolve_tenant(tx, &user.id, client.tenant_id.as_deref(), Some(hint)) {
-        Ok(Resolution::Tenant(access)) => Ok(access),
-        Ok(Resolution::Pick(_)) | Err(Error::Forbidden) => Err(OAuthError::InvalidGrant),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// What a grant carries from its login into every token issued from it.
-#[derive(Clone, Copy)]
-struct Lineage<'a> {
-    auth_time: chrono::NaiveDateTime,
-    family_id: &'a str,
-    session_hash: Option<&'a str>,
-    /// The authorization request's nonce (the code exchange's ID token only).
-    nonce: Option<&'a str>,
-}
-
-/// Issues the access token, the ID token (with `openid`) and a refresh token (for
-/// clients with that grant) of one family, all recorded and audited in `tx`.
-#[allow(clippy::too_many_arguments)]
-fn issue_user_tokens(
-    tx: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    user: &User,
-    access: &TenantAccess,
-    scope: &str,
-    lineage: &Lineage<'_>,
-) -> Result<TokenResponse, OAuthError> {
-    let Lineage {
-        auth_time,
-        family_id,
-        session_hash,
-        nonce,
-    } = *lineage;
-    let issuer = issuer(config);
-    let roles = access.role_names();
-    let grant = Grant {
-        tenant: &access.tenant,
-        subject: &user.id,
-        client_id: &client.id,
-        scope,
-        roles: &roles,
-        family_id: Some(family_id),
-    };
-    let issued = tokens::issue_access_token(tx, keys, &issuer, origin, &grant)?;
-    let id_token = if scope.split(' ').any(|s| s == "openid") {
-        Some(tokens::issue_id_token(
-            tx,
-            keys,
-            &issuer,
-            origin,
-            &grant,
-            &Identity {
-                email: &user.email,
-                nonce,
-                auth_time,
-            },
-        )?)
-    } else {
-        None
-    };
-    let refresh_token = if client.has_grant(GrantType::RefreshToken) {
-        let token = opaque();
-        let now = db::now();
-        let expires_at = now
-            + chrono::Duration::from_std(config.refresh_token_ttl)
-                .unwrap_or(chrono::Duration::hours(8));
-        let jti = uuid::Uuid::new_v4().to_string();
-        store::insert_refresh(
-            tx,
-            &RefreshToken {
-                tenant_id: access.tenant.id.clone(),
-                token_hash: opaque_hash(&token),
-                family_id: family_id.to_owned(),
-                jti: jti.clone(),
-                user_id: user.id.clone(),
-                client_id: client.id.clone(),
-                scope: scope.to_owned(),
-                auth_time,
-                created_at: now,
-                expires_at,
-                used_at: None,
-                session_hash: session_hash.map(str::to_owned),
-            },
-        )?;
-        tokens::record_issued(
-            tx,
-            origin,
-            IssuedToken {
-                tenant_id: access.tenant.id.clone(),
-                jti,
-                subject: user.id.clone(),
-                client_id: client.id.clone(),
-                token_type: "refresh_token".to_owned(),
-                scope: scope.to_owned(),
-                kid: None,
-                issued_at: now,
-                expires_at,
-                revoked_at: None,
-                revoked_reason: None,
-                family_id: Some(family_id.to_owned()),
-            },
-        )?;
-        Some(token)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_owned(),
-        id_token,
-        refresh_token,
-    })
-}
-
 /// Parameters of an authorization-code token request.
 #[derive(Debug, Clone, Copy)]
 pub struct CodeExchange<'a> {
@@ -273,22 +114,23 @@ pub fn exchange_code(
     if !client.has_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::UnauthorizedClient);
     }
-    let outcome = db::write_tx(conn, |tx| {
+    db::write_tx(conn, |tx| {
         let Some(code) = store::code(tx, &opaque_hash(request.code))? else {
             return Err(OAuthError::InvalidGrant);
         };
         if code.client_id != client.id {
             return Err(OAuthError::InvalidGrant);
         }
-        if code.used_at.is_some() || !store::use_code(tx, &code, db::now())? {
-            revoke_family(
-                tx,
-                origin,
-                &code.tenant_id,
-                &code.family_id,
-                "token.code_replay",
-            )?;
-            return Ok(Exchange::Revoked);
+        let presented = Presented {
+            tenant_id: &code.tenant_id,
+            family_id: &code.family_id,
+            used: code.used_at.is_some(),
+            replay: "token.code_replay",
+        };
+        if let Err(refused) = grant::redeem_once(tx, origin, &presented, |tx| {
+            store::use_code(tx, &code, db::now())
+        })? {
+            return Ok(Err(refused));
         }
         let verifier_ok = request
             .code_verifier
@@ -301,21 +143,26 @@ pub fn exchange_code(
         }
         let user = users::find(tx, &code.user_id)?.ok_or(Error::NotFound)?;
         let tenant = tenants::find_by_id(tx, &code.tenant_id)?.ok_or(Error::NotFound)?;
-        let access = fresh_access(tx, &user, client, &tenant.slug)?;
-        let response = issue_user_tokens(
-            tx,
+        let access = grant::fresh_access(tx, &user, client, &tenant.slug)?;
+        let issuing = Issuing {
             keys,
             config,
             origin,
             client,
-            &user,
-            &access,
-            &code.scope,
-            &Lineage {
-                auth_time: code.auth_time,
-                family_id: &code.family_id,
-                session_hash: code.session_hash.as_deref(),
-                nonce: code.nonce.as_deref(),
+        };
+        let response = grant::issue_user_tokens(
+            tx,
+            &issuing,
+            &UserGrant {
+                user: &user,
+                access: &access,
+                scope: &code.scope,
+                lineage: Lineage {
+                    auth_time: code.auth_time,
+                    family_id: &code.family_id,
+                    session_hash: code.session_hash.as_deref(),
+                    nonce: code.nonce.as_deref(),
+                },
             },
         )?;
         audit::record(
@@ -329,113 +176,8 @@ pub fn exchange_code(
             )
             .with_details(serde_json::json!({ "client_id": client.id })),
         )?;
-        Ok(Exchange::Issued(Box::new(response)))
-    })?;
-    match outcome {
-        Exchange::Issued(response) => Ok(*response),
-        Exchange::Revoked => Err(OAuthError::InvalidGrant),
-    }
-}
-
-/// Parameters of a refresh-token request.
-#[derive(Debug, Clone, Copy)]
-pub struct Refresh<'a> {
-    pub refresh_token: &'a str,
-    pub scope: Option<&'a str>,
-    /// A tenant slug to switch to (after a fresh membership check).
-    pub tenant: Option<&'a str>,
-}
-
-/// `grant_type=refresh_token`: rotates the token; a used one revokes the family.
-pub fn refresh(
-    conn: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    request: &Refresh<'_>,
-) -> Result<TokenResponse, OAuthError> {
-    if !client.has_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let outcome = db::write_tx(conn, |tx| {
-        let Some(row) = store::refresh(tx, &opaque_hash(request.refresh_token))? else {
-            return Err(OAuthError::InvalidGrant);
-        };
-        if row.client_id != client.id {
-            return Err(OAuthError::InvalidGrant);
-        }
-        // A used token presented again is an attack, revoked or not: the family goes.
-        if row.used_at.is_some() || !store::use_refresh(tx, &row, db::now())? {
-            revoke_family(
-                tx,
-                origin,
-                &row.tenant_id,
-                &row.family_id,
-                "token.refresh_reuse",
-            )?;
-            return Ok(Exchange::Revoked);
-        }
-        // The ledger is the one record of revocation (by jti, by family, at sign-out);
-        // refusing rolls back the use just marked.
-        if row.expires_at <= db::now() || tokens::is_revoked(tx, &row.tenant_id, &row.jti)? {
-            return Err(OAuthError::InvalidGrant);
-        }
-        let scope = match request.scope {
-            None => row.scope.clone(),
-            Some(requested) => {
-                let original: Vec<&str> = row.scope.split(' ').collect();
-                let mut narrowed: Vec<&str> =
-                    requested.split(' ').filter(|s| !s.is_empty()).collect();
-                if narrowed.iter().any(|s| !original.contains(s)) {
-                    return Err(OAuthError::InvalidScope);
-                }
-                narrowed.sort_unstable();
-                narrowed.dedup();
-                narrowed.join(" ")
-            }
-        };
-        let user = users::find(tx, &row.user_id)?.ok_or(Error::NotFound)?;
-        let current = tenants::find_by_id(tx, &row.tenant_id)?.ok_or(Error::NotFound)?;
-        let access = fresh_access(tx, &user, client, request.tenant.unwrap_or(&current.slug))?;
-        let response = issue_user_tokens(
-            tx,
-            keys,
-            config,
-            origin,
-            client,
-            &user,
-            &access,
-            &scope,
-            &Lineage {
-                auth_time: row.auth_time,
-                family_id: &row.family_id,
-                session_hash: row.session_hash.as_deref(),
-                nonce: None,
-            },
-        )?;
-        audit::record(
-            tx,
-            origin,
-            Event::success(&access.tenant.id, "token.refreshed", "user", &user.id)
-                .with_details(serde_json::json!({ "client_id": client.id })),
-        )?;
-        if access.tenant.id != row.tenant_id {
-            audit::record(
-                tx,
-                origin,
-                Event::success(&access.tenant.id, "tenant.switched", "user", &user.id)
-                    .with_details(
-                        serde_json::json!({ "client_id": client.id, "from_tenant": current.slug }),
-                    ),
-            )?;
-        }
-        Ok(Exchange::Issued(Box::new(response)))
-    })?;
-    match outcome {
-        Exchange::Issued(response) => Ok(*response),
-        Exchange::Revoked => Err(OAuthError::InvalidGrant),
-    }
+        Ok(Ok(response))
+    })?
 }
 
 /// Revokes the family of a refresh token presented to `/revoke` by its own client.

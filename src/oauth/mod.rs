@@ -5,6 +5,9 @@
 
 pub mod client_credentials;
 pub mod code;
+mod grant;
+mod refresh;
+pub mod scope;
 pub mod store;
 pub mod userinfo;
 
@@ -129,17 +132,12 @@ pub struct TokenResponse {
 /// Checks a requested scope against what the client may have; no request means all of
 /// it. Returns the granted scope, space-separated in a fixed order.
 pub fn grant_scope(client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
-    let allowed: Vec<&str> = client.scopes().collect();
-    let Some(requested) = requested else {
-        return Ok(allowed.join(" "));
-    };
-    let mut granted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
-    if granted.iter().any(|s| !allowed.contains(s)) {
-        return Err(OAuthError::InvalidScope);
+    match requested {
+        None => Ok(client.scopes().collect::<Vec<_>>().join(" ")),
+        Some(requested) => {
+            scope::narrow(client.scopes(), requested).ok_or(OAuthError::InvalidScope)
+        }
     }
-    granted.sort_unstable();
-    granted.dedup();
-    Ok(granted.join(" "))
 }
 
 pub fn issuer(config: &Config) -> Issuer<'_> {
