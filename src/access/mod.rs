@@ -74,17 +74,17 @@ impl TenantContext {
 
     /// The audit origin of this caller's actions.
     pub fn origin(&self) -> Origin {
-        Origin {
-            source: "tessera".to_owned(),
-            actor_type: if self.is_client() {
-                ActorType::Client
-            } else {
-                ActorType::User
-            },
-            actor_id: Some(self.subject.clone()),
-            ip: self.ip.clone(),
-            request_id: self.request_id.clone(),
-        }
+        let actor = if self.is_client() {
+            ActorType::Client
+        } else {
+            ActorType::User
+        };
+        Origin::request(
+            actor,
+            Some(&self.subject),
+            self.ip.clone(),
+            self.request_id.clone(),
+        )
     }
 }
 

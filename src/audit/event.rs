@@ -38,6 +38,23 @@ impl Origin {
             request_id: None,
         }
     }
+
+    /// A request over HTTP by `actor_id` of `actor_type` (a user, or a client acting
+    /// for itself; a browser before login has no user yet), from `ip`.
+    pub fn request(
+        actor_type: ActorType,
+        actor_id: Option<&str>,
+        ip: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            source: "tessera".to_owned(),
+            actor_type,
+            actor_id: actor_id.map(str::to_owned),
+            ip,
+            request_id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

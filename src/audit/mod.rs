@@ -15,12 +15,11 @@ pub mod ingest;
 pub mod query;
 pub mod store;
 
-use base64::Engine;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, DbConnection};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub use chain::{
     canonical, canonical_json, chain_hash, link, verify, verify_with_progress, Verification,
@@ -87,26 +86,20 @@ pub struct Cursor {
     pub seq: i64,
 }
 
+impl crate::cursor::Position for Cursor {
+    fn is_valid(&self) -> bool {
+        uuid::Uuid::parse_str(&self.tenant_id).is_ok()
+    }
+}
+
 impl Cursor {
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        crate::cursor::encode(self)
     }
 
     /// Anything that is not a cursor this service produced is a 400.
     pub fn decode(text: &str) -> Result<Self> {
-        const INVALID: Error = Error::Invalid("cursor");
-        if text.len() > 512 {
-            return Err(INVALID);
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| INVALID)?;
-        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
-        if uuid::Uuid::parse_str(&cursor.tenant_id).is_err() {
-            return Err(INVALID);
-        }
-        Ok(cursor)
+        crate::cursor::decode(text)
     }
 }
 

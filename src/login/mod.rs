@@ -30,11 +30,5 @@ pub fn browser_origin(
     ip: Option<String>,
     request_id: Option<String>,
 ) -> Origin {
-    Origin {
-        source: "tessera".to_owned(),
-        actor_type: ActorType::User,
-        actor_id: user_id.map(str::to_owned),
-        ip,
-        request_id,
-    }
+    Origin::request(ActorType::User, user_id, ip, request_id)
 }

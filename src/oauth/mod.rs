@@ -107,13 +107,7 @@ pub fn authenticate_any_client(
 
 /// The audit origin of a request made by `client`.
 pub fn client_origin(client: &Client, ip: Option<String>, request_id: Option<String>) -> Origin {
-    Origin {
-        source: "tessera".to_owned(),
-        actor_type: ActorType::Client,
-        actor_id: Some(client.id.clone()),
-        ip,
-        request_id,
-    }
+    Origin::request(ActorType::Client, Some(&client.id), ip, request_id)
 }
 
 /// A successful token response (RFC 6749 section 5.1).

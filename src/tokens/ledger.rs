@@ -236,19 +236,15 @@ struct LedgerCursor {
     j: String,
 }
 
+impl crate::cursor::Position for LedgerCursor {
+    fn is_valid(&self) -> bool {
+        uuid::Uuid::parse_str(&self.t).is_ok() && uuid::Uuid::parse_str(&self.j).is_ok()
+    }
+}
+
+/// A ledger cursor's position: issued at, tenant, jti. Anything else is a 400.
 pub fn decode_cursor(text: &str) -> Result<(NaiveDateTime, String, String)> {
-    use base64::Engine;
-    const INVALID: Error = Error::Invalid("cursor");
-    if text.len() > 512 {
-        return Err(INVALID);
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| INVALID)?;
-    let c: LedgerCursor = serde_json::from_slice(&bytes).map_err(|_| INVALID)?;
-    if uuid::Uuid::parse_str(&c.t).is_err() || uuid::Uuid::parse_str(&c.j).is_err() {
-        return Err(INVALID);
-    }
+    let c: LedgerCursor = crate::cursor::decode(text)?;
     Ok((c.i, c.t, c.j))
 }
 
@@ -257,22 +253,18 @@ pub fn page(
     conn: &mut DbConnection,
     filter: &TokenFilter,
 ) -> Result<(Vec<IssuedToken>, Option<String>)> {
-    use base64::Engine;
     let limit = filter.limit.clamp(1, 1000);
     let mut query = filter.clone();
     query.limit = limit + 1;
     let mut rows = store::list(conn, &query)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().and_then(|r| {
-            let c = LedgerCursor {
+        rows.last().map(|r| {
+            crate::cursor::encode(&LedgerCursor {
                 i: r.issued_at,
                 t: r.tenant_id.clone(),
                 j: r.jti.clone(),
-            };
-            serde_json::to_vec(&c)
-                .ok()
-                .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+            })
         })
     } else {
         None
