@@ -2,6 +2,8 @@
 //! read logs"). A [`TenantContext`] is built only from a fully verified access token;
 //! a tenant named by the request is at most a selector, checked here against it.
 
+pub mod admin;
+
 use crate::audit::{self, ActorType, Event, Origin, Outcome};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};

@@ -155,6 +155,31 @@ pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> 
     verify_with_progress(conn, tenant_id, &mut |_| {})
 }
 
+/// Verifies the chains of `tenants` (id, slug): the API's report.
+pub fn verify_report<'a>(
+    conn: &mut DbConnection,
+    tenants: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<tessera_proto::api::VerifyReport> {
+    let mut reports = Vec::new();
+    for (id, slug) in tenants {
+        let r = verify(conn, id)?;
+        reports.push(tessera_proto::api::ChainReport {
+            tenant_id: id.to_owned(),
+            tenant: slug.to_owned(),
+            intact: r.is_intact(),
+            events: r.events,
+            head_seq: r.head_seq,
+            head_hash: r.head_hash,
+            first_bad_seq: r.first_bad_seq,
+            problem: r.problem.map(str::to_owned),
+        });
+    }
+    Ok(tessera_proto::api::VerifyReport {
+        intact: reports.iter().all(|r| r.intact),
+        tenants: reports,
+    })
+}
+
 /// [`verify`], reporting the number of events checked after each page.
 pub fn verify_with_progress(
     conn: &mut DbConnection,

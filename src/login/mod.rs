@@ -7,6 +7,7 @@
 mod attempt;
 mod authorize;
 pub mod decide;
+pub mod logout;
 mod pending;
 mod session;
 pub mod store;

@@ -284,6 +284,10 @@ pub fn revoke_by_admin(
     jti: &str,
     family: bool,
 ) -> Result<usize> {
+    // An id that cannot be a jti is simply not found: it never reaches the database.
+    if jti.len() > 64 || uuid::Uuid::parse_str(jti).is_err() {
+        return Err(Error::NotFound);
+    }
     let Some(row) = store::by_jti(tx, jti)? else {
         return Err(Error::NotFound);
     };

@@ -91,8 +91,12 @@ pub fn find_or_invite(tx: &mut DbConnection, origin: &Origin, email: &Email) -> 
     Ok(user)
 }
 
-/// The user with this id, if any.
+/// The user with this id, if any. An id that cannot be one (not a UUID) is simply not
+/// found: it never reaches the database.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<User>> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Ok(None);
+    }
     Ok(store::by_id(conn, id)?)
 }
 

@@ -10,7 +10,7 @@ use tessera_proto::api::{ClientCreated, MemberAdded, MemberView, Page, TenantVie
 
 use super::responses::ApiErrors;
 use super::{blocking, selector};
-use crate::access::{self, Target, TenantContext};
+use crate::access::{self, TenantContext};
 use crate::clients::{self, ClientId, ClientView, NewClient};
 use crate::db;
 use crate::error::{Error, Result};
@@ -32,13 +32,8 @@ use crate::users::{self, Email};
 pub async fn get_tenants(state: web::Data<AppState>, ctx: TenantContext) -> Result<HttpResponse> {
     let state = state.into_inner();
     let body = blocking(move || {
-        access::require_admin(&ctx)?;
         let mut conn = state.pool.get()?;
-        let items = if ctx.is_platform() {
-            tenants::list(&mut conn)?
-        } else {
-            vec![tenants::find_by_id(&mut conn, &ctx.tenant_id)?.ok_or(Error::NotFound)?]
-        };
+        let items = access::admin::visible_tenants(&mut conn, &ctx)?;
         Ok(Page::all(items.iter().map(TenantView::from).collect()))
     })
     .await?;
@@ -71,10 +66,7 @@ pub async fn post_tenants(
     let body = body.into_inner();
     let state = state.into_inner();
     let tenant = blocking(move || {
-        access::require_admin(&ctx)?;
-        if !ctx.is_platform() {
-            return Err(Error::Forbidden);
-        }
+        access::admin::require_platform_admin(&ctx)?;
         let slug = Slug::parse(&body.slug)?;
         let mut conn = state.pool.get()?;
         let origin = ctx.origin();
@@ -84,19 +76,6 @@ pub async fn post_tenants(
     })
     .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(TenantView::from(&tenant)))
-}
-
-/// The tenant named in the path, if the caller administers it.
-fn administered(
-    conn: &mut db::DbConnection,
-    ctx: &TenantContext,
-    id: &str,
-) -> Result<tenants::Tenant> {
-    let target = access::admin_target(conn, ctx, Some(id))?;
-    match target {
-        Target::One(tenant) => Ok(tenant),
-        Target::All => Err(Error::NotFound),
-    }
 }
 
 /// `GET /api/v1/tenants/{id}/members`.
@@ -120,7 +99,7 @@ pub async fn get_members(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let tenant = administered(&mut conn, &ctx, &id)?;
+        let tenant = access::admin::administered(&mut conn, &ctx, &id)?;
         let members = memberships::list(&mut conn, &tenant)?;
         Ok(Page::all(
             members.into_iter().map(MemberView::from).collect(),
@@ -169,7 +148,7 @@ pub async fn post_members(
                 .collect::<Result<Vec<_>>>()?,
         )?;
         let mut conn = state.pool.get()?;
-        let tenant = administered(&mut conn, &ctx, &id)?;
+        let tenant = access::admin::administered(&mut conn, &ctx, &id)?;
         let origin = ctx.origin();
         db::write_tx(&mut conn, |tx| {
             let user = users::find_or_invite(tx, &origin, &email)?;
@@ -208,10 +187,7 @@ pub async fn delete_member(
     let state = state.into_inner();
     blocking(move || {
         let mut conn = state.pool.get()?;
-        let tenant = administered(&mut conn, &ctx, &id)?;
-        if uuid::Uuid::parse_str(&user_id).is_err() {
-            return Err(Error::NotFound);
-        }
+        let tenant = access::admin::administered(&mut conn, &ctx, &id)?;
         let origin = ctx.origin();
         db::write_tx(&mut conn, |tx| {
             let user = users::find(tx, &user_id)?.ok_or(Error::NotFound)?;
@@ -250,12 +226,8 @@ pub async fn get_clients(
     let state = state.into_inner();
     let body = blocking(move || {
         let mut conn = state.pool.get()?;
-        let target = access::admin_target(&mut conn, &ctx, chosen.as_deref())?;
-        let tenant = match &target {
-            Target::One(t) => Some(t),
-            Target::All => None,
-        };
-        let items: Vec<ClientView> = clients::list(&mut conn, tenant)?
+        let tenant = access::admin::client_listing(&mut conn, &ctx, chosen.as_deref())?;
+        let items: Vec<ClientView> = clients::list(&mut conn, tenant.as_ref())?
             .iter()
             .map(ClientView::from)
             .collect();
@@ -304,28 +276,8 @@ pub async fn post_clients(
     let created = blocking(move || {
         let id = ClientId::parse(&body.client_id)?;
         let mut conn = state.pool.get()?;
-        let tenant = if ctx.is_platform() {
-            match body.tenant_id.as_deref() {
-                Some(selector) => match access::admin_target(&mut conn, &ctx, Some(selector))? {
-                    Target::One(t) => Some(t),
-                    Target::All => None,
-                },
-                None => {
-                    access::require_admin(&ctx)?;
-                    None
-                }
-            }
-        } else {
-            match access::admin_target(&mut conn, &ctx, body.tenant_id.as_deref())? {
-                Target::One(t) => {
-                    // A tenant's client ids live in its own namespace, so neither a
-                    // conflict nor a squatted name can involve another tenant.
-                    clients::check_tenant_namespace(&id, &t)?;
-                    Some(t)
-                }
-                Target::All => return Err(Error::Forbidden),
-            }
-        };
+        let tenant =
+            access::admin::new_client_tenant(&mut conn, &ctx, &id, body.tenant_id.as_deref())?;
         let origin = ctx.origin();
         let input = NewClient {
             name: body.name,

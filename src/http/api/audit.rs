@@ -4,9 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use tessera_proto::api::{
-    ChainReport, CheckpointBody, IngestAccepted, Ingested, Page, VerifyReport,
-};
+use tessera_proto::api::{CheckpointBody, IngestAccepted, Ingested, Page, VerifyReport};
 use tessera_proto::IngestEvent;
 
 use super::responses::ApiErrors;
@@ -319,28 +317,10 @@ pub async fn get_verify(
                     Target::One(t) => vec![t.clone()],
                     Target::All => crate::tenants::list(conn)?,
                 };
-                let mut reports = Vec::with_capacity(tenants.len());
-                for t in &tenants {
-                    let r = crate::audit::verify(conn, &t.id)?;
-                    reports.push(ChainReport {
-                        tenant_id: t.id.clone(),
-                        tenant: t.slug.clone(),
-                        intact: r.is_intact(),
-                        events: r.events,
-                        head_seq: r.head_seq,
-                        head_hash: r.head_hash,
-                        first_bad_seq: r.first_bad_seq,
-                        problem: r.problem.map(str::to_owned),
-                    });
-                }
-                let intact = reports.iter().all(|r| r.intact);
-                Ok((
-                    VerifyReport {
-                        intact,
-                        tenants: reports,
-                    },
-                    Recorded::Once(serde_json::json!({ "intact": intact })),
-                ))
+                let ids = tenants.iter().map(|t| (t.id.as_str(), t.slug.as_str()));
+                let report = crate::audit::verify_report(conn, ids)?;
+                let details = serde_json::json!({ "intact": report.intact });
+                Ok((report, Recorded::Once(details)))
             },
         )
     })

@@ -120,12 +120,8 @@ pub async fn post_revoke(
     let family = q.family.unwrap_or(false);
     let state = state.into_inner();
     let body = blocking(move || {
-        access::require_admin(&ctx)?;
-        if jti.len() > 64 || uuid::Uuid::parse_str(&jti).is_err() {
-            return Err(Error::NotFound);
-        }
+        let scope = access::admin::revocation_scope(&ctx)?;
         let mut conn = state.pool.get()?;
-        let scope = (!ctx.is_platform()).then_some(ctx.tenant_id.as_str());
         let origin = ctx.origin();
         let revoked = crate::db::write_tx(&mut conn, |tx| {
             tokens::revoke_by_admin(tx, &origin, scope, &jti, family)

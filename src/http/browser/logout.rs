@@ -1,15 +1,16 @@
-//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): `GET /logout` signs out at once only with an ID token hint of the signed-in user, and otherwise asks; `POST /logout` is the confirmation.
+//! `GET /logout` and `POST /logout` (its confirmation): the decision is
+//! `login::logout`'s; this file renders the confirmation page, the redirect and the
+//! expired session cookie.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{expired_cookie, request_cookie, FORM_EXPIRED};
-use crate::audit::Origin;
-use crate::db::DbConnection;
 use crate::error::Error;
 use crate::http::pages::{self, LogoutPage};
 use crate::http::{blocking, request_meta, AppState, SESSION_COOKIE};
-use crate::login;
+use crate::login::logout::{Logout, LogoutRequest};
+use crate::login::{self, logout::confirm_logout, logout::request_logout};
 
 #[derive(Debug, serde::Deserialize)]
 pub struct LogoutParams {
@@ -17,14 +18,6 @@ pub struct LogoutParams {
     client_id: Option<String>,
     id_token_hint: Option<String>,
     state: Option<String>,
-}
-
-/// What a sign-out request leads to.
-enum Logout {
-    /// Ask first: a link without proof of who sent it must not sign anyone out.
-    Confirm(String),
-    /// Signed out (or there was nothing to end); where to go next, if anywhere.
-    Done(Option<String>),
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With an ID token hint
@@ -49,38 +42,16 @@ pub async fn get_logout(
     let outcome = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
-        let hint = params.id_token_hint.as_deref().and_then(|hint| {
-            app.keys
-                .current()
-                .verify::<crate::tokens::IdClaims>(hint, crate::tokens::ID_TOKEN_TYP)
-                .filter(|claims| claims.iss == app.config.issuer)
-        });
-        let hinted_client = hint
-            .as_ref()
-            .and_then(|c| c.aud.0.first().cloned().filter(|_| c.aud.0.len() == 1));
-        let client_id = match (params.client_id, hinted_client) {
-            (Some(named), Some(hinted)) if named != hinted => None,
-            (named, hinted) => named.or(hinted),
-        };
-        let mut signed_in = None;
-        if let Some(cookie) = &session_cookie {
-            if let Some((_, user)) = login::current_session(&mut conn, Some(cookie))? {
-                if hint.as_ref().map(|c| c.sub.as_str()) != Some(user.id.as_str()) {
-                    return Ok(Logout::Confirm(login::logout_csrf(cookie)));
-                }
-                signed_in = Some(cookie.as_str());
-            }
-        }
         let origin = login::browser_origin(None, ip, request_id);
-        let target = sign_out(
-            &mut conn,
-            &origin,
-            signed_in,
-            client_id.as_deref(),
-            params.post_logout_redirect_uri.as_deref(),
-            params.state.as_deref(),
-        )?;
-        Ok(Logout::Done(target))
+        let request = LogoutRequest {
+            session: session_cookie.as_deref(),
+            id_token_hint: params.id_token_hint.as_deref(),
+            client_id: params.client_id.as_deref(),
+            post_logout_redirect_uri: params.post_logout_redirect_uri.as_deref(),
+            state: params.state.as_deref(),
+        };
+        let keys = app.keys.current();
+        request_logout(&mut conn, &keys, &app.config.issuer, &origin, &request)
     })
     .await?;
     Ok(match outcome {
@@ -119,45 +90,22 @@ pub async fn post_logout(
     let state = app.clone().into_inner();
     let outcome = blocking(move || {
         let app = &state;
-        let (Some(cookie), Some(csrf)) = (session_cookie, form.csrf) else {
-            return Ok(None);
-        };
-        if !login::logout_csrf_matches(&cookie, &csrf) {
-            return Ok(None);
-        }
         let mut conn = app.pool.get()?;
         let origin = login::browser_origin(None, ip, request_id);
-        let target = sign_out(
-            &mut conn,
-            &origin,
-            Some(&cookie),
-            form.client_id.as_deref(),
-            form.post_logout_redirect_uri.as_deref(),
-            form.state.as_deref(),
-        )?;
-        Ok(Some(target))
+        let request = LogoutRequest {
+            session: session_cookie.as_deref(),
+            id_token_hint: None,
+            client_id: form.client_id.as_deref(),
+            post_logout_redirect_uri: form.post_logout_redirect_uri.as_deref(),
+            state: form.state.as_deref(),
+        };
+        confirm_logout(&mut conn, &origin, form.csrf.as_deref(), &request)
     })
     .await?;
     Ok(match outcome {
         Some(target) => signed_out(&app, target, true),
         None => pages::message(StatusCode::FORBIDDEN, "Sign-out failed", FORM_EXPIRED),
     })
-}
-
-/// Ends the session `cookie` names (and its refresh tokens), if any, and says where
-/// RP-initiated logout may send the browser next.
-fn sign_out(
-    conn: &mut DbConnection,
-    origin: &Origin,
-    cookie: Option<&str>,
-    client_id: Option<&str>,
-    uri: Option<&str>,
-    state: Option<&str>,
-) -> Result<Option<String>, Error> {
-    if let Some(cookie) = cookie {
-        crate::db::write_tx(conn, |tx| login::end_session(tx, origin, cookie))?;
-    }
-    login::post_logout_redirect(conn, client_id, uri, state)
 }
 
 /// The answer once signed out: the redirect, or a page; the session cookie removed.

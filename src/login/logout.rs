@@ -1,0 +1,103 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), decided here and
+//! rendered by `http/browser/logout.rs`. A plain link (which any site can make a browser
+//! follow) must not sign anyone out: without an ID token hint issued to the signed-in
+//! user, the browser is asked first, and the confirmation carries a token derived from
+//! its session cookie. Afterwards the browser goes only to a URI registered for the
+//! client the request or the hint names.
+
+use super::{current_session, end_session, logout_csrf, logout_csrf_matches, post_logout_redirect};
+use crate::audit::Origin;
+use crate::db::DbConnection;
+use crate::error::Result;
+use crate::keys::KeySet;
+use crate::tokens::{IdClaims, ID_TOKEN_TYP};
+
+/// A sign-out request as the browser sent it.
+#[derive(Debug, Clone, Default)]
+pub struct LogoutRequest<'a> {
+    /// The browser's session cookie.
+    pub session: Option<&'a str>,
+    pub id_token_hint: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+/// What a sign-out request leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logout {
+    /// Ask first, with this CSRF token in the confirmation form.
+    Confirm(String),
+    /// Signed out (or there was nothing to end); where to go next, if anywhere.
+    Done(Option<String>),
+}
+
+/// `GET /logout`: signs out at once only when an ID token hint of `issuer` names the
+/// signed-in user; with another user's hint or none, asks.
+pub fn request_logout(
+    conn: &mut DbConnection,
+    keys: &KeySet,
+    issuer: &str,
+    origin: &Origin,
+    request: &LogoutRequest<'_>,
+) -> Result<Logout> {
+    let hint = request.id_token_hint.and_then(|hint| {
+        keys.verify::<IdClaims>(hint, ID_TOKEN_TYP)
+            .filter(|claims| claims.iss == issuer)
+    });
+    let hinted_client = hint
+        .as_ref()
+        .and_then(|c| c.aud.0.first().filter(|_| c.aud.0.len() == 1).cloned());
+    // A request naming another client than its own hint names none.
+    let client_id = match (request.client_id, hinted_client.as_deref()) {
+        (Some(named), Some(hinted)) if named != hinted => None,
+        (named, hinted) => named.or(hinted),
+    };
+    let mut signed_in = None;
+    if let Some(cookie) = request.session {
+        if let Some((_, user)) = current_session(conn, Some(cookie))? {
+            if hint.as_ref().map(|c| c.sub.as_str()) != Some(user.id.as_str()) {
+                return Ok(Logout::Confirm(logout_csrf(cookie)));
+            }
+            signed_in = Some(cookie);
+        }
+    }
+    let target = sign_out(conn, origin, signed_in, client_id, request)?;
+    Ok(Logout::Done(target))
+}
+
+/// `POST /logout`, the confirmation: `None` unless `csrf` belongs to the session.
+pub fn confirm_logout(
+    conn: &mut DbConnection,
+    origin: &Origin,
+    csrf: Option<&str>,
+    request: &LogoutRequest<'_>,
+) -> Result<Option<Option<String>>> {
+    let (Some(cookie), Some(csrf)) = (request.session, csrf) else {
+        return Ok(None);
+    };
+    if !logout_csrf_matches(cookie, csrf) {
+        return Ok(None);
+    }
+    sign_out(conn, origin, Some(cookie), request.client_id, request).map(Some)
+}
+
+/// Ends the session `cookie` names (and its refresh tokens), if any, and says where the
+/// browser may go next.
+fn sign_out(
+    conn: &mut DbConnection,
+    origin: &Origin,
+    cookie: Option<&str>,
+    client_id: Option<&str>,
+    request: &LogoutRequest<'_>,
+) -> Result<Option<String>> {
+    if let Some(cookie) = cookie {
+        crate::db::write_tx(conn, |tx| end_session(tx, origin, cookie))?;
+    }
+    post_logout_redirect(
+        conn,
+        client_id,
+        request.post_logout_redirect_uri,
+        request.state,
+    )
+}
