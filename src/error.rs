@@ -1,6 +1,7 @@
-//! The one domain error type. Its variants carry only static text, so no user input,
-//! secret or other tenant's identifier can reach an error body through it; the cause of
-//! an internal failure is kept for the log only.
+//! The one domain error type. Its variants carry static text, except `BadRequest`,
+//! which describes the caller's own input back to it (a field name, a position); so no
+//! secret or other tenant's identifier can reach an error body through it. The cause
+//! of an internal failure is kept for the log only.
 
 use std::fmt;
 

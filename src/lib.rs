@@ -19,6 +19,7 @@ pub mod login;
 pub mod memberships;
 pub mod metrics;
 pub mod oauth;
+pub mod periodic;
 pub mod server;
 pub mod state;
 pub mod tenants;

@@ -64,8 +64,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     .map_err(ServeError::Database)?;
     let state = AppState::new(pool, config, keys, hasher).map_err(ServeError::Database)?;
 
-    // Dropping `stop` ends both threads at once.
-    let (stop, upkeep_stop) = mpsc::channel::<()>();
+    // Each thread ends as soon as its sender is dropped (below, once HTTP has drained).
+    let (upkeep_stop_tx, upkeep_stop) = mpsc::channel::<()>();
     let (housekeeping_stop_tx, housekeeping_stop) = mpsc::channel::<()>();
     let upkeep = {
         let (pool, keys) = (state.pool.clone(), state.keys.clone());
@@ -79,14 +79,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         std::thread::Builder::new()
             .name("housekeeping".into())
             .spawn(move || {
-                keys::upkeep::every(state.config.purge_interval, &housekeeping_stop, || {
+                crate::periodic::every(state.config.purge_interval, &housekeeping_stop, || {
                     housekeeping::run_once(&state.pool, state.config.idempotency_window);
                     state.throttle.forget_idle();
                 });
             })?
     };
     let served = crate::http::run(state);
-    drop((stop, housekeeping_stop_tx));
+    drop((upkeep_stop_tx, housekeeping_stop_tx));
     let _ = upkeep.join();
     let _ = sweeper.join();
     Ok(served?)

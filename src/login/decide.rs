@@ -54,7 +54,7 @@ pub struct Request<'a> {
     pub client_tenant: Option<&'a str>,
     pub user: &'a User,
     pub auth_time: NaiveDateTime,
-    /// A tenant (id or slug) the request or the picker names.
+    /// A tenant slug the request or the picker names.
     pub hint: Option<&'a str>,
     /// No page may be shown (`prompt=none`, or the picker was already answered).
     pub no_prompt: bool,

@@ -160,8 +160,9 @@ pub fn revoke_family(
     Ok(total)
 }
 
-/// Whether a ledger entry is revoked (or missing, which accepts nothing either). Every
-/// path that accepts a token asks this: the ledger is the one record of revocation.
+/// Whether a ledger entry is revoked (or missing, which accepts nothing either). The
+/// ledger is the one record of revocation: the refresh grant asks this, and
+/// [`super::verify_access_token`] reads the same row.
 pub fn is_revoked(conn: &mut DbConnection, tenant_id: &str, jti: &str) -> Result<bool> {
     Ok(store::find(conn, tenant_id, jti)?.is_none_or(|row| row.revoked_at.is_some()))
 }
