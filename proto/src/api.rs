@@ -151,6 +151,54 @@ pub struct Revoked {
     pub revoked: u64,
 }
 
+/// `POST /api/v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Lower-case letters, digits and `-`; `system` is reserved.
+    pub slug: String,
+    /// Defaults to the slug.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/tenants/{id}/members`: a person by email, with roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub email: String,
+    /// `member`, `admin`, `auditor`.
+    pub roles: Vec<String>,
+}
+
+/// `POST /api/v1/clients`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// A tenant administrator's ids start with its tenant's slug and a dot.
+    pub client_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A confidential client gets a secret (in the answer, once).
+    #[serde(default)]
+    pub confidential: bool,
+    /// Exact strings; `http` only for loopback hosts.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// `authorization_code` (default), `refresh_token`, `client_credentials`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The tenant to bind it to (platform administrators; a tenant administrator's
+    /// client is bound to its own tenant).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(ToSchema))]

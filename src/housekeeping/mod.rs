@@ -1,7 +1,7 @@
 //! Housekeeping: expired pending authorization requests, sessions, codes, refresh
-//! tokens, known browsers and idempotency keys are deleted on a schedule, in batches of short
-//! transactions. What an anonymous caller can store (a pending request) is small and
-//! lives at most `login_request_ttl_secs`. The issued-token ledger and the audit log
+//! tokens, known browsers and idempotency keys are deleted on a schedule, in batches of
+//! short transactions. What an anonymous caller can store (a pending request) is small
+//! and lives at most `login_request_ttl_secs`. The issued-token ledger and the audit log
 //! are never purged here.
 
 mod store;

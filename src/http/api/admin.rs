@@ -6,7 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use tessera_proto::api::{ClientCreated, MemberAdded, MemberView, Page, TenantView};
+use tessera_proto::api::{
+    ClientCreated, MemberAdded, MemberView, NewClient as NewClientBody, NewMember, NewTenant, Page,
+    TenantView,
+};
 
 use super::responses::ApiErrors;
 use super::{blocking, selector};
@@ -38,13 +41,6 @@ pub async fn get_tenants(state: web::Data<AppState>, ctx: TenantContext) -> Resu
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTenant {
-    slug: String,
-    name: Option<String>,
 }
 
 /// `POST /api/v1/tenants`: platform admins only.
@@ -107,13 +103,6 @@ pub async fn get_members(
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMember {
-    email: String,
-    roles: Vec<String>,
 }
 
 /// `POST /api/v1/tenants/{id}/members`: adds a person by email (an account that does
@@ -235,22 +224,6 @@ pub async fn get_clients(
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewClientBody {
-    client_id: String,
-    name: Option<String>,
-    #[serde(default)]
-    confidential: bool,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    grant_types: Vec<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    tenant_id: Option<String>,
 }
 
 /// `POST /api/v1/clients`: a tenant admin's client is bound to its tenant; a platform

@@ -1,11 +1,12 @@
-//! `GET /authorize` (a signed-in browser gets its decision at once; otherwise the login form) and `POST /authorize`, the tenant picker's answer, checked again against the memberships.
+//! `GET /authorize` (a signed-in browser gets its decision at once; otherwise the login
+//! form) and `POST /authorize`, the tenant picker's answer, checked again against the
+//! memberships.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{
     authorize_error, error_redirect, lifetimes, pending_code, render, request_cookie, respond,
-    Context, Next, Step, FORM_EXPIRED,
+    Context, Next, Step,
 };
 use crate::clients;
 use crate::error::Error;
@@ -111,11 +112,7 @@ pub async fn post_authorize(
 ) -> Result<HttpResponse, Error> {
     let form = form.into_inner();
     let (Some(request_handle), Some(csrf)) = (form.request, form.csrf) else {
-        return Ok(respond(
-            &app,
-            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
-            true,
-        ));
+        return Ok(respond(&app, Next::expired().into(), true));
     };
     let cookie = request_cookie(&req, REQUEST_COOKIE);
     let session_cookie = request_cookie(&req, SESSION_COOKIE);
@@ -127,9 +124,7 @@ pub async fn post_authorize(
         let pending =
             match login::load_pending(&mut conn, &request_handle, &csrf, cookie.as_deref()) {
                 Ok(pending) => pending,
-                Err(Error::Forbidden) => {
-                    return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into())
-                }
+                Err(Error::Forbidden) => return Ok(Next::expired().into()),
                 Err(e) => return Err(e),
             };
         // The picker is answered by the browser that logged in, in the same session.
@@ -137,10 +132,10 @@ pub async fn post_authorize(
         let (Some(user_id), Some(auth_time), Some((session, user))) =
             (&pending.user_id, pending.auth_time, session)
         else {
-            return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
+            return Ok(Next::expired().into());
         };
         if &user.id != user_id {
-            return Ok(Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into());
+            return Ok(Next::expired().into());
         }
         let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
         let origin = login::browser_origin(Some(&user.id), ip, request_id);

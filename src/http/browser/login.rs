@@ -1,11 +1,10 @@
-//! `POST /login`: the source's allowance, a place in the hashing pool, the password, then the decision. A failure of any kind shows the same form with the same message.
+//! `POST /login`: the source's allowance, a place in the hashing pool, the password, then
+//! the decision. A failure of any kind shows the same form with the same message.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{
-    lifetimes, pending_code, render, request_cookie, respond, Context, Next, Step, FORM_EXPIRED,
-};
+use super::{lifetimes, pending_code, render, request_cookie, respond, Context, Next, Step};
 use crate::clients;
 use crate::error::Error;
 use crate::http::pages;
@@ -32,11 +31,7 @@ pub async fn post_login(
 ) -> Result<HttpResponse, Error> {
     let form = form.into_inner();
     let (Some(request_handle), Some(csrf)) = (form.request, form.csrf) else {
-        return Ok(respond(
-            &app,
-            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
-            true,
-        ));
+        return Ok(respond(&app, Next::expired().into(), true));
     };
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
@@ -87,11 +82,7 @@ pub async fn post_login(
     })
     .await?;
     let Some((pending, mut attempt)) = first else {
-        return Ok(respond(
-            &app,
-            Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED).into(),
-            true,
-        ));
+        return Ok(respond(&app, Next::expired().into(), true));
     };
 
     // 2. The password, on the bounded hashing pool (a dummy hash when there is no

@@ -299,3 +299,10 @@ pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<String> {
 /// The answer to a form that does not belong to this browser (or has expired).
 pub(super) const FORM_EXPIRED: &str =
     "This sign-in form has expired or was not issued to this browser. Return to the application and try again.";
+
+impl Next {
+    /// The page for a form that does not belong to this browser, or has expired.
+    pub(super) fn expired() -> Self {
+        Next::Page(StatusCode::FORBIDDEN, FORM_EXPIRED)
+    }
+}
