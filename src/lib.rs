@@ -18,6 +18,7 @@ pub mod limits;
 pub mod login;
 pub mod memberships;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod periodic;
 pub mod server;

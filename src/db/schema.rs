@@ -7,6 +7,7 @@ diesel::table! {
         name -> Text,
         status -> Text,
         created_at -> Timestamp,
+        mfa_policy -> Text,
     }
 }
 
@@ -105,8 +106,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_totp (user_id) {
+        user_id -> Text,
+        sealed_seed -> Text,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
+    mfa_totp,
+    mfa_recovery_codes,
     login_devices,
     ingest_keys,
     login_decoys,

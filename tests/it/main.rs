@@ -20,6 +20,7 @@ mod keys;
 mod limits;
 mod login;
 mod metrics;
+mod mfa;
 mod oidc_client;
 mod openapi;
 mod outage;

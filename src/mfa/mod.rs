@@ -1,0 +1,272 @@
+//! Second factors: TOTP (`totp.rs`, seeds sealed by `seal.rs`) and recovery codes
+//! (`recovery.rs`), and each tenant's policy (`off`, `optional`, `required`). A user is
+//! one identity across tenants, so factors belong to the user, and their events go to
+//! the `system` chain; a policy belongs to its tenant, and its changes to that tenant's
+//! chain. Every operation takes the transaction and writes its audit event in it; a
+//! code is accepted once (the step, or the recovery code, is claimed by one statement).
+//!
+//! Not wired into the login flow yet: no page asks for a factor, and no command or API
+//! sets a policy (so none can be set that is not enforced). When it is, the policy is
+//! applied after the tenant is resolved, in `login::decide`.
+
+pub mod recovery;
+pub mod seal;
+mod store;
+pub mod totp;
+
+use crate::audit::{self, Event, Origin, Outcome};
+use crate::db::{self, DbConnection};
+use crate::error::{Error, Result};
+use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
+use crate::users::User;
+
+pub use seal::Sealer;
+
+/// A tenant's second-factor policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Passwords alone (the default).
+    Off,
+    /// Users with a factor are asked for it.
+    Optional,
+    /// No code is issued in the tenant without a second factor; a user without one
+    /// enrols first.
+    Required,
+}
+
+impl Policy {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "off" => Ok(Self::Off),
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err(Error::Invalid(
+                "mfa policy: expected off, optional or required",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// The tenant's policy.
+pub fn policy(conn: &mut DbConnection, tenant: &Tenant) -> Result<Policy> {
+    let stored = store::policy(conn, &tenant.id)?.ok_or(Error::NotFound)?;
+    Policy::parse(&stored)
+}
+
+/// Sets the tenant's policy; audited in its chain.
+pub fn set_policy(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant: &Tenant,
+    policy: Policy,
+) -> Result<()> {
+    if !store::set_policy(tx, &tenant.id, policy.as_str())? {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        tx,
+        origin,
+        Event::success(&tenant.id, "mfa.policy_set", "tenant", &tenant.id)
+            .with_details(serde_json::json!({ "policy": policy.as_str() })),
+    )?;
+    Ok(())
+}
+
+/// What a user has enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Factors {
+    /// A confirmed TOTP credential.
+    pub totp: bool,
+    /// Unused recovery codes.
+    pub recovery_codes: usize,
+}
+
+impl Factors {
+    pub fn any(&self) -> bool {
+        self.totp
+    }
+}
+
+pub fn factors(conn: &mut DbConnection, user: &User) -> Result<Factors> {
+    let totp = store::totp(conn, &user.id)?.is_some_and(|t| t.confirmed_at.is_some());
+    let left = store::recovery_left(conn, &user.id)?;
+    Ok(Factors {
+        totp,
+        recovery_codes: usize::try_from(left).unwrap_or(0),
+    })
+}
+
+/// A TOTP enrolment waiting for its first code: what the page shows.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    /// `otpauth://totp/…`, for authenticator apps.
+    pub uri: String,
+    /// The URI as a QR code (SVG).
+    pub qr_svg: String,
+}
+
+/// Starts (or restarts) a TOTP enrolment for a user who has none confirmed; a confirmed
+/// one must be removed first (`Conflict`). The new seed is stored sealed.
+pub fn begin_totp(
+    tx: &mut DbConnection,
+    sealer: &Sealer,
+    user: &User,
+    issuer_label: &str,
+) -> Result<Enrolment> {
+    if store::totp(tx, &user.id)?.is_some_and(|t| t.confirmed_at.is_some()) {
+        return Err(Error::Conflict("second factor"));
+    }
+    let secret = totp::new_secret();
+    let uri = totp::otpauth_uri(&secret, issuer_label, &user.email)
+        .ok_or(Error::Invalid("an issuer label or email with ':'"))?;
+    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal("QR rendering failed"))?;
+    store::put_totp(
+        tx,
+        &store::TotpRow {
+            user_id: user.id.clone(),
+            sealed_seed: sealer.seal(&user.id, &secret)?,
+            last_step: 0,
+            created_at: db::now(),
+            confirmed_at: None,
+        },
+    )?;
+    Ok(Enrolment { uri, qr_svg })
+}
+
+/// Confirms a pending enrolment with its first code (its step is then used); audited as
+/// `mfa.enrolled`. False for a wrong code or no pending enrolment.
+pub fn confirm_totp(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    sealer: &Sealer,
+    user: &User,
+    code: &str,
+    now: u64,
+) -> Result<bool> {
+    let Some(row) = store::totp(tx, &user.id)?.filter(|t| t.confirmed_at.is_none()) else {
+        return Ok(false);
+    };
+    let secret = sealer.open_for(&user.id, &row.sealed_seed)?;
+    let Some(step) = totp::matching_step(&secret, code, now, row.last_step) else {
+        return Ok(false);
+    };
+    if !store::confirm_totp(tx, &user.id, step, db::now())? {
+        return Ok(false);
+    }
+    record(tx, origin, user, "mfa.enrolled", Outcome::Success, "totp")?;
+    Ok(true)
+}
+
+/// Checks a TOTP code of a confirmed credential, at most once per step; the outcome is
+/// audited (`mfa.verified` or `mfa.failed`).
+pub fn check_totp(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    sealer: &Sealer,
+    user: &User,
+    code: &str,
+    now: u64,
+) -> Result<bool> {
+    let row = store::totp(tx, &user.id)?.filter(|t| t.confirmed_at.is_some());
+    let accepted = match row {
+        Some(row) => {
+            let secret = sealer.open_for(&user.id, &row.sealed_seed)?;
+            match totp::matching_step(&secret, code, now, row.last_step) {
+                Some(step) => store::use_step(tx, &user.id, step)?,
+                None => false,
+            }
+        }
+        None => false,
+    };
+    let (action, outcome) = if accepted {
+        ("mfa.verified", Outcome::Success)
+    } else {
+        ("mfa.failed", Outcome::Failure)
+    };
+    record(tx, origin, user, action, outcome, "totp")?;
+    Ok(accepted)
+}
+
+/// Removes the user's TOTP credential; audited as `mfa.removed`.
+pub fn remove_totp(tx: &mut DbConnection, origin: &Origin, user: &User) -> Result<bool> {
+    let removed = store::delete_totp(tx, &user.id)?;
+    if removed {
+        record(tx, origin, user, "mfa.removed", Outcome::Success, "totp")?;
+    }
+    Ok(removed)
+}
+
+/// A new set of recovery codes (the old set stops working); shown once, stored hashed.
+pub fn regenerate_recovery(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user: &User,
+) -> Result<Vec<String>> {
+    let codes = recovery::generate();
+    let now = db::now();
+    let rows: Vec<store::RecoveryRow> = codes
+        .iter()
+        .map(|code| store::RecoveryRow {
+            code_hash: recovery::hash(&code.replace('-', "")),
+            user_id: user.id.clone(),
+            created_at: now,
+            used_at: None,
+        })
+        .collect();
+    store::replace_recovery(tx, &user.id, &rows)?;
+    record(
+        tx,
+        origin,
+        user,
+        "mfa.recovery_generated",
+        Outcome::Success,
+        "recovery",
+    )?;
+    Ok(codes)
+}
+
+/// Uses one recovery code (it counts as a second factor); audited either way.
+pub fn use_recovery(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user: &User,
+    typed: &str,
+) -> Result<bool> {
+    let used = match recovery::normalize(typed) {
+        Some(code) => store::use_recovery(tx, &user.id, &recovery::hash(&code), db::now())?,
+        None => false,
+    };
+    let (action, outcome) = if used {
+        ("mfa.recovery_used", Outcome::Success)
+    } else {
+        ("mfa.failed", Outcome::Failure)
+    };
+    record(tx, origin, user, action, outcome, "recovery")?;
+    Ok(used)
+}
+
+fn record(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user: &User,
+    action: &str,
+    outcome: Outcome,
+    factor: &str,
+) -> Result<()> {
+    audit::record(
+        tx,
+        origin,
+        Event::new(SYSTEM_TENANT_ID, action, outcome)
+            .on("user", &user.id)
+            .with_details(serde_json::json!({ "factor": factor })),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Queries on `mfa_totp`, `mfa_recovery_codes` and the tenants' `mfa_policy`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{mfa_recovery_codes, mfa_totp, tenants};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mfa_totp)]
+pub struct TotpRow {
+    pub user_id: String,
+    pub sealed_seed: String,
+    pub last_step: i64,
+    pub created_at: NaiveDateTime,
+    /// `None` while enrolment waits for its first code.
+    pub confirmed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mfa_recovery_codes)]
+pub struct RecoveryRow {
+    pub code_hash: String,
+    pub user_id: String,
+    pub created_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+pub fn totp(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<TotpRow>> {
+    mfa_totp::table
+        .find(user_id)
+        .select(TotpRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Replaces the user's TOTP row (a new, unconfirmed enrolment).
+pub fn put_totp(conn: &mut DbConnection, row: &TotpRow) -> QueryResult<()> {
+    diesel::delete(mfa_totp::table.find(&row.user_id)).execute(conn)?;
+    diesel::insert_into(mfa_totp::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn confirm_totp(
+    conn: &mut DbConnection,
+    user_id: &str,
+    step: i64,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        mfa_totp::table
+            .find(user_id)
+            .filter(mfa_totp::confirmed_at.is_null()),
+    )
+    .set((mfa_totp::confirmed_at.eq(at), mfa_totp::last_step.eq(step)))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Records `step` as used, unless it (or a later one) already was: the one statement
+/// that makes a code single-use, also under concurrent logins.
+pub fn use_step(conn: &mut DbConnection, user_id: &str, step: i64) -> QueryResult<bool> {
+    diesel::update(
+        mfa_totp::table
+            .find(user_id)
+            .filter(mfa_totp::confirmed_at.is_not_null())
+            .filter(mfa_totp::last_step.lt(step)),
+    )
+    .set(mfa_totp::last_step.eq(step))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn delete_totp(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    diesel::delete(mfa_totp::table.find(user_id))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn replace_recovery(
+    conn: &mut DbConnection,
+    user_id: &str,
+    rows: &[RecoveryRow],
+) -> QueryResult<()> {
+    diesel::delete(mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user_id)))
+        .execute(conn)?;
+    for row in rows {
+        diesel::insert_into(mfa_recovery_codes::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Marks an unused code of the user used; false if there is none.
+pub fn use_recovery(
+    conn: &mut DbConnection,
+    user_id: &str,
+    code_hash: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        mfa_recovery_codes::table
+            .find(code_hash)
+            .filter(mfa_recovery_codes::user_id.eq(user_id))
+            .filter(mfa_recovery_codes::used_at.is_null()),
+    )
+    .set(mfa_recovery_codes::used_at.eq(at))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn recovery_left(conn: &mut DbConnection, user_id: &str) -> QueryResult<i64> {
+    mfa_recovery_codes::table
+        .filter(mfa_recovery_codes::user_id.eq(user_id))
+        .filter(mfa_recovery_codes::used_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+pub fn policy(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<String>> {
+    tenants::table
+        .find(tenant_id)
+        .select(tenants::mfa_policy)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_policy(conn: &mut DbConnection, tenant_id: &str, policy: &str) -> QueryResult<bool> {
+    diesel::update(tenants::table.find(tenant_id))
+        .set(tenants::mfa_policy.eq(policy))
+        .execute(conn)
+        .map(|n| n == 1)
+}
