@@ -25,4 +25,5 @@ mod oidc_client;
 mod openapi;
 mod outage;
 mod postgres;
+mod real_browser;
 mod tokens;

@@ -4,7 +4,8 @@
 //! `db.rs` holds the per-test database and the backend macros; `app.rs` the application
 //! state over it; `http.rs` the helpers that call the in-process app; `world.rs` the
 //! builders of tenants, users, members and clients; `tokens.rs` real tokens for them;
-//! `cli.rs` and `server.rs` the real binary as a command and as a server.
+//! `cli.rs` and `server.rs` the real binary as a command and as a server; `webdriver.rs`
+//! a real, headless Chromium.
 
 mod app;
 mod cli;
@@ -12,6 +13,7 @@ mod db;
 mod http;
 mod server;
 mod tokens;
+mod webdriver;
 mod world;
 
 pub use cli::{binary, run_binary};
@@ -20,3 +22,4 @@ pub use db::{TestDb, APP_ROLE, PG_ENV};
 pub use http::{basic, bearer, call, form_post, get, Reply};
 pub use server::Server;
 pub use tokens::{client_token, user_token};
+pub use webdriver::Browser as RealBrowser;

@@ -1,0 +1,150 @@
+//! The hosted pages in a real, headless Chromium against the real binary: a user signs
+//! in on the login page, picks a tenant, and the browser lands on the client's redirect
+//! URI with a code that exchanges for tokens of the picked tenant; a plain sign-out
+//! link asks for confirmation before it signs anyone out.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{RealBrowser, TestDb};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A one-page web server for the client's redirect URI: it answers every request and
+/// sends back the path of the first one to `/callback`.
+fn callback_listener() -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}/callback", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Bounded: a browser makes a handful of requests (the page, a favicon).
+        for stream in listener.incoming().take(8).flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            let _ = (&stream).write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            );
+            if path.starts_with("/callback") && tx.send(path).is_err() {
+                return;
+            }
+        }
+    });
+    (uri, rx)
+}
+
+#[test]
+fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
+    let Some(browser) = RealBrowser::start() else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    db.tenant("acme");
+    db.tenant("globex");
+    db.user("alice@example.com", "correct horse battery");
+    db.member("acme", "alice@example.com", &["member"]);
+    db.member("globex", "alice@example.com", &["admin"]);
+    let (redirect, callbacks) = callback_listener();
+    db.client(
+        "web",
+        None,
+        false,
+        &["authorization_code"],
+        &["openid"],
+        &[&redirect],
+    );
+    let server = db.server(&[]);
+
+    let authorize = format!(
+        "{}?response_type=code&client_id=web&redirect_uri={}&scope=openid&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        server.url("/authorize"),
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    browser.goto(&authorize);
+    assert!(
+        browser.url().starts_with(&server.url("/authorize")),
+        "{}",
+        browser.url()
+    );
+    browser.wait_for("Sign in");
+    browser.type_into("input[name=email]", "alice@example.com");
+    browser.type_into("input[name=password]", "correct horse battery");
+    browser.click("button[type=submit]");
+
+    // Two memberships: the picker, then globex.
+    let picker = browser.wait_for("name=\"tenant\"");
+    assert!(
+        picker.contains("acme") && picker.contains("globex"),
+        "the picker: {picker}"
+    );
+    browser.click("input[name=tenant][value=globex]");
+    browser.click("button[type=submit]");
+    let path = callbacks
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the browser reaches the redirect URI");
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(
+        path.split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .into_owned()
+    .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("state"), "s1");
+    assert!(!param("iss").is_empty());
+
+    // The code exchanges for tokens of the picked tenant.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut token = agent
+        .post(server.url("/token"))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", param("code").as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("client_id", "web"),
+            ("code_verifier", VERIFIER),
+        ])
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let body: Value = token.body_mut().read_json().unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let claims: Value = {
+        use base64::Engine;
+        let payload = access.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["tenant"], "globex");
+    assert_eq!(claims["roles"], serde_json::json!(["admin"]));
+    assert!(body["id_token"].is_string());
+
+    // A plain sign-out link asks first; confirming signs out.
+    browser.goto(&server.url("/logout"));
+    let confirm = browser.wait_for("Sign out?");
+    assert!(confirm.contains("name=\"csrf\""), "{confirm}");
+    browser.click("button[type=submit]");
+    browser.wait_for("You have been signed out.");
+    // Signed out: a new authorization shows the login form again.
+    browser.goto(&authorize);
+    browser.wait_for("name=\"password\"");
+}
