@@ -7,6 +7,7 @@ pub mod algorithm;
 pub mod api;
 pub mod claims;
 pub mod ingest;
+pub mod strict_json;
 
 pub use algorithm::Algorithm;
 pub use claims::{AccessClaims, Audience, ClaimsError, IdClaims};

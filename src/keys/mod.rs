@@ -17,7 +17,6 @@ mod alg;
 mod lifecycle;
 mod set;
 pub mod store;
-mod strict_json;
 pub mod upkeep;
 
 use std::path::PathBuf;

@@ -9,8 +9,9 @@ use base64::Engine;
 use josekit::jws::{self, JwsHeader, JwsSigner, JwsVerifier};
 use sha2::{Digest, Sha256};
 
-use super::{alg, store, strict_json, KeyError, KeyMeta, KeyState, Manifest};
+use super::{alg, store, KeyError, KeyMeta, KeyState, Manifest};
 use crate::error::Error;
+use tessera_proto::strict_json;
 
 struct LoadedKey {
     meta: KeyMeta,

@@ -136,9 +136,15 @@ impl TestIssuer {
 
     /// Signs any payload bytes with this key under `header`.
     pub fn sign_bytes(&self, header: &Value, payload: &[u8]) -> TestResult<String> {
+        self.sign_parts(&serde_json::to_vec(header)?, payload)
+    }
+
+    /// Signs a header and a payload given as bytes, exactly as written (for tokens no
+    /// serializer would produce, such as a repeated member).
+    pub fn sign_parts(&self, header: &[u8], payload: &[u8]) -> TestResult<String> {
         let input = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?),
+            URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(payload)
         );
         let signature = self.signer.sign(input.as_bytes())?;

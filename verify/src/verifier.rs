@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use tessera_proto::strict_json::no_duplicate_members;
 use tessera_proto::{AccessClaims, ClaimsError};
 
 use crate::algorithm::{Algorithm, Key};
@@ -122,6 +123,10 @@ impl Verifier {
         let header_bytes = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| VerifyError::Malformed)?;
+        // A repeated member could mean one thing here and another to the issuer.
+        if !no_duplicate_members(&header_bytes) {
+            return Err(VerifyError::Malformed);
+        }
         let header: Header =
             serde_json::from_slice(&header_bytes).map_err(|_| VerifyError::Malformed)?;
         // No JWS extension is understood, so none may be critical (RFC 7515 4.1.11).
@@ -176,6 +181,9 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload_b64)
             .map_err(|_| VerifyError::Malformed)?;
+        if !no_duplicate_members(&payload) {
+            return Err(VerifyError::Malformed);
+        }
         let claims = AccessClaims::from_json(&payload).map_err(|e| match e {
             ClaimsError::Missing(name) => VerifyError::MissingClaim(name),
             ClaimsError::Malformed => VerifyError::Malformed,
@@ -261,6 +269,38 @@ mod tests {
 
     fn unix_now() -> i64 {
         now()
+    }
+
+    #[test]
+    fn a_repeated_member_in_header_or_claims_is_malformed() {
+        let (issuer, verifier) = setup();
+        let claims = serde_json::to_string(&claims(&issuer)).unwrap();
+        let header = format!(
+            r#"{{"alg":"ES256","kid":"{}","typ":"at+jwt"}}"#,
+            issuer.kid()
+        );
+        let good = issuer
+            .sign_parts(header.as_bytes(), claims.as_bytes())
+            .unwrap();
+        assert!(verifier.verify(&good).is_ok());
+        // The same token with one member repeated, properly signed: which value wins
+        // differs between parsers, so neither is taken.
+        let twice = format!(r#"{},"tenant_id":"other"}}"#, claims.trim_end_matches('}'));
+        let forged = issuer
+            .sign_parts(header.as_bytes(), twice.as_bytes())
+            .unwrap();
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err(),
+            VerifyError::Malformed
+        );
+        let header_twice = format!(r#"{},"typ":"JWT"}}"#, header.trim_end_matches('}'));
+        let forged = issuer
+            .sign_parts(header_twice.as_bytes(), claims.as_bytes())
+            .unwrap();
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err(),
+            VerifyError::Malformed
+        );
     }
 
     #[test]

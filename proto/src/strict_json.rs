@@ -1,7 +1,7 @@
 //! A JOSE header or JWT claims set with a member name twice is refused (RFC 7515 section
 //! 5.2, RFC 8725 section 3.1): parsers disagree on which value wins, so a duplicated
 //! `typ`, `alg`, `kid` or `tenant_id` could mean one thing to Tessera and another to a
-//! downstream verifier.
+//! downstream verifier. Both the server and `tessera-verify` refuse them.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
