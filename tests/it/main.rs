@@ -18,6 +18,7 @@ mod http_basics;
 mod idempotency;
 mod keys;
 mod limits;
+mod log_hygiene;
 mod login;
 mod metrics;
 mod mfa;
