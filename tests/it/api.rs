@@ -615,3 +615,23 @@ both_backends_async! {
         assert!(largest < 1024 * 1024, "no chunk holds more than a batch: {largest} bytes");
     }
 }
+
+both_backends_async! {
+    async fn every_read_of_the_logs_is_recorded_where_its_tenant_sees_it(db) {
+        let w = world(&db);
+        let state = db.state();
+        let auditor = user_token(&state, "auditor@acme.test", "acme");
+        let app = init_service(tessera::http::app(state)).await;
+        for path in ["/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/audit/verify", "/api/v1/audit/checkpoint", "/api/v1/tokens"] {
+            assert_eq!(call(&app, get(path, &auditor)).await.status, 200, "{path}");
+        }
+        db.cli(&["tokens", "list", "--tenant", "acme"]).ok();
+        db.cli(&["audit", "export", "--tenant", "acme"]).ok();
+        let actions: Vec<String> = db.audit_actions(&w.acme).into_iter().map(|(a, _)| a).collect();
+        for action in ["audit.read", "audit.exported", "audit.verified", "audit.checkpoint", "tokens.read", "tokens.listed"] {
+            assert!(actions.iter().any(|a| a == action), "{action} in acme's chain: {actions:?}");
+        }
+        // The CLI's export is recorded once more, as the operator's.
+        assert_eq!(actions.iter().filter(|a| *a == "audit.exported").count(), 2);
+    }
+}
