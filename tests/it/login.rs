@@ -473,6 +473,9 @@ both_backends_async! {
         let mut copy = browser.clone();
         let refused = copy.post(&app, "/authorize", &[("request", &request), ("csrf", &csrf), ("tenant", "initech")]).await;
         assert_eq!(location_param(&refused, "error").as_deref(), Some("access_denied"));
+        // Recorded in the system chain (the user has no tenant it could go to).
+        let system = db.audit_actions(tessera::tenants::SYSTEM_TENANT_ID);
+        assert!(system.contains(&("authorization.denied".into(), "denied".into())), "{system:?}");
         // The request is spent by the refusal; start again and pick globex.
         let picker = browser.get(&app, &authorize_path("web", &[])).await;
         assert_eq!(values(&picker.body, "tenant"), ["acme", "globex"]);
@@ -545,6 +548,7 @@ both_backends_async! {
         assert_ne!(r1, r2);
         assert_eq!(claims(second["access_token"].as_str().unwrap())["tenant_id"], w.acme);
         assert!(second["id_token"].is_string());
+        assert!(db.audit_actions(&w.acme).contains(&("token.refreshed".into(), "success".into())));
 
         // Switch tenant without a new login, after a fresh membership check.
         let switched = call(&app, refresh(&r2, &[("tenant", "globex")])).await.json();
