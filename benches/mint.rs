@@ -40,6 +40,8 @@ fn bench(c: &mut Criterion) {
             tenant_id: "1af54e21-95e2-470f-a1ea-8bf77fc283e8".into(),
             tenant: "acme".into(),
             roles: vec!["member".into()],
+            amr: vec!["pwd".into()],
+            acr: Some("pwd".into()),
         };
         let (token, _) = tokens::mint_access_token(&set, &claims).expect("mint");
         // The bare signature signs the same signing input a minted token has.

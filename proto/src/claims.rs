@@ -30,6 +30,13 @@ pub struct AccessClaims {
     pub tenant: String,
     /// The subject's roles in the tenant; empty for a client's own token.
     pub roles: Vec<String>,
+    /// How the user authenticated (RFC 8176: `pwd`, `otp`, `hwk`, `swk`, `mfa`); absent
+    /// from a client's own token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// `pwd` for one factor, `mfa` for two; absent from a client's own token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// Why a claims set is not an access token's.
@@ -82,6 +89,8 @@ struct PartialAccess {
     tenant_id: Option<String>,
     tenant: Option<String>,
     roles: Option<Vec<String>>,
+    amr: Option<Vec<String>>,
+    acr: Option<String>,
 }
 
 impl TryFrom<PartialAccess> for AccessClaims {
@@ -109,6 +118,8 @@ impl TryFrom<PartialAccess> for AccessClaims {
             client_id: required(c.client_id, "client_id")?,
             scope: c.scope.unwrap_or_default(),
             roles: c.roles.unwrap_or_default(),
+            amr: c.amr.unwrap_or_default(),
+            acr: c.acr,
         })
     }
 }
@@ -130,6 +141,11 @@ pub struct IdClaims {
     pub tenant_id: String,
     pub tenant: String,
     pub roles: Vec<String>,
+    /// How the user authenticated (RFC 8176).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 4.1.3). Written as a string when
@@ -228,6 +244,8 @@ mod tests {
             tenant_id: "t1".into(),
             tenant: "acme".into(),
             roles: vec!["admin".into()],
+            amr: vec!["pwd".into()],
+            acr: Some("pwd".into()),
         }
     }
 
@@ -240,7 +258,7 @@ mod tests {
                 "iss": "https://id.example", "sub": "u1", "aud": "api", "exp": 200,
                 "iat": 100, "nbf": 100, "jti": "j1", "client_id": "web",
                 "scope": "openid tessera:api", "tenant_id": "t1", "tenant": "acme",
-                "roles": ["admin"]
+                "roles": ["admin"], "amr": ["pwd"], "acr": "pwd"
             })
         );
         let bytes = serde_json::to_vec(&sample()).unwrap();

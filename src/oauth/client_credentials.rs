@@ -109,6 +109,7 @@ pub fn mint(
             scope,
             roles: &[],
             family_id: None,
+            amr: &[],
         },
     )?;
     let response = TokenResponse {

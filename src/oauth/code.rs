@@ -162,6 +162,7 @@ pub fn exchange_code(
                     family_id: &code.family_id,
                     session_hash: code.session_hash.as_deref(),
                     nonce: code.nonce.as_deref(),
+                    amr: grant::PASSWORD_ONLY,
                 },
             },
         )?;

@@ -14,6 +14,11 @@ use crate::memberships::{self, Resolution, TenantAccess};
 use crate::tokens::{self, opaque, opaque_hash, Grant, Identity, IssuedToken};
 use crate::users::User;
 
+/// How a session authenticates today: a password alone. Second factors (`crate::mfa`)
+/// are not part of the login yet; when they are, the code and refresh rows carry the
+/// session's own `amr` and this goes.
+pub(super) const PASSWORD_ONLY: &[&str] = &["pwd"];
+
 /// Who issues, for whom: the same for every token of one exchange.
 #[derive(Clone, Copy)]
 pub(super) struct Issuing<'a> {
@@ -114,6 +119,8 @@ pub(super) struct Lineage<'a> {
     pub(super) session_hash: Option<&'a str>,
     /// The authorization request's nonce (the code exchange's ID token only).
     pub(super) nonce: Option<&'a str>,
+    /// How the session authenticated (RFC 8176), carried into every token.
+    pub(super) amr: &'a [&'a str],
 }
 
 /// Issues the access token, the ID token (with `openid`) and a refresh token (for
@@ -140,6 +147,7 @@ pub(super) fn issue_user_tokens(
         family_id,
         session_hash,
         nonce,
+        amr,
     } = lineage;
     let issuer = issuer(config);
     let roles = access.role_names();
@@ -150,6 +158,7 @@ pub(super) fn issue_user_tokens(
         scope,
         roles: &roles,
         family_id: Some(family_id),
+        amr,
     };
     let issued = tokens::issue_access_token(tx, keys, &issuer, origin, &grant)?;
     let id_token = if super::scope::contains(scope, "openid") {

@@ -59,6 +59,20 @@ pub struct Grant<'a> {
     pub roles: &'a [&'a str],
     /// The refresh family the token belongs to (browser grants only).
     pub family_id: Option<&'a str>,
+    /// How the user authenticated (RFC 8176 values); empty for a client's own token.
+    pub amr: &'a [&'a str],
+}
+
+/// The `acr` of an authentication: `mfa` once it used a second factor, `pwd` for a
+/// password alone; none for a client's own token.
+pub fn acr_of(amr: &[&str]) -> Option<String> {
+    if amr.is_empty() {
+        None
+    } else if amr.iter().any(|m| *m != "pwd") {
+        Some("mfa".to_owned())
+    } else {
+        Some("pwd".to_owned())
+    }
 }
 
 /// The issuer-side settings a token needs.
@@ -136,6 +150,8 @@ fn mint_for_ledger(
         tenant_id: grant.tenant.id.clone(),
         tenant: grant.tenant.slug.clone(),
         roles: grant.roles.iter().map(|r| (*r).to_owned()).collect(),
+        amr: grant.amr.iter().map(|m| (*m).to_owned()).collect(),
+        acr: acr_of(grant.amr),
     };
     let (token, kid) = mint_access_token(keys, &claims)?;
     let row = IssuedToken {
@@ -202,6 +218,8 @@ pub fn issue_id_token(
         tenant_id: grant.tenant.id.clone(),
         tenant: grant.tenant.slug.clone(),
         roles: grant.roles.iter().map(|r| (*r).to_owned()).collect(),
+        amr: grant.amr.iter().map(|m| (*m).to_owned()).collect(),
+        acr: acr_of(grant.amr),
     };
     let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
     let (token, kid) = keys.sign(ID_TOKEN_TYP, &payload)?;

@@ -549,6 +549,11 @@ both_backends_async! {
         assert_eq!(claims(second["access_token"].as_str().unwrap())["tenant_id"], w.acme);
         assert!(second["id_token"].is_string());
         assert!(db.audit_actions(&w.acme).contains(&("token.refreshed".into(), "success".into())));
+        // A password login, in both tokens (RFC 8176).
+        for token in ["access_token", "id_token"] {
+            let c = claims(second[token].as_str().unwrap());
+            assert_eq!((c["amr"].clone(), c["acr"].clone()), (json!(["pwd"]), json!("pwd")), "{token}");
+        }
 
         // Switch tenant without a new login, after a fresh membership check.
         let switched = call(&app, refresh(&r2, &[("tenant", "globex")])).await.json();

@@ -136,6 +136,8 @@ fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
     };
     assert_eq!(claims["tenant"], "globex");
     assert_eq!(claims["roles"], serde_json::json!(["admin"]));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["acr"], "pwd");
     assert!(body["id_token"].is_string());
 
     // A plain sign-out link asks first; confirming signs out.

@@ -94,6 +94,8 @@ both_backends_async! {
         let claims = verify_with_jwks(token, &jwks, &config.issuer, &config.audience);
         assert_eq!(claims["iss"], config.issuer);
         assert_eq!(claims["sub"], "acme-svc");
+        // A client's own token names no user authentication.
+        assert!(claims.get("amr").is_none() && claims.get("acr").is_none(), "{claims}");
         assert_eq!(claims["aud"], config.audience);
         assert_eq!(claims["client_id"], "acme-svc");
         assert_eq!(claims["scope"], "read");

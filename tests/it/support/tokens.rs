@@ -33,6 +33,7 @@ pub fn user_token(state: &tessera::http::AppState, email: &str, tenant: &str) ->
                 scope: "openid tessera:api",
                 roles: &roles,
                 family_id: None,
+                amr: &["pwd"],
             },
         )
     })
