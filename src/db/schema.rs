@@ -188,6 +188,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        amr -> Text,
     }
 }
 
@@ -207,6 +208,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         session_hash -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -224,5 +226,6 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         session_hash -> Nullable<Text>,
+        amr -> Text,
     }
 }

@@ -15,6 +15,9 @@ pub mod throttle;
 
 pub use store::{PendingRequest, Session};
 
+/// The `amr` (RFC 8176) of a session opened by a password alone.
+pub const PASSWORD_AMR: &str = "pwd";
+
 use crate::audit::{ActorType, Origin};
 
 pub use attempt::{begin_login, finish_login, Attempt, SignedIn};

@@ -33,6 +33,8 @@ pub struct Session {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
+    /// How the session authenticated (RFC 8176, space-separated): `pwd` today.
+    pub amr: String,
 }
 
 pub fn insert_pending(conn: &mut DbConnection, row: &PendingRequest) -> QueryResult<()> {

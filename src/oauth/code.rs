@@ -34,6 +34,8 @@ pub struct CodeRequest<'a> {
     /// The login session the code is issued under (`sessions.id_hash`): signing out
     /// ends every refresh token issued from it.
     pub session_hash: Option<&'a str>,
+    /// How that session authenticated (RFC 8176, space-separated).
+    pub amr: &'a str,
 }
 
 /// Issues a code for `user` in the tenant `access` names; audited in that tenant's chain.
@@ -66,6 +68,7 @@ pub fn issue_code(
                 + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60)),
             used_at: None,
             session_hash: request.session_hash.map(str::to_owned),
+            amr: request.amr.to_owned(),
         },
     )?;
     audit::record(
@@ -162,7 +165,7 @@ pub fn exchange_code(
                     family_id: &code.family_id,
                     session_hash: code.session_hash.as_deref(),
                     nonce: code.nonce.as_deref(),
-                    amr: grant::PASSWORD_ONLY,
+                    amr: &code.amr.split(' ').collect::<Vec<_>>(),
                 },
             },
         )?;

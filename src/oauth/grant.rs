@@ -14,11 +14,6 @@ use crate::memberships::{self, Resolution, TenantAccess};
 use crate::tokens::{self, opaque, opaque_hash, Grant, Identity, IssuedToken};
 use crate::users::User;
 
-/// How a session authenticates today: a password alone. Second factors (`crate::mfa`)
-/// are not part of the login yet; when they are, the code and refresh rows carry the
-/// session's own `amr` and this goes.
-pub(super) const PASSWORD_ONLY: &[&str] = &["pwd"];
-
 /// Who issues, for whom: the same for every token of one exchange.
 #[derive(Clone, Copy)]
 pub(super) struct Issuing<'a> {
@@ -199,6 +194,7 @@ pub(super) fn issue_user_tokens(
                 expires_at,
                 used_at: None,
                 session_hash: session_hash.map(str::to_owned),
+                amr: amr.join(" "),
             },
         )?;
         tokens::record_issued(

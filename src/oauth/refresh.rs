@@ -88,7 +88,7 @@ pub fn refresh(
                     family_id: &row.family_id,
                     session_hash: row.session_hash.as_deref(),
                     nonce: None,
-                    amr: grant::PASSWORD_ONLY,
+                    amr: &row.amr.split(' ').collect::<Vec<_>>(),
                 },
             },
         )?;

@@ -24,6 +24,8 @@ pub struct AuthCode {
     pub used_at: Option<NaiveDateTime>,
     /// The login session the code was issued under (`sessions.id_hash`).
     pub session_hash: Option<String>,
+    /// How the session authenticated (RFC 8176, space-separated).
+    pub amr: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -42,6 +44,8 @@ pub struct RefreshToken {
     pub used_at: Option<NaiveDateTime>,
     /// The login session the family was issued under (`sessions.id_hash`).
     pub session_hash: Option<String>,
+    /// How the session authenticated (RFC 8176, space-separated).
+    pub amr: String,
 }
 
 pub fn insert_code(conn: &mut DbConnection, row: &AuthCode) -> QueryResult<()> {

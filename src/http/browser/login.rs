@@ -143,7 +143,7 @@ pub async fn post_login(
                     row: &pending,
                     handle: &handle,
                 },
-                code: pending_code(&pending, &session_hash),
+                code: pending_code(&pending, &session_hash, login::PASSWORD_AMR),
                 client_tenant: client.tenant_id.as_deref(),
                 user,
                 auth_time,

@@ -281,6 +281,7 @@ pub(super) fn lifetimes(app: &AppState) -> Lifetimes {
 pub(super) fn pending_code<'a>(
     pending: &'a PendingRequest,
     session_hash: &'a str,
+    amr: &'a str,
 ) -> CodeRequest<'a> {
     CodeRequest {
         client_id: &pending.client_id,
@@ -289,6 +290,7 @@ pub(super) fn pending_code<'a>(
         nonce: pending.nonce.as_deref(),
         code_challenge: &pending.code_challenge,
         session_hash: Some(session_hash),
+        amr,
     }
 }
 
