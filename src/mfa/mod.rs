@@ -214,13 +214,19 @@ pub fn regenerate_recovery(
     let now = db::now();
     let rows: Vec<store::RecoveryRow> = codes
         .iter()
-        .map(|code| store::RecoveryRow {
-            code_hash: recovery::hash(&code.replace('-', "")),
+        .filter_map(|code| recovery::stored(code))
+        .map(|code_hash| store::RecoveryRow {
+            code_hash,
             user_id: user.id.clone(),
             created_at: now,
             used_at: None,
         })
         .collect();
+    if rows.len() != codes.len() {
+        return Err(Error::internal(
+            "a generated recovery code does not normalize",
+        ));
+    }
     store::replace_recovery(tx, &user.id, &rows)?;
     record(
         tx,
@@ -240,8 +246,8 @@ pub fn use_recovery(
     user: &User,
     typed: &str,
 ) -> Result<bool> {
-    let used = match recovery::normalize(typed) {
-        Some(code) => store::use_recovery(tx, &user.id, &recovery::hash(&code), db::now())?,
+    let used = match recovery::stored(typed) {
+        Some(hash) => store::use_recovery(tx, &user.id, &hash, db::now())?,
         None => false,
     };
     let (action, outcome) = if used {

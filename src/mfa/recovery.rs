@@ -35,9 +35,10 @@ pub fn normalize(typed: &str) -> Option<String> {
     (code.len() == 10 && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 
-/// The stored form of a (normalized) code.
-pub fn hash(normalized: &str) -> String {
-    hex::encode(Sha256::digest(normalized.as_bytes()))
+/// The stored form of a code as generated or as typed: the hash of its normalized
+/// form; `None` if it cannot be one of ours.
+pub fn stored(code: &str) -> Option<String> {
+    normalize(code).map(|normalized| hex::encode(Sha256::digest(normalized.as_bytes())))
 }
 
 #[cfg(test)]

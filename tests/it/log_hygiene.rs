@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::browser::{authorize_path, field, REDIRECT, VERIFIER};
-use crate::support::TestDb;
+use crate::support::{basic, TestDb};
 
 #[test]
 fn no_secret_reaches_the_log() {
@@ -86,13 +86,10 @@ fn no_secret_reaches_the_log() {
         .into_owned();
     secrets.push(code.clone());
 
-    let token = |form: &[(&str, &str)], basic: Option<(&str, &str)>| -> Value {
+    let token = |form: &[(&str, &str)], client: Option<(&str, &str)>| -> Value {
         let mut request = agent.post(server.url("/token"));
-        if let Some((id, secret)) = basic {
-            use base64::Engine;
-            let credentials =
-                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-            request = request.header("authorization", format!("Basic {credentials}"));
+        if let Some((id, secret)) = client {
+            request = request.header("authorization", basic(id, secret));
         }
         request
             .send_form(form.iter().copied())
@@ -137,15 +134,11 @@ fn no_secret_reaches_the_log() {
         }
     }
     let access = service["access_token"].as_str().unwrap();
-    use base64::Engine;
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("acme.svc:{secret}"))
-    );
+    let svc_basic = basic("acme.svc", &secret);
     for path in ["/introspect", "/revoke"] {
         let answer = agent
             .post(server.url(path))
-            .header("authorization", &basic)
+            .header("authorization", &svc_basic)
             .send_form([("token", access)])
             .unwrap();
         assert_eq!(answer.status(), 200, "{path}");
