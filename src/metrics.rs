@@ -53,6 +53,7 @@ struct Metrics {
     durations: Timing,
     tokens: Family<Grant, Counter>,
     logins: Family<LoginOutcome, Counter>,
+    second_factors: Family<LoginOutcome, Counter>,
     audit_events: Family<Source, Counter>,
     cross_tenant: Counter,
     throttled: Counter,
@@ -91,6 +92,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "tessera_logins",
         "Password logins, by outcome (success, failure, locked)",
         logins.clone(),
+    );
+    let second_factors = Family::<LoginOutcome, Counter>::default();
+    registry.register(
+        "tessera_second_factors",
+        "Second factors given at login, by outcome (success, failure)",
+        second_factors.clone(),
     );
     let audit_events = Family::<Source, Counter>::default();
     registry.register(
@@ -134,6 +141,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         durations,
         tokens,
         logins,
+        second_factors,
         audit_events,
         cross_tenant,
         throttled,
@@ -170,6 +178,14 @@ pub fn token_issued(grant: &'static str) {
 pub fn login(outcome: &'static str) {
     METRICS
         .logins
+        .get_or_create(&LoginOutcome { outcome })
+        .inc();
+}
+
+/// A second factor given at login.
+pub fn second_factor(outcome: &'static str) {
+    METRICS
+        .second_factors
         .get_or_create(&LoginOutcome { outcome })
         .inc();
 }

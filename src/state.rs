@@ -45,6 +45,10 @@ pub struct AppState {
     pub long_reads: Arc<limits::LongReads>,
     /// Memory for ingestion bodies in flight.
     pub bodies: Arc<limits::BodyBudget>,
+    /// The key that seals TOTP seeds, opened (or created) on first use.
+    sealer: Arc<std::sync::OnceLock<crate::mfa::Sealer>>,
+    /// The issuer's name in authenticator apps: its host.
+    pub mfa_label: Arc<str>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ impl AppState {
     ) -> Result<Self, Error> {
         let issuance = issuance(&pool)?;
         let config_rate = config.login_rate_per_minute;
+        let config_issuer = config.issuer.clone();
         let long_pool = crate::db::pool(
             &config.database_url,
             u32::try_from(limits::LONG_READS).unwrap_or(2),
@@ -81,6 +86,21 @@ impl AppState {
             throttle: Arc::new(crate::login::throttle::Throttle::new(config_rate)),
             long_reads: Arc::new(limits::LongReads::new(long_pool)),
             bodies: Arc::new(bodies),
+            sealer: Arc::default(),
+            mfa_label: url::Url::parse(&config_issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(Arc::from))
+                .unwrap_or_else(|| Arc::from("Tessera")),
         })
+    }
+
+    /// The sealer of TOTP seeds: the keys folder's `mfa-seal.key`, created the first
+    /// time a seed is sealed or opened.
+    pub fn sealer(&self) -> Result<&crate::mfa::Sealer, Error> {
+        if let Some(sealer) = self.sealer.get() {
+            return Ok(sealer);
+        }
+        let opened = crate::mfa::Sealer::open(&self.config.keys_dir)?;
+        Ok(self.sealer.get_or_init(|| opened))
     }
 }

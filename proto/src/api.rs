@@ -140,6 +140,8 @@ pub struct TokenItem {
     pub revoked_reason: Option<String>,
     /// The refresh family (grant) it came from.
     pub family_id: Option<String>,
+    /// How the user authenticated (RFC 8176); `null` for a client's own token.
+    pub amr: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/tokens/{jti}/revoke`.
@@ -208,6 +210,35 @@ pub struct TenantView {
     pub name: String,
     pub status: String,
     pub created_at: String,
+    /// The second-factor policy: `off`, `optional` or `required`.
+    pub mfa: String,
+}
+
+/// `POST /api/v1/users/{id}/mfa/reset`: why (required; kept in the audit events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MfaReset {
+    pub reason: String,
+}
+
+/// `200` of `POST /api/v1/users/{id}/mfa/reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct MfaResetDone {
+    pub user_id: String,
+    /// Whether the user had a factor to remove.
+    pub removed: bool,
+}
+
+/// `PATCH /api/v1/tenants/{id}`: what changes (absent: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    /// The second-factor policy: `off`, `optional` or `required`.
+    #[serde(default)]
+    pub mfa: Option<String>,
 }
 
 /// A member of a tenant.

@@ -87,3 +87,22 @@ pub fn revocation_scope(ctx: &TenantContext) -> Result<Option<&str>> {
     require_admin(ctx)?;
     Ok((!ctx.is_platform()).then_some(ctx.tenant_id.as_str()))
 }
+
+/// Records, in the caller's chain, an administrative action refused to the caller
+/// (`action` on the user `user_id`, as typed: nothing about it is looked up).
+pub fn record_denied(
+    tx: &mut DbConnection,
+    ctx: &TenantContext,
+    action: &str,
+    user_id: &str,
+) -> Result<()> {
+    let mut id: String = user_id.chars().take(64).collect();
+    id.retain(|c| !c.is_control());
+    crate::audit::record(
+        tx,
+        &ctx.origin(),
+        crate::audit::Event::new(&ctx.tenant_id, action, crate::audit::Outcome::Denied)
+            .on("user", &id),
+    )?;
+    Ok(())
+}

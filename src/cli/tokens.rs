@@ -19,6 +19,9 @@ pub enum TokensCommand {
         tenant: Option<String>,
         #[arg(long, value_name = "ID")]
         subject: Option<String>,
+        /// `false`: users' tokens issued without a second factor; `true`: with one
+        #[arg(long, value_name = "BOOL")]
+        mfa: Option<bool>,
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
         limit: i64,
     },
@@ -32,6 +35,7 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
         TokensCommand::List {
             tenant,
             subject,
+            mfa,
             limit,
         } => {
             let rows = access::read_logs(
@@ -43,6 +47,7 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
                     let filter = TokenFilter {
                         tenant_id: target.tenant_id().map(str::to_owned),
                         subject,
+                        mfa,
                         limit,
                         ..TokenFilter::default()
                     };
@@ -62,6 +67,7 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
                     "TYPE",
                     "SUBJECT",
                     "CLIENT_ID",
+                    "AMR",
                     "EXPIRES_AT",
                     "REVOKED_AT",
                 ],
@@ -72,6 +78,7 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
                         t.token_type,
                         t.subject,
                         t.client_id,
+                        t.amr.unwrap_or_else(|| "-".to_owned()),
                         db::format_utc(&t.expires_at),
                         t.revoked_at
                             .map_or_else(|| "-".to_owned(), |r| db::format_utc(&r)),

@@ -1,4 +1,5 @@
-//! `tessera user`: create (password on standard input) and list users.
+//! `tessera user`: create (password on standard input) and list users, and reset a
+//! user's second factors.
 
 use std::io::BufRead;
 
@@ -10,7 +11,8 @@ use crate::db;
 use crate::users::{self, password, Email};
 
 use super::connect;
-use super::output::{fail, print_json, print_table, CmdResult, Failure};
+use super::output::{fail, missing, print_json, print_table, CmdResult, Failure};
+use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -22,6 +24,14 @@ pub enum UserCommand {
     },
     /// List users
     List,
+    /// Remove every second factor of a user (a lost authenticator); audited with the
+    /// reason in the chain of every tenant the user belongs to
+    ResetMfa {
+        email: String,
+        /// Why (kept in the audit events)
+        #[arg(long, required = true)]
+        reason: String,
+    },
 }
 
 fn read_password_line() -> Result<String, Failure> {
@@ -62,6 +72,27 @@ pub fn run(cmd: UserCommand, config: &Config, json: bool) -> CmdResult {
                 &["ID", "EMAIL", "STATUS"],
                 all.into_iter().map(|u| vec![u.id, u.email, u.status]),
             )
+        }
+        UserCommand::ResetMfa { email, reason } => {
+            let email = Email::parse(&email)?;
+            crate::mfa::reset_reason(&reason)?;
+            let mut conn = connect(config)?;
+            let origin = Origin::cli();
+            let (user, removed) = db::write_tx(&mut conn, |tx| {
+                let user = users::find_by_email(tx, &email)?.ok_or(Error::NotFound)?;
+                let removed = crate::mfa::reset(tx, &origin, &user, &reason)?;
+                Ok((user, removed))
+            })
+            .map_err(missing("user"))?;
+            if json {
+                return print_json(&serde_json::json!({ "user_id": user.id, "removed": removed }));
+            }
+            if removed {
+                println!("removed the second factors of {}", user.email);
+            } else {
+                println!("{} had no second factor (reset recorded)", user.email);
+            }
+            Ok(0)
         }
     }
 }

@@ -157,6 +157,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
         family_id -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -177,6 +178,7 @@ diesel::table! {
         auth_time -> Nullable<Timestamp>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        acr_values -> Nullable<Text>,
     }
 }
 

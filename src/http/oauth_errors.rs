@@ -36,6 +36,11 @@ impl OAuthError {
                 "invalid_scope",
                 "the requested scope is invalid",
             ),
+            OAuthError::InteractionRequired => (
+                StatusCode::BAD_REQUEST,
+                "interaction_required",
+                "the tenant requires a second factor: the user must sign in again",
+            ),
             // RFC 6749 section 4.1.2.1's code for a temporary condition, used on every
             // OAuth endpoint.
             OAuthError::Server(e) if e.is_temporary() => (

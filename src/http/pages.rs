@@ -28,6 +28,37 @@ pub struct PickerPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub client_name: &'a str,
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+pub struct EnrolPage<'a> {
+    pub client_name: &'a str,
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub uri: &'a str,
+    /// Rendered by `mfa::totp::qr_svg` from the URI alone: no user text.
+    pub qr_svg: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub codes: &'a [String],
+    /// Where "I have saved them" goes.
+    pub action: &'a str,
+    pub request: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub csrf: &'a str,

@@ -55,8 +55,11 @@ pub async fn get_openid_configuration(state: web::Data<AppState>) -> HttpRespons
         "prompt_values_supported": ["none", "login"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "email",
-            "tenant_id", "tenant", "roles"
+            "tenant_id", "tenant", "roles", "amr", "acr"
         ],
+        // `pwd`: a password alone; `mfa`: a second factor too (asked for with
+        // `acr_values=mfa`).
+        "acr_values_supported": ["pwd", "mfa"],
         "authorization_response_iss_parameter_supported": true,
         // Public clients authenticate with `none` (PKCE protects their codes).
         "token_endpoint_auth_methods_supported": [

@@ -7,7 +7,7 @@ use crate::audit::{self, Event, Origin, Outcome};
 use crate::db::{self, DbConnection};
 use crate::error::Result;
 use crate::tenants::SYSTEM_TENANT_ID;
-use crate::users::{self, AttemptRow, Email, Lockout, User};
+use crate::users::{self, AttemptRow, Email, Lockout, Settled, User};
 
 use super::session::create_session;
 
@@ -86,8 +86,14 @@ pub fn finish_login(
     policy: Lockout,
     session_ttl: std::time::Duration,
 ) -> Result<Option<SignedIn>> {
+    // A user with a second factor completes the login only with it (`factor.rs`).
+    let settled = match attempt.user.as_ref() {
+        _ if !matched => Settled::Failure,
+        Some(user) if crate::mfa::factors(tx, user)?.any() => Settled::FirstFactor,
+        _ => Settled::Success,
+    };
     let locked_now = match &attempt.counted_on {
-        Some(row) => users::settle_attempt(tx, row, policy, matched)?,
+        Some(row) => users::settle_attempt(tx, row, policy, settled)?,
         None => false,
     };
     let Some(user) = attempt.user.as_ref() else {
@@ -101,17 +107,14 @@ pub fn finish_login(
             .with_outcome(Outcome::Failure);
         audit::record(tx, origin, event)?;
         if locked_now {
-            let mut locked = Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id);
-            if attempt.from_known_browser() {
-                locked = locked.with_details(serde_json::json!({ "scope": "known_browser" }));
-            }
-            audit::record(tx, origin, locked)?;
+            record_locked(tx, origin, user, attempt.from_known_browser())?;
         }
         return Ok(None);
     }
     let auth_time = db::now();
     let session = create_session(tx, &user.id, auth_time, session_ttl)?;
-    let device = if attempt.from_known_browser() {
+    // A browser becomes known by a complete login (see `factor.rs`).
+    let device = if attempt.from_known_browser() || settled == Settled::FirstFactor {
         None
     } else {
         Some(users::remember_device(tx, &user.id)?)
@@ -126,4 +129,19 @@ pub fn finish_login(
         auth_time,
         device,
     }))
+}
+
+/// Records that failures locked the account (or, for a known browser, that browser).
+pub(super) fn record_locked(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user: &User,
+    known_browser: bool,
+) -> Result<()> {
+    let mut locked = Event::success(SYSTEM_TENANT_ID, "user.locked", "user", &user.id);
+    if known_browser {
+        locked = locked.with_details(serde_json::json!({ "scope": "known_browser" }));
+    }
+    audit::record(tx, origin, locked)?;
+    Ok(())
 }

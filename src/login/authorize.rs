@@ -22,6 +22,7 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub tenant: Option<String>,
+    pub acr_values: Option<String>,
 }
 
 /// Why an authorization request failed, and where the answer goes.
@@ -66,6 +67,8 @@ pub struct ValidRequest {
     /// `prompt=none`: never show a page.
     pub no_prompt: bool,
     pub max_age: Option<i64>,
+    /// `acr_values` names `mfa`: this login needs a second factor.
+    pub wants_mfa: bool,
 }
 
 impl ValidRequest {
@@ -138,6 +141,7 @@ pub fn validate(
         &params.response_type,
         &params.code_challenge,
         &params.code_challenge_method,
+        &params.acr_values,
     ];
     if texts
         .iter()
@@ -217,6 +221,11 @@ pub fn validate(
         force_login: prompts.contains(&"login"),
         no_prompt,
         max_age,
+        // Voluntary (OIDC Core 3.1.2.1): values Tessera does not know are ignored.
+        wants_mfa: params
+            .acr_values
+            .as_deref()
+            .is_some_and(|v| v.split(' ').any(|v| v == super::MFA_ACR)),
     })
 }
 

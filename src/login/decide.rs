@@ -1,8 +1,10 @@
 //! The outcome of a signed-in user's authorization request, decided in one place for
 //! `GET /authorize` (an existing session), the login form and the tenant picker. The
 //! tenant comes from the user's memberships (DESIGN invariant 1): the client's binding
-//! and the request's hint only narrow the choice. The handlers render the [`Decision`];
-//! a second factor will add a step before [`Decision::Code`].
+//! and the request's hint only narrow the choice. Once the tenant is known its
+//! second-factor policy applies (and `acr_values=mfa`): a session without a second
+//! factor is asked for one, or to enrol one, before any code is issued. The handlers
+//! render the [`Decision`].
 
 use chrono::NaiveDateTime;
 
@@ -11,6 +13,7 @@ use crate::audit::{self, Event, Origin, Outcome};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::memberships::{self, Resolution};
+use crate::mfa::{self, Policy, Sealer};
 use crate::oauth::code::{self, CodeRequest};
 use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
 use crate::users::User;
@@ -27,11 +30,20 @@ pub enum Decision {
         handle: PendingHandle,
         tenants: Vec<Tenant>,
     },
+    /// The tenant's policy (or the request) needs a second factor the session has not
+    /// given: the second-factor page.
+    SecondFactor { handle: PendingHandle },
+    /// The same, for a user who has no factor yet: the enrolment page.
+    Enrol {
+        handle: PendingHandle,
+        enrolment: mfa::Enrolment,
+    },
     /// No membership in a tenant the client may reach (recorded as
     /// `authorization.denied`).
     Denied,
-    /// A choice is needed but the request said `prompt=none`.
-    InteractionRequired,
+    /// A page is needed but may not be shown (`prompt=none`, or the picker was
+    /// answered already); the description says which.
+    InteractionRequired(&'static str),
 }
 
 /// Where the request stands.
@@ -56,15 +68,23 @@ pub struct Request<'a> {
     pub auth_time: NaiveDateTime,
     /// A tenant slug the request or the picker names.
     pub hint: Option<&'a str>,
-    /// No page may be shown (`prompt=none`, or the picker was already answered).
+    /// `prompt=none`: no page may be shown.
     pub no_prompt: bool,
+    /// The picker was answered: another one would loop.
+    pub picked: bool,
+    /// The request asked for a second factor (`acr_values=mfa`).
+    pub wants_mfa: bool,
 }
 
-/// How long what [`decide`] creates lives.
+/// What [`decide`] needs besides the request: lifetimes, and the sealer and label for
+/// a TOTP enrolment.
 #[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
+pub struct Settings<'a> {
     pub code: std::time::Duration,
     pub pending: std::time::Duration,
+    pub sealer: &'a Sealer,
+    /// The issuer's name in authenticator apps.
+    pub label: &'a str,
 }
 
 /// Resolves the tenant and issues a code, starts the picker, or refuses; in `tx`.
@@ -72,7 +92,7 @@ pub fn decide(
     tx: &mut DbConnection,
     origin: &Origin,
     request: &Request<'_>,
-    lifetimes: Lifetimes,
+    settings: Settings<'_>,
 ) -> Result<Decision> {
     let user = request.user;
     let pending = match request.flow {
@@ -81,6 +101,19 @@ pub fn decide(
     };
     match memberships::resolve_tenant(tx, &user.id, request.client_tenant, request.hint) {
         Ok(Resolution::Tenant(access)) => {
+            if needs_second_factor(tx, request, &access.tenant)? {
+                if request.no_prompt {
+                    return Ok(Decision::InteractionRequired(
+                        "the user must give a second factor",
+                    ));
+                }
+                let handle = hold(tx, request, Some(&access.tenant), settings)?;
+                if mfa::factors(tx, user)?.any() {
+                    return Ok(Decision::SecondFactor { handle });
+                }
+                let enrolment = mfa::begin_totp(tx, settings.sealer, user, settings.label)?;
+                return Ok(Decision::Enrol { handle, enrolment });
+            }
             let code = code::issue_code(
                 tx,
                 origin,
@@ -88,27 +121,18 @@ pub fn decide(
                 &user.id,
                 request.auth_time,
                 &access,
-                lifetimes.code,
+                settings.code,
             )?;
             if let Some(pending) = pending {
                 super::finish_pending(tx, pending)?;
             }
             Ok(Decision::Code(code))
         }
-        Ok(Resolution::Pick(_)) if request.no_prompt => Ok(Decision::InteractionRequired),
+        Ok(Resolution::Pick(_)) if request.no_prompt || request.picked => Ok(
+            Decision::InteractionRequired("the user must choose a tenant"),
+        ),
         Ok(Resolution::Pick(tenants)) => {
-            let handle = match &request.flow {
-                Flow::Fresh(valid) => super::start_pending(
-                    tx,
-                    valid,
-                    Some((&user.id, request.auth_time)),
-                    lifetimes.pending,
-                )?,
-                Flow::Pending { row, handle } => {
-                    super::set_pending_user(tx, row, &user.id, request.auth_time)?;
-                    (*handle).clone()
-                }
-            };
+            let handle = hold(tx, request, None, settings)?;
             Ok(Decision::PickTenant { handle, tenants })
         }
         Err(Error::Forbidden) => {
@@ -126,4 +150,54 @@ pub fn decide(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether a code for `tenant` needs a second factor this session has not given: the
+/// tenant requires one, the request asks for one, or the tenant makes it optional and
+/// the user has one.
+fn needs_second_factor(
+    tx: &mut DbConnection,
+    request: &Request<'_>,
+    tenant: &Tenant,
+) -> Result<bool> {
+    if request.code.amr.split(' ').any(|m| m == super::MFA_ACR) {
+        return Ok(false);
+    }
+    Ok(match mfa::policy(tenant)? {
+        Policy::Required => true,
+        _ if request.wants_mfa => true,
+        Policy::Optional => mfa::factors(tx, request.user)?.any(),
+        Policy::Off => false,
+    })
+}
+
+/// Keeps the request pending for the user's next page (stored now if it came straight
+/// from `GET /authorize`), narrowed to `tenant` once that is resolved.
+fn hold(
+    tx: &mut DbConnection,
+    request: &Request<'_>,
+    tenant: Option<&Tenant>,
+    settings: Settings<'_>,
+) -> Result<PendingHandle> {
+    let user = request.user;
+    let (handle, id_hash) = match &request.flow {
+        Flow::Fresh(valid) => {
+            let handle = super::start_pending(
+                tx,
+                valid,
+                Some((&user.id, request.auth_time)),
+                settings.pending,
+            )?;
+            let id_hash = crate::tokens::opaque_hash(&handle.id);
+            (handle, id_hash)
+        }
+        Flow::Pending { row, handle } => {
+            super::set_pending_user(tx, row, &user.id, request.auth_time)?;
+            ((*handle).clone(), row.id_hash.clone())
+        }
+    };
+    if let Some(tenant) = tenant {
+        super::store::set_pending_tenant(tx, &id_hash, &tenant.slug)?;
+    }
+    Ok(handle)
 }

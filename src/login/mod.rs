@@ -7,6 +7,7 @@
 mod attempt;
 mod authorize;
 pub mod decide;
+mod factor;
 pub mod logout;
 mod pending;
 mod session;
@@ -17,11 +18,14 @@ pub use store::{PendingRequest, Session};
 
 /// The `amr` (RFC 8176) of a session opened by a password alone.
 pub const PASSWORD_AMR: &str = "pwd";
+/// The `acr` of two factors, and the `acr_values` that asks for them.
+pub const MFA_ACR: &str = "mfa";
 
 use crate::audit::{ActorType, Origin};
 
 pub use attempt::{begin_login, finish_login, Attempt, SignedIn};
 pub use authorize::{validate, AuthorizeError, AuthorizeParams, ValidRequest};
+pub use factor::{confirm_enrolment, give_second_factor, Accepted, Enrolled, Given};
 pub use pending::{finish_pending, load_pending, set_pending_user, start_pending, PendingHandle};
 pub use session::{
     current_session, end_session, logout_csrf, logout_csrf_matches, post_logout_redirect,

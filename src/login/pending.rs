@@ -44,6 +44,7 @@ pub fn start_pending(
             tenant_hint: request.tenant_hint.clone(),
             user_id: user.map(|(id, _)| id.to_owned()),
             auth_time: user.map(|(_, t)| t),
+            acr_values: request.wants_mfa.then(|| super::MFA_ACR.to_owned()),
             created_at: now,
             expires_at: now
                 + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10)),

@@ -22,6 +22,14 @@ pub struct PendingRequest {
     pub auth_time: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// `mfa` when the request asked for a second factor (`acr_values=mfa`).
+    pub acr_values: Option<String>,
+}
+
+impl PendingRequest {
+    pub fn wants_mfa(&self) -> bool {
+        self.acr_values.as_deref() == Some(super::MFA_ACR)
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -33,8 +41,33 @@ pub struct Session {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
-    /// How the session authenticated (RFC 8176, space-separated): `pwd` today.
+    /// How the session authenticated (RFC 8176, space-separated): `pwd`, then e.g.
+    /// `pwd otp mfa` once a second factor was given.
     pub amr: String,
+}
+
+impl Session {
+    /// Whether the session used a second factor.
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.split(' ').any(|m| m == "mfa")
+    }
+}
+
+/// Records what a session authenticated with, after a second factor.
+pub fn set_session_amr(conn: &mut DbConnection, id_hash: &str, amr: &str) -> QueryResult<bool> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::amr.eq(amr))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Narrows a pending request to the tenant it resolved to, while a second factor is
+/// asked for (the tenant is resolved again from the memberships afterwards).
+pub fn set_pending_tenant(conn: &mut DbConnection, id_hash: &str, slug: &str) -> QueryResult<()> {
+    diesel::update(authorization_requests::table.find(id_hash))
+        .set(authorization_requests::tenant_hint.eq(slug))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn insert_pending(conn: &mut DbConnection, row: &PendingRequest) -> QueryResult<()> {

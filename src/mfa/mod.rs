@@ -5,9 +5,8 @@
 //! chain. Every operation takes the transaction and writes its audit event in it; a
 //! code is accepted once (the step, or the recovery code, is claimed by one statement).
 //!
-//! Not wired into the login flow yet: no page asks for a factor, and no command or API
-//! sets a policy (so none can be set that is not enforced). When it is, the policy is
-//! applied after the tenant is resolved, in `login::decide`.
+//! The login flow applies a tenant's policy after the tenant is resolved
+//! (`login::decide`) and takes the factor in `login::factor`.
 
 pub mod recovery;
 pub mod seal;
@@ -55,10 +54,9 @@ impl Policy {
     }
 }
 
-/// The tenant's policy.
-pub fn policy(conn: &mut DbConnection, tenant: &Tenant) -> Result<Policy> {
-    let stored = store::policy(conn, &tenant.id)?.ok_or(Error::NotFound)?;
-    Policy::parse(&stored)
+/// The tenant's policy (as loaded with the tenant).
+pub fn policy(tenant: &Tenant) -> Result<Policy> {
+    Policy::parse(&tenant.mfa_policy)
 }
 
 /// Sets the tenant's policy; audited in its chain.
@@ -125,9 +123,7 @@ pub fn begin_totp(
         return Err(Error::Conflict("second factor"));
     }
     let secret = totp::new_secret();
-    let uri = totp::otpauth_uri(&secret, issuer_label, &user.email)
-        .ok_or(Error::Invalid("an issuer label or email with ':'"))?;
-    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal("QR rendering failed"))?;
+    let shown = enrolment(&secret, issuer_label, &user.email)?;
     store::put_totp(
         tx,
         &store::TotpRow {
@@ -138,6 +134,28 @@ pub fn begin_totp(
             confirmed_at: None,
         },
     )?;
+    Ok(shown)
+}
+
+/// The user's enrolment waiting for its first code, shown again (the same seed: the
+/// user may have scanned it already). `None` when there is none.
+pub fn pending_enrolment(
+    conn: &mut DbConnection,
+    sealer: &Sealer,
+    user: &User,
+    issuer_label: &str,
+) -> Result<Option<Enrolment>> {
+    let Some(row) = store::totp(conn, &user.id)?.filter(|t| t.confirmed_at.is_none()) else {
+        return Ok(None);
+    };
+    let secret = sealer.open_for(&user.id, &row.sealed_seed)?;
+    enrolment(&secret, issuer_label, &user.email).map(Some)
+}
+
+fn enrolment(secret: &[u8], issuer_label: &str, email: &str) -> Result<Enrolment> {
+    let uri = totp::otpauth_uri(secret, issuer_label, email)
+        .ok_or(Error::Invalid("an issuer label or email with ':'"))?;
+    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal("QR rendering failed"))?;
     Ok(Enrolment { uri, qr_svg })
 }
 
@@ -257,6 +275,58 @@ pub fn use_recovery(
     };
     record(tx, origin, user, action, outcome, "recovery")?;
     Ok(used)
+}
+
+/// Why a platform admin resets a user's factors, as stated: required, one line of at
+/// most 500 printable characters.
+pub fn reset_reason(text: &str) -> Result<&str> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 500 || text.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "reason: one line of 1 to 500 printable characters",
+        ));
+    }
+    Ok(text)
+}
+
+/// Removes every factor of the user (TOTP, pending enrolment, recovery codes), for a
+/// platform admin with a stated reason (the caller checks who may). A user is one
+/// identity across tenants, so the reset is recorded in the `system` chain and in the
+/// chain of every tenant the user belongs to: each tenant's auditors see that their
+/// member's protection changed. Returns whether there was anything to remove.
+pub fn reset(tx: &mut DbConnection, origin: &Origin, user: &User, reason: &str) -> Result<bool> {
+    let reason = reset_reason(reason)?;
+    let had_totp = store::delete_totp(tx, &user.id)?;
+    let had_codes = store::recovery_left(tx, &user.id)? > 0;
+    store::replace_recovery(tx, &user.id, &[])?;
+    let details = serde_json::json!({ "reason": reason, "removed": had_totp || had_codes });
+    let mut chains = vec![SYSTEM_TENANT_ID.to_owned()];
+    for (tenant, _) in crate::memberships::store::user_tenants(tx, &user.id)? {
+        if !chains.contains(&tenant.id) {
+            chains.push(tenant.id);
+        }
+    }
+    for chain in &chains {
+        audit::record(
+            tx,
+            origin,
+            Event::success(chain, "mfa.reset", "user", &user.id).with_details(details.clone()),
+        )?;
+    }
+    Ok(had_totp || had_codes)
+}
+
+/// Records a second factor refused without being checked (the account is locked):
+/// `mfa.failed`, like a wrong code.
+pub fn record_refused(tx: &mut DbConnection, origin: &Origin, user: &User) -> Result<()> {
+    audit::record(
+        tx,
+        origin,
+        Event::new(SYSTEM_TENANT_ID, "mfa.failed", Outcome::Failure)
+            .on("user", &user.id)
+            .with_details(serde_json::json!({ "reason": "locked" })),
+    )?;
+    Ok(())
 }
 
 fn record(

@@ -120,14 +120,6 @@ pub fn recovery_left(conn: &mut DbConnection, user_id: &str) -> QueryResult<i64>
         .get_result(conn)
 }
 
-pub fn policy(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Option<String>> {
-    tenants::table
-        .find(tenant_id)
-        .select(tenants::mfa_policy)
-        .first(conn)
-        .optional()
-}
-
 pub fn set_policy(conn: &mut DbConnection, tenant_id: &str, policy: &str) -> QueryResult<bool> {
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::mfa_policy.eq(policy))

@@ -39,20 +39,27 @@ pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Option<String>
     Some(totp(secret, Some(issuer), account)?.get_url())
 }
 
-/// The URI as a QR code, an SVG document rendered here (no external service).
+/// The URI as a QR code: an `<svg>` element rendered here (no external service).
 pub fn qr_svg(uri: &str) -> Option<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .build(),
-    )
+    let document = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    // The `<svg>` element alone, to be placed in a page.
+    let start = document.find("<svg")?;
+    Some(document[start..].to_owned())
+}
+
+/// Whether `code` has a TOTP code's shape (six digits), as opposed to a recovery code.
+pub fn is_code_shaped(code: &str) -> bool {
+    code.len() == DIGITS && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The step `code` matches at `now` (seconds since the epoch): the current one or one
 /// either side, and only a step after `last_step`. `None` for anything else.
 pub fn matching_step(secret: &[u8], code: &str, now: u64, last_step: i64) -> Option<i64> {
-    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_code_shaped(code) {
         return None;
     }
     let totp = totp(secret, None, "")?;

@@ -213,6 +213,7 @@ pub(super) fn issue_user_tokens(
                 revoked_at: None,
                 revoked_reason: None,
                 family_id: Some(family_id.to_owned()),
+                amr: tokens::stored_amr(amr),
             },
         )?;
         Some(token)

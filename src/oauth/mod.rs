@@ -35,6 +35,10 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope")]
     InvalidScope,
+    /// The tenant needs a second factor the grant's login did not give (OIDC Core
+    /// 3.1.2.6's code, also on `/token`: the user must sign in again).
+    #[error("interaction_required")]
+    InteractionRequired,
     #[error("server_error: {0}")]
     Server(#[source] Error),
 }

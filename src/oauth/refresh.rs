@@ -5,12 +5,13 @@
 use super::grant::{self, Issuing, Lineage, Presented, UserGrant};
 use super::store;
 use super::{scope, OAuthError, TokenResponse};
-use crate::audit::{self, Event, Origin};
+use crate::audit::{self, Event, Origin, Outcome};
 use crate::clients::{Client, GrantType};
 use crate::config::Config;
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::keys::KeySet;
+use crate::mfa;
 use crate::tenants;
 use crate::tokens::{self, opaque_hash};
 use crate::users;
@@ -70,6 +71,25 @@ pub fn refresh(
         let current = tenants::find_by_id(tx, &row.tenant_id)?.ok_or(Error::NotFound)?;
         let hint = request.tenant.unwrap_or(&current.slug);
         let access = grant::fresh_access(tx, &user, client, hint)?;
+        // A tenant that requires a second factor gets no token from a login without
+        // one, whether the refresh switches into it or its policy changed since. The
+        // token stays usable where it is allowed.
+        let amr: Vec<&str> = row.amr.split(' ').collect();
+        if mfa::policy(&access.tenant)? == mfa::Policy::Required && !amr.contains(&"mfa") {
+            store::unuse_refresh(tx, &row)?;
+            audit::record(
+                tx,
+                origin,
+                Event::new(&access.tenant.id, "token.refresh_denied", Outcome::Denied)
+                    .on("user", &user.id)
+                    .with_details(serde_json::json!({
+                        "client_id": client.id,
+                        "reason": "mfa_required",
+                        "from_tenant": current.slug,
+                    })),
+            )?;
+            return Ok(Err(OAuthError::InteractionRequired));
+        }
         let issuing = Issuing {
             keys,
             config,
@@ -88,7 +108,7 @@ pub fn refresh(
                     family_id: &row.family_id,
                     session_hash: row.session_hash.as_deref(),
                     nonce: None,
-                    amr: &row.amr.split(' ').collect::<Vec<_>>(),
+                    amr: &amr,
                 },
             },
         )?;

@@ -120,6 +120,21 @@ pub fn use_refresh(
     })
 }
 
+/// Undoes [`use_refresh`] in the same transaction: the token was not redeemed after
+/// all (its refresh was refused for a reason that leaves it valid).
+pub fn unuse_refresh(conn: &mut DbConnection, row: &RefreshToken) -> QueryResult<()> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(&row.tenant_id), |conn| {
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::tenant_id.eq(&row.tenant_id))
+                .filter(refresh_tokens::token_hash.eq(&row.token_hash)),
+        )
+        .set(refresh_tokens::used_at.eq(None::<NaiveDateTime>))
+        .execute(conn)
+        .map(|_| ())
+    })
+}
+
 /// The refresh families (and the tenant of each) issued under a login session.
 pub fn session_families(
     conn: &mut DbConnection,

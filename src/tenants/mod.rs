@@ -66,6 +66,7 @@ pub fn create(
         name: name.to_owned(),
         status: "active".to_owned(),
         created_at: db::now(),
+        mfa_policy: "off".to_owned(),
     };
     store::insert(tx, &tenant).map_err(|e| {
         if is_unique_violation(&e) {
@@ -105,6 +106,7 @@ impl From<&Tenant> for tessera_proto::api::TenantView {
             name: t.name.clone(),
             status: t.status.clone(),
             created_at: crate::db::format_utc(&t.created_at),
+            mfa: t.mfa_policy.clone(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Tenant {
     pub status: String,
     #[serde(serialize_with = "crate::db::serialize_utc")]
     pub created_at: NaiveDateTime,
+    /// The second-factor policy: `off`, `optional` or `required` (`mfa::Policy`).
+    pub mfa_policy: String,
 }
 
 pub fn insert(conn: &mut DbConnection, tenant: &Tenant) -> QueryResult<()> {

@@ -75,6 +75,11 @@ pub fn acr_of(amr: &[&str]) -> Option<String> {
     }
 }
 
+/// How the ledger keeps an `amr`: space-separated, `None` for a client's own token.
+pub fn stored_amr(amr: &[&str]) -> Option<String> {
+    (!amr.is_empty()).then(|| amr.join(" "))
+}
+
 /// The issuer-side settings a token needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Issuer<'a> {
@@ -167,6 +172,7 @@ fn mint_for_ledger(
         revoked_at: None,
         revoked_reason: None,
         family_id: grant.family_id.map(str::to_owned),
+        amr: stored_amr(grant.amr),
     };
     Ok((
         Issued {
@@ -240,6 +246,7 @@ pub fn issue_id_token(
             revoked_at: None,
             revoked_reason: None,
             family_id: grant.family_id.map(str::to_owned),
+            amr: stored_amr(grant.amr),
         },
     )?;
     Ok(token)

@@ -27,6 +27,9 @@ pub struct IssuedToken {
     pub revoked_reason: Option<String>,
     /// The refresh family (grant) it came from, for cascading revocation.
     pub family_id: Option<String>,
+    /// How the user authenticated (RFC 8176 values, space-separated); `None` for a
+    /// client's own token.
+    pub amr: Option<String>,
 }
 
 /// Filters of a ledger listing, newest first.
@@ -39,6 +42,9 @@ pub struct TokenFilter {
     pub active: Option<bool>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
+    /// `Some(true)`: users' tokens from a login with a second factor; `Some(false)`:
+    /// users' tokens without one (a client's own token is neither).
+    pub mfa: Option<bool>,
     pub limit: i64,
     /// Keyset position (issued_at, tenant_id, jti) of the last row of the previous page.
     pub after: Option<(NaiveDateTime, String, String)>,
@@ -115,7 +121,7 @@ pub fn insert_chained(
         recorded: bool,
     }
     use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-    let params: Vec<String> = (1..=33).map(|i| format!("${i}")).collect();
+    let params: Vec<String> = (1..=34).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT record_issued_tokens({}) AS recorded",
         params.join(", ")
@@ -143,7 +149,8 @@ pub fn insert_chained(
             rows.iter().map(|r| r.revoked_at).collect::<Vec<_>>(),
         )
         .bind::<Array<Nullable<Text>>, _>(opt(|r| r.revoked_reason.as_deref()))
-        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.family_id.as_deref()));
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.family_id.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.amr.as_deref()));
     let recorded: Recorded = crate::audit::store::bind_unnest(query, &events).get_result(pg)?;
     Ok(recorded.recorded)
 }
@@ -251,6 +258,15 @@ pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<Is
                 }
                 None => {}
             }
+            match filter.mfa {
+                Some(true) => query = query.filter(issued_tokens::amr.like("%mfa%")),
+                Some(false) => {
+                    query = query
+                        .filter(issued_tokens::amr.is_not_null())
+                        .filter(issued_tokens::amr.not_like("%mfa%"));
+                }
+                None => {}
+            }
             if let Some(since) = filter.since {
                 query = query.filter(issued_tokens::issued_at.ge(since));
             }
@@ -290,6 +306,7 @@ impl From<IssuedToken> for tessera_proto::api::TokenItem {
             kid: t.kid,
             revoked_reason: t.revoked_reason,
             family_id: t.family_id,
+            amr: t.amr.map(|amr| amr.split(' ').map(str::to_owned).collect()),
         }
     }
 }

@@ -183,20 +183,40 @@ pub fn reserve_attempt(tx: &mut DbConnection, row: &AttemptRow, policy: Lockout)
     Ok(true)
 }
 
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The login is complete: the count starts over.
+    Success,
+    /// A password matched but a second factor may follow: only this attempt's
+    /// reservation is released, so earlier failures (second-factor ones included)
+    /// still count. Otherwise someone who knows the password could reset the count
+    /// between guesses at the second factor.
+    FirstFactor,
+    Failure,
+}
+
 /// Settles a reserved attempt: success clears the count; a failure keeps it and, once
 /// it reaches the limit, locks the account. Returns whether this failure locked it.
 pub fn settle_attempt(
     tx: &mut DbConnection,
     row: &AttemptRow,
     policy: Lockout,
-    success: bool,
+    settled: Settled,
 ) -> Result<bool> {
     let now = db::now();
     store::lock_row(tx, row)?;
     let (failed, locked_until, _) = store::attempt_state(tx, row)?.ok_or(Error::NotFound)?;
-    if success {
-        store::set_failures(tx, row, 0, None, now)?;
-        return Ok(false);
+    match settled {
+        Settled::Success => {
+            store::set_failures(tx, row, 0, None, now)?;
+            return Ok(false);
+        }
+        Settled::FirstFactor => {
+            store::set_failures(tx, row, (failed - 1).max(0), locked_until, now)?;
+            return Ok(false);
+        }
+        Settled::Failure => {}
     }
     let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
     let already_locked = locked_until.is_some_and(|until| until > now);

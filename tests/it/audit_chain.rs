@@ -219,6 +219,7 @@ fn token_record(
         revoked_at: None,
         revoked_reason: None,
         family_id: None,
+        amr: None,
     };
     let event = Event::success(&tenant.id, "token.issued", "token", &row.jti);
     (row, audit::Entry::new(&Origin::system(), event))

@@ -11,7 +11,7 @@ use crate::browser::{
 use crate::support::{basic, both_backends_async, call, form_post, TestDb};
 use crate::tokens::verify_with_jwks;
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 struct World {
     acme: String,
@@ -66,7 +66,7 @@ macro_rules! app {
 }
 
 /// Opens `/authorize` and submits the login form; returns the login POST's reply.
-async fn sign_in<S, B>(
+pub(crate) async fn sign_in<S, B>(
     app: &S,
     browser: &mut Browser,
     client: &str,
@@ -100,7 +100,7 @@ where
         .await
 }
 
-fn code_of(reply: &crate::support::Reply) -> String {
+pub(crate) fn code_of(reply: &crate::support::Reply) -> String {
     assert_eq!(
         reply.status / 100,
         3,
@@ -117,7 +117,7 @@ fn code_of(reply: &crate::support::Reply) -> String {
     location_param(reply, "code").expect("code")
 }
 
-async fn exchange<S, B>(app: &S, client: &str, code: &str) -> crate::support::Reply
+pub(crate) async fn exchange<S, B>(app: &S, client: &str, code: &str) -> crate::support::Reply
 where
     S: actix_web::dev::Service<
         actix_http::Request,
@@ -143,7 +143,7 @@ where
     .await
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(

@@ -22,6 +22,7 @@ mod log_hygiene;
 mod login;
 mod metrics;
 mod mfa;
+mod mfa_login;
 mod oidc_client;
 mod openapi;
 mod outage;

@@ -11,7 +11,7 @@ use tessera::mfa::{self, Policy, Sealer};
 use crate::support::both_backends;
 
 /// RFC 4226/6238 with HMAC-SHA-1, written out here rather than taken from the server.
-fn code(secret: &[u8], time: u64) -> String {
+pub(crate) fn code(secret: &[u8], time: u64) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
     mac.update(&(time / 30).to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -26,7 +26,7 @@ fn code(secret: &[u8], time: u64) -> String {
 }
 
 /// The secret of an `otpauth://` URI (base32, RFC 4648, no padding).
-fn secret_of(uri: &str) -> Vec<u8> {
+pub(crate) fn secret_of(uri: &str) -> Vec<u8> {
     let b32 = uri
         .split("secret=")
         .nth(1)
@@ -156,9 +156,10 @@ both_backends! {
         let acme = db.tenant("acme");
         let origin = Origin::cli();
         let mut conn = db.conn();
-        assert_eq!(mfa::policy(&mut conn, &acme).unwrap(), Policy::Off);
+        assert_eq!(mfa::policy(&acme).unwrap(), Policy::Off);
         write_tx(&mut conn, |tx| mfa::set_policy(tx, &origin, &acme, Policy::Required)).unwrap();
-        assert_eq!(mfa::policy(&mut conn, &acme).unwrap(), Policy::Required);
+        let reloaded = tessera::tenants::find_by_id(&mut conn, &acme.id).unwrap().unwrap();
+        assert_eq!(mfa::policy(&reloaded).unwrap(), Policy::Required);
         assert!(db.audit_actions(&acme.id).iter().any(|(a, _)| a == "mfa.policy_set"));
         assert!(matches!(Policy::parse("sometimes"), Err(tessera::error::Error::Invalid(_))));
     }

@@ -122,6 +122,10 @@ both_backends_async! {
         c.check("get", "/api/v1/tenants/{id}/members", &call(&app, req(Method::GET, "/api/v1/tenants/acme/members", &admin, None)).await, 200);
         c.check("post", "/api/v1/clients", &call(&app, req(Method::POST, "/api/v1/clients", &admin, Some(json!({ "client_id": "acme.reports", "confidential": true, "grant_types": ["client_credentials"], "scopes": ["audit:write"] })))).await, 201);
         c.check("get", "/api/v1/clients", &call(&app, req(Method::GET, "/api/v1/clients", &admin, None)).await, 200);
+        c.check("patch", "/api/v1/tenants/{id}", &call(&app, req(Method::PATCH, "/api/v1/tenants/acme", &admin, Some(json!({ "mfa": "optional" })))).await, 200);
+        let user = db.user("mfa@acme.test", "correct horse battery");
+        c.check("post", "/api/v1/users/{id}/mfa/reset", &call(&app, req(Method::POST, &format!("/api/v1/users/{}/mfa/reset", user.id), &platform, Some(json!({ "reason": "lost phone" })))).await, 200);
+        c.check("post", "/api/v1/users/{id}/mfa/reset", &call(&app, req(Method::POST, &format!("/api/v1/users/{}/mfa/reset", user.id), &admin, Some(json!({ "reason": "lost phone" })))).await, 403);
 
         // The shared error answers.
         let no_token = call(&app, actix_web::test::TestRequest::get().uri("/api/v1/tokens").to_request()).await;

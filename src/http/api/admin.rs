@@ -3,12 +3,12 @@
 //! audited by the domain operation it calls.
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use tessera_proto::api::{
-    ClientCreated, MemberAdded, MemberView, NewClient as NewClientBody, NewMember, NewTenant, Page,
-    TenantView,
+    ClientCreated, MemberAdded, MemberView, MfaReset, MfaResetDone, NewClient as NewClientBody,
+    NewMember, NewTenant, Page, TenantUpdate, TenantView,
 };
 
 use super::responses::ApiErrors;
@@ -19,6 +19,7 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::memberships::{self, Role, Roles};
+use crate::mfa;
 use crate::tenants::{self, Slug};
 use crate::users::{self, Email};
 
@@ -72,6 +73,92 @@ pub async fn post_tenants(
     })
     .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(TenantView::from(&tenant)))
+}
+
+/// `PATCH /api/v1/tenants/{id}`: a platform admin changes any tenant, a tenant admin
+/// their own.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or slug")),
+    request_body = TenantUpdate,
+    responses(
+        (status = 200, description = "The tenant as changed", body = TenantView),
+        ApiErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/tenants/{id}")]
+pub async fn patch_tenant(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<TenantUpdate>,
+) -> Result<HttpResponse> {
+    let id = selector(&req, Some(&id.into_inner()))?.unwrap_or_default();
+    let body = body.into_inner();
+    let policy = body.mfa.as_deref().map(mfa::Policy::parse).transpose()?;
+    let state = state.into_inner();
+    let tenant = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let origin = ctx.origin();
+        // Outside the change's transaction: a refusal is recorded and committed.
+        let tenant = access::admin::administered(&mut conn, &ctx, &id)?;
+        db::write_tx(&mut conn, |tx| {
+            if let Some(policy) = policy {
+                mfa::set_policy(tx, &origin, &tenant, policy)?;
+            }
+            tenants::find_by_id(tx, &tenant.id)?.ok_or(Error::NotFound)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(&tenant)))
+}
+
+/// `POST /api/v1/users/{id}/mfa/reset`: platform admins only. A user is one identity
+/// across tenants, so a tenant admin may never weaken it: refused (`403`) before the
+/// user is looked up, and recorded in the caller's chain.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "User id")),
+    request_body = MfaReset,
+    responses(
+        (status = 200, description = "The factors were removed", body = MfaResetDone),
+        ApiErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users/{id}/mfa/reset")]
+pub async fn post_mfa_reset(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    id: web::Path<String>,
+    body: web::Json<MfaReset>,
+) -> Result<HttpResponse> {
+    let user_id = id.into_inner();
+    let reason = body.into_inner().reason;
+    let state = state.into_inner();
+    let body = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let origin = ctx.origin();
+        if access::admin::require_platform_admin(&ctx).is_err() {
+            db::write_tx(&mut conn, |tx| {
+                access::admin::record_denied(tx, &ctx, "mfa.reset_denied", &user_id)
+            })?;
+            return Err(Error::Forbidden);
+        }
+        mfa::reset_reason(&reason)?;
+        db::write_tx(&mut conn, |tx| {
+            let user = users::find(tx, &user_id)?.ok_or(Error::NotFound)?;
+            let removed = mfa::reset(tx, &origin, &user, &reason)?;
+            Ok(MfaResetDone {
+                user_id: user.id,
+                removed,
+            })
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `GET /api/v1/tenants/{id}/members`.

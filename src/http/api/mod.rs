@@ -176,6 +176,8 @@ pub fn scope() -> utoipa_actix_web::scope::Scope<
         .service(tokens::post_revoke)
         .service(admin::get_tenants)
         .service(admin::post_tenants)
+        .service(admin::patch_tenant)
+        .service(admin::post_mfa_reset)
         .service(admin::get_members)
         .service(admin::post_members)
         .service(admin::delete_member)

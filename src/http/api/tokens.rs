@@ -19,6 +19,8 @@ pub struct TokensQuery {
     subject: Option<String>,
     client: Option<String>,
     active: Option<String>,
+    /// `false`: users' tokens issued without a second factor; `true`: with one.
+    mfa: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<String>,
@@ -44,17 +46,14 @@ pub async fn get_tokens(
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
     let chosen = selector(&req, q.tenant.as_deref())?;
-    let active = match q.active.as_deref() {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(Error::Invalid("active: expected true or false")),
-    };
+    let active = bool_param(q.active.as_deref(), "active: expected true or false")?;
+    let mfa = bool_param(q.mfa.as_deref(), "mfa: expected true or false")?;
     let mut filter = TokenFilter {
         tenant_id: None,
         subject: q.subject.filter(|v| !v.is_empty()),
         client_id: q.client.filter(|v| !v.is_empty()),
         active,
+        mfa,
         since: time_param("since", q.since.as_deref())?,
         until: time_param("until", q.until.as_deref())?,
         limit: limit_param(q.limit.as_deref())?,
@@ -90,6 +89,15 @@ pub async fn get_tokens(
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+fn bool_param(value: Option<&str>, invalid: &'static str) -> Result<Option<bool>> {
+    match value {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(Error::Invalid(invalid)),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -5,10 +5,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{
-    authorize_error, error_redirect, lifetimes, pending_code, render, request_cookie, respond,
-    Context, Next, Step,
+    authorize_error, continued, error_redirect, render, request_cookie, respond, settings, Context,
+    Next, Step,
 };
-use crate::clients;
 use crate::error::Error;
 use crate::http::{blocking, request_meta, AppState, REQUEST_COOKIE, SESSION_COOKIE};
 use crate::login::decide::{self, Flow};
@@ -73,8 +72,10 @@ pub async fn get_authorize(
                 auth_time: session.auth_time,
                 hint: request.tenant_hint.as_deref(),
                 no_prompt: request.no_prompt,
+                picked: false,
+                wants_mfa: request.wants_mfa,
             };
-            decide::decide(tx, &origin, &input, lifetimes(app))
+            decide::decide(tx, &origin, &input, settings(app)?)
         })?;
         let ctx = Context {
             issuer: &app.config.issuer,
@@ -122,53 +123,32 @@ pub async fn post_authorize(
     let step = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
-        let pending =
-            match login::load_pending(&mut conn, &request_handle, &csrf, cookie.as_deref()) {
-                Ok(pending) => pending,
-                Err(Error::Forbidden) => return Ok(Next::expired().into()),
-                Err(e) => return Err(e),
-            };
+        let handle = PendingHandle {
+            id: request_handle,
+            csrf,
+        };
         // The picker is answered by the browser that logged in, in the same session.
-        let session = login::current_session(&mut conn, session_cookie.as_deref())?;
-        let (Some(user_id), Some(auth_time), Some((session, user))) =
-            (&pending.user_id, pending.auth_time, session)
+        let Some(held) = continued(
+            &mut conn,
+            handle,
+            cookie.as_deref(),
+            session_cookie.as_deref(),
+        )?
         else {
             return Ok(Next::expired().into());
         };
-        if &user.id != user_id {
-            return Ok(Next::expired().into());
-        }
-        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
-        let origin = login::browser_origin(Some(&user.id), ip, request_id);
+        let origin = login::browser_origin(Some(&held.user.id), ip, request_id);
         // A missing answer names no tenant: it fails like a tenant the user is not in.
         let hint = form.tenant.unwrap_or_default();
-        let handle = PendingHandle {
-            id: request_handle.clone(),
-            csrf: csrf.clone(),
-        };
         let decision = crate::db::write_tx(&mut conn, |tx| {
-            let input = decide::Request {
-                flow: Flow::Pending {
-                    row: &pending,
-                    handle: &handle,
-                },
-                code: pending_code(&pending, &session.id_hash, &session.amr),
-                client_tenant: client.tenant_id.as_deref(),
-                user: &user,
-                auth_time,
-                hint: Some(&hint),
-                // The picker was answered: another one would loop.
-                no_prompt: true,
-            };
-            decide::decide(tx, &origin, &input, lifetimes(app))
+            decide::decide(
+                tx,
+                &origin,
+                &held.request(Some(&hint), true),
+                settings(app)?,
+            )
         })?;
-        let ctx = Context {
-            issuer: &app.config.issuer,
-            redirect_uri: &pending.redirect_uri,
-            state: pending.state.as_deref(),
-            client_name: &client.name,
-        };
-        Ok(render(&ctx, decision).into())
+        Ok(render(&held.context(&app.config.issuer), decision).into())
     })
     .await?;
     Ok(respond(&app, step, true))

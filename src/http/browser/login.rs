@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{lifetimes, pending_code, render, request_cookie, respond, Context, Next, Step};
+use super::{pending_code, render, request_cookie, respond, settings, Context, Next, Step};
 use crate::clients;
 use crate::error::Error;
 use crate::http::pages;
@@ -149,8 +149,10 @@ pub async fn post_login(
                 auth_time,
                 hint: pending.tenant_hint.as_deref(),
                 no_prompt: false,
+                picked: false,
+                wants_mfa: pending.wants_mfa(),
             };
-            let decision = decide::decide(tx, &origin, &input, lifetimes(app))?;
+            let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
             let ctx = Context {
                 issuer: &app.config.issuer,
                 redirect_uri: &pending.redirect_uri,

@@ -7,13 +7,16 @@
 //! |---|---|
 //! | `authorize.rs` | `GET /authorize`, `POST /authorize` (picker) |
 //! | `login.rs` | `POST /login` |
+//! | `factor.rs` | `POST /login/factor`, `POST /login/enrol`, `POST /login/continue` |
 //! | `logout.rs` | `GET /logout`, `POST /logout` |
 
 mod authorize;
+mod factor;
 mod login;
 mod logout;
 
 pub use authorize::{get_authorize, post_authorize};
+pub use factor::{post_continue, post_enrol, post_factor};
 pub use login::post_login;
 pub use logout::{get_logout, post_logout};
 
@@ -21,10 +24,10 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::pages::{self, LoginPage, PickerPage};
+use super::pages::{self, EnrolPage, LoginPage, PickerPage, RecoveryCodesPage, SecondFactorPage};
 use super::AppState;
 use crate::error::Error;
-use crate::login::decide::{Decision, Lifetimes};
+use crate::login::decide::{self, Decision, Settings};
 use crate::login::store::PendingRequest;
 use crate::login::{AuthorizeError, PendingHandle};
 use crate::oauth::code::CodeRequest;
@@ -48,6 +51,27 @@ pub(super) enum Next {
         client_name: String,
         redirect_uri: String,
         tenants: Vec<Tenant>,
+    },
+    /// The second-factor page.
+    SecondFactor {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        error: Option<&'static str>,
+    },
+    /// The TOTP enrolment page.
+    Enrol {
+        handle: PendingHandle,
+        client_name: String,
+        redirect_uri: String,
+        enrolment: crate::mfa::Enrolment,
+        error: Option<&'static str>,
+    },
+    /// The recovery codes of a new enrolment, shown once, then on to the client.
+    RecoveryCodes {
+        handle: PendingHandle,
+        redirect_uri: String,
+        codes: Vec<String>,
     },
     /// Back to the client (a code or an error).
     Redirect(String),
@@ -108,52 +132,84 @@ pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpRes
             redirect_uri,
             email,
             error,
-        } => {
-            let mut r = pages::render(
-                StatusCode::OK,
-                &LoginPage {
-                    client_name: &client_name,
-                    request: &handle.id,
-                    csrf: &handle.csrf,
-                    email: &email,
-                    error,
-                },
-                pages::csp_source(&redirect_uri).as_deref(),
-            );
-            let value = format!("{}.{}", handle.id, handle.csrf);
-            let _ = r.add_cookie(&cookie(
-                state,
-                REQUEST_COOKIE,
-                value,
-                state.config.login_request_ttl,
-            ));
-            r
-        }
+        } => held_page(
+            state,
+            &handle,
+            &LoginPage {
+                client_name: &client_name,
+                request: &handle.id,
+                csrf: &handle.csrf,
+                email: &email,
+                error,
+            },
+            &redirect_uri,
+        ),
         Next::Pick {
             handle,
             client_name,
             redirect_uri,
             tenants,
-        } => {
-            let mut r = pages::render(
-                StatusCode::OK,
-                &PickerPage {
-                    client_name: &client_name,
-                    request: &handle.id,
-                    csrf: &handle.csrf,
-                    tenants: &tenants,
-                },
-                pages::csp_source(&redirect_uri).as_deref(),
-            );
-            let value = format!("{}.{}", handle.id, handle.csrf);
-            let _ = r.add_cookie(&cookie(
-                state,
-                REQUEST_COOKIE,
-                value,
-                state.config.login_request_ttl,
-            ));
-            r
-        }
+        } => held_page(
+            state,
+            &handle,
+            &PickerPage {
+                client_name: &client_name,
+                request: &handle.id,
+                csrf: &handle.csrf,
+                tenants: &tenants,
+            },
+            &redirect_uri,
+        ),
+        Next::SecondFactor {
+            handle,
+            client_name,
+            redirect_uri,
+            error,
+        } => held_page(
+            state,
+            &handle,
+            &SecondFactorPage {
+                client_name: &client_name,
+                request: &handle.id,
+                csrf: &handle.csrf,
+                error,
+            },
+            &redirect_uri,
+        ),
+        Next::Enrol {
+            handle,
+            client_name,
+            redirect_uri,
+            enrolment,
+            error,
+        } => held_page(
+            state,
+            &handle,
+            &EnrolPage {
+                client_name: &client_name,
+                request: &handle.id,
+                csrf: &handle.csrf,
+                uri: &enrolment.uri,
+                qr_svg: &enrolment.qr_svg,
+                error,
+            },
+            &redirect_uri,
+        ),
+        Next::RecoveryCodes {
+            handle,
+            redirect_uri,
+            codes,
+        } => held_page(
+            state,
+            &handle,
+            &RecoveryCodesPage {
+                codes: &codes,
+                action: "/login/continue",
+                request: &handle.id,
+                csrf: &handle.csrf,
+            },
+            &redirect_uri,
+        ),
         Next::Redirect(location) => {
             // 303 after a form post, so the browser does not re-send the form (RFC 9700).
             let mut builder = if after_post {
@@ -181,6 +237,29 @@ pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpRes
         ));
     }
     response
+}
+
+/// A page of a pending request: rendered, with the cookie that binds the request to
+/// this browser. `redirect_uri` is where the page's form may lead (its CSP).
+fn held_page(
+    state: &AppState,
+    handle: &PendingHandle,
+    page: &impl askama::Template,
+    redirect_uri: &str,
+) -> HttpResponse {
+    let mut r = pages::render(
+        StatusCode::OK,
+        page,
+        pages::csp_source(redirect_uri).as_deref(),
+    );
+    let value = format!("{}.{}", handle.id, handle.csrf);
+    let _ = r.add_cookie(&cookie(
+        state,
+        REQUEST_COOKIE,
+        value,
+        state.config.login_request_ttl,
+    ));
+    r
 }
 
 /// `redirect_uri` with `params` added to its query.
@@ -253,12 +332,25 @@ pub(super) fn render(ctx: &Context<'_>, decision: Decision) -> Next {
             redirect_uri: ctx.redirect_uri.to_owned(),
             tenants,
         },
-        Decision::InteractionRequired => error_redirect(
+        Decision::SecondFactor { handle } => Next::SecondFactor {
+            handle,
+            client_name: ctx.client_name.to_owned(),
+            redirect_uri: ctx.redirect_uri.to_owned(),
+            error: None,
+        },
+        Decision::Enrol { handle, enrolment } => Next::Enrol {
+            handle,
+            client_name: ctx.client_name.to_owned(),
+            redirect_uri: ctx.redirect_uri.to_owned(),
+            enrolment,
+            error: None,
+        },
+        Decision::InteractionRequired(description) => error_redirect(
             ctx.issuer,
             ctx.redirect_uri,
             ctx.state,
             "interaction_required",
-            "the user must choose a tenant",
+            description,
         ),
         Decision::Denied => error_redirect(
             ctx.issuer,
@@ -270,11 +362,13 @@ pub(super) fn render(ctx: &Context<'_>, decision: Decision) -> Next {
     }
 }
 
-pub(super) fn lifetimes(app: &AppState) -> Lifetimes {
-    Lifetimes {
+pub(super) fn settings(app: &AppState) -> Result<Settings<'_>, Error> {
+    Ok(Settings {
         code: app.config.auth_code_ttl,
         pending: app.config.login_request_ttl,
-    }
+        sealer: app.sealer()?,
+        label: &app.mfa_label,
+    })
 }
 
 /// The code a pending request will lead to.
@@ -296,6 +390,78 @@ pub(super) fn pending_code<'a>(
 
 pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| c.value().to_owned())
+}
+
+/// A pending request continued by a form, with the signed-in browser that started it.
+pub(super) struct Continued {
+    pub pending: PendingRequest,
+    pub session: crate::login::Session,
+    pub user: crate::users::User,
+    pub client: crate::clients::Client,
+    pub handle: PendingHandle,
+}
+
+/// The pending request a form continues: its handle, the browser's request cookie and
+/// the CSRF token agree, and the browser's session is that of the user who logged in.
+/// `None` for anything else (the caller shows the expired page).
+pub(super) fn continued(
+    conn: &mut crate::db::DbConnection,
+    handle: PendingHandle,
+    request_cookie: Option<&str>,
+    session_cookie: Option<&str>,
+) -> Result<Option<Continued>, Error> {
+    let pending = match crate::login::load_pending(conn, &handle.id, &handle.csrf, request_cookie) {
+        Ok(pending) => pending,
+        Err(Error::Forbidden) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some((session, user)) = crate::login::current_session(conn, session_cookie)? else {
+        return Ok(None);
+    };
+    if pending.user_id.as_deref() != Some(user.id.as_str()) || pending.auth_time.is_none() {
+        return Ok(None);
+    }
+    let client = crate::clients::find(conn, &pending.client_id)?.ok_or(Error::NotFound)?;
+    Ok(Some(Continued {
+        pending,
+        session,
+        user,
+        client,
+        handle,
+    }))
+}
+
+impl Continued {
+    pub(super) fn context<'a>(&'a self, issuer: &'a str) -> Context<'a> {
+        Context {
+            issuer,
+            redirect_uri: &self.pending.redirect_uri,
+            state: self.pending.state.as_deref(),
+            client_name: &self.client.name,
+        }
+    }
+
+    /// The decision's input for this request, the tenant named by `hint`.
+    pub(super) fn request<'a>(
+        &'a self,
+        hint: Option<&'a str>,
+        picked: bool,
+    ) -> decide::Request<'a> {
+        decide::Request {
+            flow: decide::Flow::Pending {
+                row: &self.pending,
+                handle: &self.handle,
+            },
+            code: pending_code(&self.pending, &self.session.id_hash, &self.session.amr),
+            client_tenant: self.client.tenant_id.as_deref(),
+            user: &self.user,
+            auth_time: self.pending.auth_time.unwrap_or(self.session.auth_time),
+            hint,
+            no_prompt: false,
+            picked,
+            wants_mfa: self.pending.wants_mfa(),
+        }
+    }
 }
 
 /// The answer to a form that does not belong to this browser (or has expired).

@@ -16,6 +16,22 @@ impl TestDb {
         .unwrap()
     }
 
+    /// An existing tenant, as stored now.
+    pub fn tenant_by_slug(&self, slug: &str) -> tessera::tenants::Tenant {
+        let slug = tessera::tenants::Slug::parse(slug).unwrap();
+        tessera::tenants::find_by_slug(&mut self.conn(), &slug)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// An existing user.
+    pub fn user_by_email(&self, email: &str) -> tessera::users::User {
+        let email = tessera::users::Email::parse(email).unwrap();
+        tessera::users::find_by_email(&mut self.conn(), &email)
+            .unwrap()
+            .unwrap()
+    }
+
     /// A client; returns its secret when confidential.
     pub fn client(
         &self,

@@ -1,0 +1,258 @@
+//! `POST /login/factor` (a TOTP or recovery code), `POST /login/enrol` (the first code
+//! of a new TOTP credential, then the recovery codes) and `POST /login/continue` (on
+//! from the recovery codes). Each continues a pending request whose tenant is already
+//! resolved, in the session that gave the password; the decision is made again, from
+//! the memberships, once the session holds its second factor.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{continued, render, request_cookie, respond, settings, Continued, Next, Step};
+use crate::error::Error;
+use crate::http::{
+    blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE,
+};
+use crate::login::decide;
+use crate::login::{self, Given, PendingHandle};
+use crate::mfa;
+use crate::users::Lockout;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct FactorForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    code: Option<String>,
+}
+
+/// The one answer to a wrong, reused or unknown code, or a locked account.
+const INVALID_CODE: &str = "Invalid code.";
+
+/// What every form of this file carries, with the browser's cookies.
+struct Submitted {
+    handle: PendingHandle,
+    code: String,
+    request_cookie: Option<String>,
+    session_cookie: Option<String>,
+    device_cookie: Option<String>,
+    ip: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Submitted {
+    fn new(req: &HttpRequest, form: FactorForm) -> Option<Self> {
+        let (ip, request_id) = request_meta(req);
+        Some(Self {
+            handle: PendingHandle {
+                id: form.request?,
+                csrf: form.csrf?,
+            },
+            code: form.code.unwrap_or_default(),
+            request_cookie: request_cookie(req, REQUEST_COOKIE),
+            session_cookie: request_cookie(req, SESSION_COOKIE),
+            device_cookie: request_cookie(req, DEVICE_COOKIE),
+            ip,
+            request_id,
+        })
+    }
+
+    /// The pending request and session the form continues, or `None` (expired).
+    fn held(&self, conn: &mut crate::db::DbConnection) -> Result<Option<Continued>, Error> {
+        continued(
+            conn,
+            self.handle.clone(),
+            self.request_cookie.as_deref(),
+            self.session_cookie.as_deref(),
+        )
+    }
+
+    fn origin(&self, held: &Continued) -> crate::audit::Origin {
+        login::browser_origin(
+            Some(&held.user.id),
+            self.ip.clone(),
+            self.request_id.clone(),
+        )
+    }
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// Runs `f` on the blocking pool with the form's pending request; an expired or
+/// foreign form gets the expired page.
+async fn continue_with(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: FactorForm,
+    f: impl FnOnce(
+            &AppState,
+            &mut crate::db::DbConnection,
+            &Submitted,
+            Continued,
+        ) -> Result<Step, Error>
+        + Send
+        + 'static,
+) -> Result<HttpResponse, Error> {
+    let Some(submitted) = Submitted::new(&req, form) else {
+        return Ok(respond(&app, Next::expired().into(), true));
+    };
+    let state = app.clone().into_inner();
+    let step: Step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let Some(held) = submitted.held(&mut conn)? else {
+            return Ok(Next::expired().into());
+        };
+        f(app, &mut conn, &submitted, held)
+    })
+    .await?;
+    Ok(respond(&app, step, true))
+}
+
+/// Issues the code (or the next page) for a session that now holds a second factor.
+fn decide_again(
+    app: &AppState,
+    tx: &mut crate::db::DbConnection,
+    origin: &crate::audit::Origin,
+    held: &mut Continued,
+    amr: String,
+) -> Result<Next, Error> {
+    held.session.amr = amr;
+    let hint = held.pending.tenant_hint.clone();
+    let decision = decide::decide(
+        tx,
+        origin,
+        &held.request(hint.as_deref(), true),
+        settings(app)?,
+    )?;
+    Ok(render(&held.context(&app.config.issuer), decision))
+}
+
+/// `POST /login/factor`.
+pub async fn post_factor(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, Error> {
+    let policy = Lockout {
+        max_failures: app.config.login_max_failures,
+        duration: app.config.lockout,
+    };
+    continue_with(
+        app,
+        req,
+        form.into_inner(),
+        move |app, conn, submitted, mut held| {
+            let origin = submitted.origin(&held);
+            let sealer = app.sealer()?;
+            crate::db::write_tx(conn, |tx| {
+                let given = Given {
+                    code: &submitted.code,
+                    device_cookie: submitted.device_cookie.as_deref(),
+                    now: unix_now(),
+                };
+                let accepted = login::give_second_factor(
+                    tx,
+                    &origin,
+                    sealer,
+                    &held.session,
+                    &held.user,
+                    given,
+                    policy,
+                )?;
+                crate::metrics::second_factor(if accepted.is_some() {
+                    "success"
+                } else {
+                    "failure"
+                });
+                match accepted {
+                    Some(accepted) => Ok(Step {
+                        next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
+                        set_session: None,
+                        set_device: accepted.device,
+                    }),
+                    None => Ok(Next::SecondFactor {
+                        client_name: held.client.name.clone(),
+                        redirect_uri: held.pending.redirect_uri.clone(),
+                        handle: held.handle,
+                        error: Some(INVALID_CODE),
+                    }
+                    .into()),
+                }
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /login/enrol`: confirms the enrolment, then shows the recovery codes once.
+pub async fn post_enrol(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, Error> {
+    continue_with(
+        app,
+        req,
+        form.into_inner(),
+        move |app, conn, submitted, held| {
+            let origin = submitted.origin(&held);
+            let sealer = app.sealer()?;
+            crate::db::write_tx(conn, |tx| {
+                let enrolled = login::confirm_enrolment(
+                    tx,
+                    &origin,
+                    sealer,
+                    &held.session,
+                    &held.user,
+                    &submitted.code,
+                    unix_now(),
+                )?;
+                if let Some(enrolled) = enrolled {
+                    return Ok(Next::RecoveryCodes {
+                        redirect_uri: held.pending.redirect_uri.clone(),
+                        handle: held.handle,
+                        codes: enrolled.recovery_codes,
+                    }
+                    .into());
+                }
+                // The same key again: the user may have scanned it already.
+                let next = match mfa::pending_enrolment(tx, sealer, &held.user, &app.mfa_label)? {
+                    Some(enrolment) => Next::Enrol {
+                        client_name: held.client.name.clone(),
+                        redirect_uri: held.pending.redirect_uri.clone(),
+                        handle: held.handle,
+                        enrolment,
+                        error: Some(INVALID_CODE),
+                    },
+                    None => Next::expired(),
+                };
+                Ok(next.into())
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /login/continue`: on from the recovery codes, for a session that holds its
+/// second factor.
+pub async fn post_continue(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, Error> {
+    continue_with(
+        app,
+        req,
+        form.into_inner(),
+        move |app, conn, submitted, mut held| {
+            if !held.session.has_second_factor() {
+                return Ok(Next::expired().into());
+            }
+            let origin = submitted.origin(&held);
+            let amr = held.session.amr.clone();
+            crate::db::write_tx(conn, |tx| decide_again(app, tx, &origin, &mut held, amr))
+                .map(Step::from)
+        },
+    )
+    .await
+}

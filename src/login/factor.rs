@@ -1,0 +1,128 @@
+//! The second step of a login: a TOTP code or a recovery code, counted on the same
+//! lockout row as the password (an account's failures, or its owner's known browser's),
+//! and the TOTP enrolment of a user who has no factor yet. A wrong code, a code used
+//! before, a user without the factor and a locked account all fail the same way:
+//! `None`.
+
+use crate::audit::Origin;
+use crate::db::DbConnection;
+use crate::error::Result;
+use crate::mfa::{self, Sealer};
+use crate::users::{self, AttemptRow, Lockout, Settled, User};
+
+use super::store::{self, Session};
+
+/// A second factor as typed into the page.
+#[derive(Debug, Clone, Copy)]
+pub struct Given<'a> {
+    pub code: &'a str,
+    /// The browser's known-browser cookie: its attempts are counted on its own row, as
+    /// for the password.
+    pub device_cookie: Option<&'a str>,
+    /// Seconds since the epoch.
+    pub now: u64,
+}
+
+/// A second factor accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The session's `amr`, now with the second factor.
+    pub amr: String,
+    /// A new known-browser cookie, when the browser was not known: a browser becomes
+    /// known only by a complete login, or a password alone would buy fresh attempt
+    /// rows for guessing the second factor.
+    pub device: Option<String>,
+}
+
+/// Checks a second factor for the session's user; on success the session's `amr`
+/// gains it. Audited either way (`mfa.verified`, `mfa.recovery_used` or
+/// `mfa.failed`).
+pub fn give_second_factor(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    sealer: &Sealer,
+    session: &Session,
+    user: &User,
+    given: Given<'_>,
+    policy: Lockout,
+) -> Result<Option<Accepted>> {
+    let row = match users::device(tx, given.device_cookie)? {
+        Some((device, owner)) if owner == user.id => AttemptRow::Device(device),
+        _ => AttemptRow::User(user.id.clone()),
+    };
+    if !users::reserve_attempt(tx, &row, policy)? {
+        mfa::record_refused(tx, origin, user)?;
+        return Ok(None);
+    }
+    let code: String = given.code.split_whitespace().collect();
+    let (accepted, method) = if mfa::totp::is_code_shaped(&code) {
+        let ok = mfa::check_totp(tx, origin, sealer, user, &code, given.now)?;
+        (ok, Some("otp"))
+    } else {
+        // A recovery code is a second factor without an RFC 8176 method of its own.
+        (mfa::use_recovery(tx, origin, user, &code)?, None)
+    };
+    let settled = if accepted {
+        Settled::Success
+    } else {
+        Settled::Failure
+    };
+    if users::settle_attempt(tx, &row, policy, settled)? {
+        super::attempt::record_locked(tx, origin, user, matches!(row, AttemptRow::Device(_)))?;
+    }
+    if !accepted {
+        return Ok(None);
+    }
+    let device = match row {
+        AttemptRow::Device(_) => None,
+        _ => Some(users::remember_device(tx, &user.id)?),
+    };
+    Ok(Some(Accepted {
+        amr: raise(tx, session, method)?,
+        device,
+    }))
+}
+
+/// What a confirmed enrolment gives: the session's new `amr` and the recovery codes,
+/// shown once.
+#[derive(Debug)]
+pub struct Enrolled {
+    pub amr: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirms the user's pending TOTP enrolment with its first code; that code counts as
+/// the login's second factor, and a first set of recovery codes is generated.
+pub fn confirm_enrolment(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    sealer: &Sealer,
+    session: &Session,
+    user: &User,
+    code: &str,
+    now: u64,
+) -> Result<Option<Enrolled>> {
+    let code: String = code.split_whitespace().collect();
+    if !mfa::confirm_totp(tx, origin, sealer, user, &code, now)? {
+        return Ok(None);
+    }
+    let recovery_codes = mfa::regenerate_recovery(tx, origin, user)?;
+    let amr = raise(tx, session, Some("otp"))?;
+    Ok(Some(Enrolled {
+        amr,
+        recovery_codes,
+    }))
+}
+
+/// The session's `amr` with a second factor added (`method`, then `mfa`), stored.
+fn raise(tx: &mut DbConnection, session: &Session, method: Option<&str>) -> Result<String> {
+    let mut amr: Vec<&str> = session.amr.split(' ').filter(|m| !m.is_empty()).collect();
+    for m in method.into_iter().chain([super::MFA_ACR]) {
+        if !amr.contains(&m) {
+            amr.push(m);
+        }
+    }
+    let amr = amr.join(" ");
+    store::set_session_amr(tx, &session.id_hash, &amr)?;
+    Ok(amr)
+}
