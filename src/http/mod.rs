@@ -80,6 +80,21 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
         .route("/login/factor", web::post().to(browser::post_factor))
         .route("/login/enrol", web::post().to(browser::post_enrol))
         .route("/login/continue", web::post().to(browser::post_continue))
+        .route("/account", web::get().to(browser::get_account))
+        .route(
+            "/account/login",
+            web::post().to(browser::post_account_login),
+        )
+        .route("/account/totp", web::post().to(browser::post_totp))
+        .route(
+            "/account/totp/confirm",
+            web::post().to(browser::post_totp_confirm),
+        )
+        .route(
+            "/account/totp/remove",
+            web::post().to(browser::post_totp_remove),
+        )
+        .route("/account/recovery", web::post().to(browser::post_recovery))
         .route("/logout", web::get().to(browser::get_logout))
         .route("/logout", web::post().to(browser::post_logout))
         .route("/userinfo", web::get().to(userinfo::get_userinfo))

@@ -42,6 +42,8 @@ pub struct EnrolPage<'a> {
     pub client_name: &'a str,
     pub request: &'a str,
     pub csrf: &'a str,
+    /// Where the code goes: `/login/enrol` or `/account/totp/confirm`.
+    pub action: &'a str,
     pub uri: &'a str,
     /// Rendered by `mfa::totp::qr_svg` from the URI alone: no user text.
     pub qr_svg: &'a str,
@@ -52,10 +54,30 @@ pub struct EnrolPage<'a> {
 #[template(path = "recovery_codes.html")]
 pub struct RecoveryCodesPage<'a> {
     pub codes: &'a [String],
-    /// Where "I have saved them" goes.
+    /// Where "I have saved them" goes: a form post with `request` and `csrf`, or a
+    /// link when `request` is empty.
     pub action: &'a str,
     pub request: &'a str,
     pub csrf: &'a str,
+}
+
+/// What `/account` shows of the signed-in user.
+pub struct AccountView {
+    pub email: String,
+    pub totp: bool,
+    pub recovery_codes: usize,
+    /// Authenticated recently enough (with the second factor, if any) to change it.
+    pub fresh: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    /// `None`: nobody is signed in (the sign-in form).
+    pub user: Option<AccountView>,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -5,7 +5,9 @@
 //! its session cookie. Afterwards the browser goes only to a URI registered for the
 //! client the request or the hint names.
 
-use super::{current_session, end_session, logout_csrf, logout_csrf_matches, post_logout_redirect};
+use super::{
+    current_session, end_session, post_logout_redirect, session_csrf, session_csrf_matches,
+};
 use crate::audit::Origin;
 use crate::db::DbConnection;
 use crate::error::Result;
@@ -57,7 +59,7 @@ pub fn request_logout(
     if let Some(cookie) = request.session {
         if let Some((_, user)) = current_session(conn, Some(cookie))? {
             if hint.as_ref().map(|c| c.sub.as_str()) != Some(user.id.as_str()) {
-                return Ok(Logout::Confirm(logout_csrf(cookie)));
+                return Ok(Logout::Confirm(session_csrf("logout", cookie)));
             }
             signed_in = Some(cookie);
         }
@@ -76,7 +78,7 @@ pub fn confirm_logout(
     let (Some(cookie), Some(csrf)) = (request.session, csrf) else {
         return Ok(None);
     };
-    if !logout_csrf_matches(cookie, csrf) {
+    if !session_csrf_matches("logout", cookie, csrf) {
         return Ok(None);
     }
     sign_out(conn, origin, Some(cookie), request.client_id, request).map(Some)

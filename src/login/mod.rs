@@ -28,8 +28,8 @@ pub use authorize::{validate, AuthorizeError, AuthorizeParams, ValidRequest};
 pub use factor::{confirm_enrolment, give_second_factor, Accepted, Enrolled, Given};
 pub use pending::{finish_pending, load_pending, set_pending_user, start_pending, PendingHandle};
 pub use session::{
-    current_session, end_session, logout_csrf, logout_csrf_matches, post_logout_redirect,
-    record_throttled,
+    current_session, end_session, is_fresh, post_logout_redirect, record_throttled, session_csrf,
+    session_csrf_matches,
 };
 
 /// An origin for events of a browser request before (or without) a known user.

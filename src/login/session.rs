@@ -100,18 +100,26 @@ pub fn record_throttled(tx: &mut DbConnection, origin: &Origin) -> Result<()> {
     Ok(())
 }
 
-/// The CSRF token of the sign-out confirmation form: derived from the session cookie,
-/// so only the browser holding the session can submit it.
-pub fn logout_csrf(cookie: &str) -> String {
-    opaque_hash(&format!("logout:{cookie}"))
+/// The CSRF token of a signed-in browser's form for `purpose` (`logout`, `account`):
+/// derived from the session cookie, so only the browser holding the session can submit
+/// it, and a token of one form is no token for another.
+pub fn session_csrf(purpose: &str, cookie: &str) -> String {
+    opaque_hash(&format!("{purpose}:{cookie}"))
 }
 
-/// Whether a submitted sign-out form carries the token of this browser's session.
-pub fn logout_csrf_matches(cookie: &str, presented: &str) -> bool {
-    logout_csrf(cookie)
+/// Whether a submitted form carries the token of this browser's session.
+pub fn session_csrf_matches(purpose: &str, cookie: &str, presented: &str) -> bool {
+    session_csrf(purpose, cookie)
         .as_bytes()
         .ct_eq(presented.as_bytes())
         .into()
+}
+
+/// Whether the session's authentication is recent enough to change its user's factors:
+/// at most `within` old and, for a user who has a second factor, made with it.
+pub fn is_fresh(session: &Session, has_factor: bool, within: std::time::Duration) -> bool {
+    let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::zero());
+    db::now() - session.auth_time <= within && (!has_factor || session.has_second_factor())
 }
 
 /// Where RP-initiated logout may send the browser afterwards: only to a redirect URI

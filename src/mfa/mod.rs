@@ -213,9 +213,11 @@ pub fn check_totp(
     Ok(accepted)
 }
 
-/// Removes the user's TOTP credential; audited as `mfa.removed`.
+/// Removes the user's TOTP credential and, since they stand in for it, the recovery
+/// codes; audited as `mfa.removed`.
 pub fn remove_totp(tx: &mut DbConnection, origin: &Origin, user: &User) -> Result<bool> {
     let removed = store::delete_totp(tx, &user.id)?;
+    store::replace_recovery(tx, &user.id, &[])?;
     if removed {
         record(tx, origin, user, "mfa.removed", Outcome::Success, "totp")?;
     }

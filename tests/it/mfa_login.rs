@@ -458,3 +458,82 @@ both_backends_async! {
         db.cli(&["user", "reset-mfa", "nobody@example.com", "--reason", "x"]).fails(1);
     }
 }
+
+both_backends_async! {
+    async fn the_account_page_lists_adds_and_removes_factors_after_a_fresh_sign_in(db) {
+        world(&db);
+        let (app, _) = app!(db);
+        let mut browser = Browser::default();
+        let page = browser.get(&app, "/account").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        assert!(page.body.contains("<form method=\"post\" action=\"/account/login\">"), "{}", page.body);
+        let csrf = field(&page.body, "csrf").unwrap();
+        let login = |csrf: &str, password: &str, code: &str| vec![("csrf".to_owned(), csrf.to_owned()), ("email".to_owned(), "bob@example.com".to_owned()), ("password".to_owned(), password.to_owned()), ("code".to_owned(), code.to_owned())];
+        let post = |b: &Browser, path: &str, fields: &[(String, String)]| {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            b.post_request(path, &fields)
+        };
+        // A form without the browser's token is refused; a wrong password looks like
+        // any failure.
+        let forged = call(&app, post(&Browser::default(), "/account/login", &login(&csrf, PASSWORD, ""))).await;
+        assert_eq!(forged.status, 403);
+        let wrong = call(&app, post(&browser, "/account/login", &login(&csrf, "nope", ""))).await;
+        assert_eq!(wrong.status, 200);
+        assert!(wrong.body.contains("Invalid credentials."));
+        let signed = browser.post(&app, "/account/login", &[("csrf", &csrf), ("email", "bob@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        assert_eq!(signed.header("location"), Some("/account"));
+
+        // Fresh: bob sets up an authenticator app.
+        let page = browser.get(&app, "/account").await;
+        assert!(page.body.contains("Authenticator app: not set up"), "{}", page.body);
+        let csrf = field(&page.body, "csrf").unwrap();
+        let enrol = browser.post(&app, "/account/totp", &[("csrf", &csrf)]).await;
+        assert!(enrol.body.contains("action=\"/account/totp/confirm\""), "{}", enrol.body);
+        let secret = secret_of(&otpauth_uri(&enrol));
+        settle_into_a_step();
+        let shown = browser.post(&app, "/account/totp/confirm", &[("csrf", &csrf), ("code", &code(&secret, now()))]).await;
+        assert!(shown.body.contains("id=\"recovery-codes\""), "{}", shown.body);
+        let page = browser.get(&app, "/account").await;
+        assert!(page.body.contains("Authenticator app: set up") && page.body.contains("Recovery codes left: 10"), "{}", page.body);
+        let renewed = browser.post(&app, "/account/recovery", &[("csrf", &csrf)]).await;
+        assert!(renewed.body.contains("id=\"recovery-codes\""));
+        assert_ne!(renewed.body, shown.body, "a new set");
+
+        // Without the session's token nothing changes.
+        let forged = call(&app, browser.post_request("/account/totp/remove", &[("csrf", "x")])).await;
+        assert_eq!(forged.status, 403);
+        let left: i64 = mfa_totp::table.count().get_result(&mut db.conn()).unwrap();
+        assert_eq!(left, 1);
+
+        // Five minutes later a change needs the password and the second factor again.
+        {
+            use tessera::db::schema::sessions;
+            diesel::update(sessions::table)
+                .set(sessions::auth_time.eq(chrono::Utc::now().naive_utc() - chrono::Duration::minutes(6)))
+                .execute(&mut db.conn())
+                .unwrap();
+        }
+        let stale = browser.get(&app, "/account").await;
+        assert!(stale.body.contains("confirm it is you") && stale.body.contains("name=\"code\""), "{}", stale.body);
+        let csrf = field(&stale.body, "csrf").unwrap();
+        let refused = browser.post(&app, "/account/totp/remove", &[("csrf", &csrf)]).await;
+        assert_eq!(refused.status, 303);
+        let left: i64 = mfa_totp::table.count().get_result(&mut db.conn()).unwrap();
+        assert_eq!(left, 1, "a stale session changes nothing");
+        let no_code = browser.post(&app, "/account/login", &[("csrf", &csrf), ("email", "bob@example.com"), ("password", PASSWORD), ("code", "000000")]).await;
+        assert!(no_code.body.contains("Invalid credentials."), "{}", no_code.body);
+        let again = browser.post(&app, "/account/login", &[("csrf", &csrf), ("email", "bob@example.com"), ("password", PASSWORD), ("code", &code(&secret, now() + 30))]).await;
+        assert_eq!(again.status, 303, "{}", again.body);
+        let page = browser.get(&app, "/account").await;
+        let csrf = field(&page.body, "csrf").unwrap();
+        let removed = browser.post(&app, "/account/totp/remove", &[("csrf", &csrf)]).await;
+        assert_eq!(removed.status, 303);
+        let left: i64 = mfa_totp::table.count().get_result(&mut db.conn()).unwrap();
+        assert_eq!(left, 0);
+        let actions = db.audit_actions(tessera::tenants::SYSTEM_TENANT_ID);
+        assert!(actions.contains(&("mfa.removed".into(), "success".into())));
+        assert!(actions.iter().filter(|(a, _)| a == "mfa.recovery_generated").count() >= 2);
+    }
+}

@@ -175,7 +175,7 @@ pub async fn post_login(
     Ok(respond(&app, step, true))
 }
 
-fn throttled() -> HttpResponse {
+pub(super) fn throttled() -> HttpResponse {
     let mut response = pages::message(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
@@ -188,7 +188,7 @@ fn throttled() -> HttpResponse {
     response
 }
 
-fn busy() -> HttpResponse {
+pub(super) fn busy() -> HttpResponse {
     pages::message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Try again",

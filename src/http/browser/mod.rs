@@ -9,12 +9,17 @@
 //! | `login.rs` | `POST /login` |
 //! | `factor.rs` | `POST /login/factor`, `POST /login/enrol`, `POST /login/continue` |
 //! | `logout.rs` | `GET /logout`, `POST /logout` |
+//! | `account.rs` | `GET /account`, `POST /account/…` (a user's own factors) |
 
+mod account;
 mod authorize;
 mod factor;
 mod login;
 mod logout;
 
+pub use account::{
+    get_account, post_account_login, post_recovery, post_totp, post_totp_confirm, post_totp_remove,
+};
 pub use authorize::{get_authorize, post_authorize};
 pub use factor::{post_continue, post_enrol, post_factor};
 pub use login::post_login;
@@ -189,6 +194,7 @@ pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpRes
                 client_name: &client_name,
                 request: &handle.id,
                 csrf: &handle.csrf,
+                action: "/login/enrol",
                 uri: &enrolment.uri,
                 qr_svg: &enrolment.qr_svg,
                 error,
