@@ -117,6 +117,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    webauthn_credentials (credential_id) {
+        credential_id -> Text,
+        user_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        aaguid -> Text,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        kind -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     mfa_recovery_codes (code_hash) {
         code_hash -> Text,
         user_id -> Text,
@@ -129,6 +154,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     mfa_totp,
     mfa_recovery_codes,
+    webauthn_credentials,
+    webauthn_ceremonies,
     login_devices,
     ingest_keys,
     login_decoys,

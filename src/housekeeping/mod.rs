@@ -1,5 +1,5 @@
 //! Housekeeping: expired pending authorization requests, sessions, codes, refresh
-//! tokens, known browsers and idempotency keys are deleted on a schedule, in batches of
+//! tokens, known browsers, WebAuthn ceremonies and idempotency keys are deleted on a schedule, in batches of
 //! short transactions. What an anonymous caller can store (a pending request) is small
 //! and lives at most `login_request_ttl_secs`. The issued-token ledger and the audit log
 //! are never purged here.
@@ -28,6 +28,7 @@ pub struct Purged {
     pub refresh_tokens: usize,
     pub idempotency_keys: usize,
     pub devices: usize,
+    pub ceremonies: usize,
 }
 
 impl Purged {
@@ -38,6 +39,7 @@ impl Purged {
             + self.refresh_tokens
             + self.idempotency_keys
             + self.devices
+            + self.ceremonies
     }
 }
 
@@ -69,6 +71,7 @@ pub fn purge(conn: &mut DbConnection, idempotency_window: Duration) -> Result<Pu
         refresh_tokens: drain(conn, now, store::refresh_tokens)?,
         idempotency_keys: drain(conn, now - window, store::ingest_keys)?,
         devices: drain(conn, now, store::devices)?,
+        ceremonies: drain(conn, now, store::ceremonies)?,
     })
 }
 

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{
     auth_codes, authorization_requests, ingest_keys, login_devices, refresh_tokens, sessions,
+    webauthn_ceremonies,
 };
 use crate::db::{DbConnection, Scope};
 
@@ -83,6 +84,21 @@ pub fn devices(conn: &mut DbConnection, before: NaiveDateTime, limit: i64) -> Qu
         .limit(limit)
         .load(conn)?;
     diesel::delete(login_devices::table.filter(login_devices::token_hash.eq_any(hashes)))
+        .execute(conn)
+}
+
+/// WebAuthn ceremonies that expired before `before` (never answered).
+pub fn ceremonies(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    let hashes: Vec<String> = webauthn_ceremonies::table
+        .filter(webauthn_ceremonies::expires_at.lt(before))
+        .select(webauthn_ceremonies::id_hash)
+        .limit(limit)
+        .load(conn)?;
+    diesel::delete(webauthn_ceremonies::table.filter(webauthn_ceremonies::id_hash.eq_any(hashes)))
         .execute(conn)
 }
 

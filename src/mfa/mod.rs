@@ -12,6 +12,7 @@ pub mod recovery;
 pub mod seal;
 mod store;
 pub mod totp;
+pub mod webauthn;
 
 use crate::audit::{self, Event, Origin, Outcome};
 use crate::db::{self, DbConnection};
@@ -83,13 +84,15 @@ pub fn set_policy(
 pub struct Factors {
     /// A confirmed TOTP credential.
     pub totp: bool,
+    /// Passkeys and security keys.
+    pub webauthn: usize,
     /// Unused recovery codes.
     pub recovery_codes: usize,
 }
 
 impl Factors {
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.webauthn > 0
     }
 }
 
@@ -98,6 +101,7 @@ pub fn factors(conn: &mut DbConnection, user: &User) -> Result<Factors> {
     let left = store::recovery_left(conn, &user.id)?;
     Ok(Factors {
         totp,
+        webauthn: store::webauthn_credentials(conn, &user.id)?.len(),
         recovery_codes: usize::try_from(left).unwrap_or(0),
     })
 }
@@ -213,11 +217,13 @@ pub fn check_totp(
     Ok(accepted)
 }
 
-/// Removes the user's TOTP credential and, since they stand in for it, the recovery
-/// codes; audited as `mfa.removed`.
+/// Removes the user's TOTP credential and, when no passkey is left either, the
+/// recovery codes that stand in for them; audited as `mfa.removed`.
 pub fn remove_totp(tx: &mut DbConnection, origin: &Origin, user: &User) -> Result<bool> {
     let removed = store::delete_totp(tx, &user.id)?;
-    store::replace_recovery(tx, &user.id, &[])?;
+    if store::webauthn_credentials(tx, &user.id)?.is_empty() {
+        store::replace_recovery(tx, &user.id, &[])?;
+    }
     if removed {
         record(tx, origin, user, "mfa.removed", Outcome::Success, "totp")?;
     }
@@ -298,7 +304,8 @@ pub fn reset_reason(text: &str) -> Result<&str> {
 /// member's protection changed. Returns whether there was anything to remove.
 pub fn reset(tx: &mut DbConnection, origin: &Origin, user: &User, reason: &str) -> Result<bool> {
     let reason = reset_reason(reason)?;
-    let had_totp = store::delete_totp(tx, &user.id)?;
+    let had_totp =
+        store::delete_totp(tx, &user.id)? | (store::delete_all_webauthn(tx, &user.id)? > 0);
     let had_codes = store::recovery_left(tx, &user.id)? > 0;
     store::replace_recovery(tx, &user.id, &[])?;
     let details = serde_json::json!({ "reason": reason, "removed": had_totp || had_codes });

@@ -29,3 +29,4 @@ mod outage;
 mod postgres;
 mod real_browser;
 mod tokens;
+mod webauthn;
