@@ -49,6 +49,8 @@ pub struct AppState {
     sealer: Arc<std::sync::OnceLock<crate::mfa::Sealer>>,
     /// The issuer's name in authenticator apps: its host.
     pub mfa_label: Arc<str>,
+    /// The WebAuthn relying party (`None` when the issuer's host is an IP address).
+    pub webauthn: Option<Arc<crate::mfa::webauthn::RelyingParty>>,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             long_reads: Arc::new(limits::LongReads::new(long_pool)),
             bodies: Arc::new(bodies),
             sealer: Arc::default(),
+            webauthn: crate::mfa::webauthn::RelyingParty::for_issuer(&config_issuer).map(Arc::new),
             mfa_label: url::Url::parse(&config_issuer)
                 .ok()
                 .and_then(|u| u.host_str().map(Arc::from))

@@ -79,6 +79,15 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
         .route("/login", web::post().to(browser::post_login))
         .route("/login/factor", web::post().to(browser::post_factor))
         .route("/login/enrol", web::post().to(browser::post_enrol))
+        .route(
+            "/login/webauthn/begin",
+            web::post().to(browser::post_webauthn_begin),
+        )
+        .route("/login/webauthn", web::post().to(browser::post_webauthn))
+        .route(
+            "/assets/webauthn.js",
+            web::get().to(pages::get_webauthn_script),
+        )
         .route("/login/continue", web::post().to(browser::post_continue))
         .route("/account", web::get().to(browser::get_account))
         .route(
@@ -95,6 +104,15 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
             web::post().to(browser::post_totp_remove),
         )
         .route("/account/recovery", web::post().to(browser::post_recovery))
+        .route(
+            "/account/passkey/begin",
+            web::post().to(browser::post_passkey_begin),
+        )
+        .route("/account/passkey", web::post().to(browser::post_passkey))
+        .route(
+            "/account/passkey/remove",
+            web::post().to(browser::post_passkey_remove),
+        )
         .route("/logout", web::get().to(browser::get_logout))
         .route("/logout", web::post().to(browser::post_logout))
         .route("/userinfo", web::get().to(userinfo::get_userinfo))

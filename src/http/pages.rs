@@ -34,6 +34,8 @@ pub struct SecondFactorPage<'a> {
     pub request: &'a str,
     pub csrf: &'a str,
     pub error: Option<&'a str>,
+    /// The script's nonce, when the user has a passkey to offer.
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -68,6 +70,7 @@ pub struct AccountView {
     pub recovery_codes: usize,
     /// Authenticated recently enough (with the second factor, if any) to change it.
     pub fresh: bool,
+    pub passkeys: Vec<crate::mfa::webauthn::Credential>,
 }
 
 #[derive(Template)]
@@ -78,6 +81,8 @@ pub struct AccountPage<'a> {
     pub csrf: &'a str,
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// The script's nonce, when passkeys can be added (a fresh session, a relying party).
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -109,6 +114,17 @@ pub fn csp_source(redirect_uri: &str) -> Option<String> {
 /// Renders a page with the security headers. `form_target` is an extra `form-action`
 /// source (browsers apply `form-action` to the redirect a form submission leads to).
 pub fn render(status: StatusCode, page: &impl Template, form_target: Option<&str>) -> HttpResponse {
+    render_with_script(status, page, form_target, None)
+}
+
+/// [`render`] for a page that loads Tessera's one script (`/assets/webauthn.js`), under
+/// `nonce`: the CSP allows that script element only, and requests to Tessera itself.
+pub fn render_with_script(
+    status: StatusCode,
+    page: &impl Template,
+    form_target: Option<&str>,
+    nonce: Option<&str>,
+) -> HttpResponse {
     let body = match page.render() {
         Ok(body) => body,
         Err(e) => {
@@ -122,7 +138,31 @@ pub fn render(status: StatusCode, page: &impl Template, form_target: Option<&str
     };
     let mut response = HttpResponse::build(status);
     security_headers(&mut response, &form_action);
+    if let Some(nonce) = nonce {
+        response.insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "{}; script-src 'nonce-{nonce}'; connect-src 'self'",
+                csp(&form_action)
+            ),
+        ));
+    }
     response.content_type("text/html; charset=utf-8").body(body)
+}
+
+fn csp(form_action: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// A fresh script nonce (128 random bits).
+pub fn nonce() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// `Cache-Control: no-store`, CSP with `frame-ancestors 'none'`, `X-Frame-Options: DENY`,
@@ -131,13 +171,7 @@ pub fn security_headers(response: &mut actix_web::HttpResponseBuilder, form_acti
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!(
-                "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; \
-                 frame-ancestors 'none'; base-uri 'none'"
-            ),
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(form_action)))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
@@ -146,6 +180,15 @@ pub fn security_headers(response: &mut actix_web::HttpResponseBuilder, form_acti
 /// A page that only says something (errors before the client is trusted, logout).
 pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     render(status, &MessagePage { title, message }, None)
+}
+
+/// `GET /assets/webauthn.js`: the pages' one script, embedded in the binary.
+pub async fn get_webauthn_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(include_str!("../../assets/webauthn.js"))
 }
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ pub enum Decision {
     },
     /// The tenant's policy (or the request) needs a second factor the session has not
     /// given: the second-factor page.
-    SecondFactor { handle: PendingHandle },
+    SecondFactor {
+        handle: PendingHandle,
+        /// The user has a passkey or security key to offer.
+        passkey: bool,
+    },
     /// The same, for a user who has no factor yet: the enrolment page.
     Enrol {
         handle: PendingHandle,
@@ -108,8 +112,12 @@ pub fn decide(
                     ));
                 }
                 let handle = hold(tx, request, Some(&access.tenant), settings)?;
-                if mfa::factors(tx, user)?.any() {
-                    return Ok(Decision::SecondFactor { handle });
+                let factors = mfa::factors(tx, user)?;
+                if factors.any() {
+                    return Ok(Decision::SecondFactor {
+                        handle,
+                        passkey: factors.webauthn > 0,
+                    });
                 }
                 let enrolment = mfa::begin_totp(tx, settings.sealer, user, settings.label)?;
                 return Ok(Decision::Enrol { handle, enrolment });

@@ -12,10 +12,23 @@ use crate::users::{self, AttemptRow, Lockout, Settled, User};
 
 use super::store::{self, Session};
 
-/// A second factor as typed into the page.
+/// What the browser gave as the second factor.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A TOTP code or a recovery code, as typed.
+    Code(&'a str),
+    /// The answer (JSON) to the WebAuthn ceremony `handle`.
+    Webauthn {
+        rp: &'a crate::mfa::webauthn::RelyingParty,
+        handle: &'a str,
+        answer: &'a str,
+    },
+}
+
+/// A second factor given on a page.
 #[derive(Debug, Clone, Copy)]
 pub struct Given<'a> {
-    pub code: &'a str,
+    pub proof: Proof<'a>,
     /// The browser's known-browser cookie: its attempts are counted on its own row, as
     /// for the password.
     pub device_cookie: Option<&'a str>,
@@ -54,13 +67,23 @@ pub fn give_second_factor(
         mfa::record_refused(tx, origin, user)?;
         return Ok(None);
     }
-    let code: String = given.code.split_whitespace().collect();
-    let (accepted, method) = if mfa::totp::is_code_shaped(&code) {
-        let ok = mfa::check_totp(tx, origin, sealer, user, &code, given.now)?;
-        (ok, Some("otp"))
-    } else {
-        // A recovery code is a second factor without an RFC 8176 method of its own.
-        (mfa::use_recovery(tx, origin, user, &code)?, None)
+    let (accepted, method) = match given.proof {
+        Proof::Code(typed) => {
+            let code: String = typed.split_whitespace().collect();
+            if mfa::totp::is_code_shaped(&code) {
+                let ok = mfa::check_totp(tx, origin, sealer, user, &code, given.now)?;
+                (ok, Some("otp"))
+            } else {
+                // A recovery code is a second factor without an RFC 8176 method.
+                (mfa::use_recovery(tx, origin, user, &code)?, None)
+            }
+        }
+        Proof::Webauthn { rp, handle, answer } => {
+            match mfa::webauthn::finish_authentication(tx, origin, rp, user, handle, answer)? {
+                Some(method) => (true, Some(method)),
+                None => (false, None),
+            }
+        }
     };
     let settled = if accepted {
         Settled::Success

@@ -537,3 +537,72 @@ both_backends_async! {
         assert!(actions.iter().filter(|(a, _)| a == "mfa.recovery_generated").count() >= 2);
     }
 }
+
+both_backends_async! {
+    async fn a_passkey_added_at_account_is_the_second_factor_at_login(db) {
+        use webauthn_authenticator_rs::WebauthnAuthenticator;
+        world(&db);
+        let state = db.state_with(|c| c.issuer = "http://localhost:8080".into());
+        let app = init_service(tessera::http::app(state)).await;
+        let origin = webauthn_rs::prelude::Url::parse("http://localhost:8080").unwrap();
+        let mut key = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+
+        // alice signs in at /account and adds a passkey: the page loads the script
+        // under a nonce, and nothing else.
+        let mut browser = Browser::default();
+        let page = browser.get(&app, "/account").await;
+        let csrf = field(&page.body, "csrf").unwrap();
+        browser.post(&app, "/account/login", &[("csrf", &csrf), ("email", "alice@example.com"), ("password", PASSWORD)]).await;
+        let page = browser.get(&app, "/account").await;
+        let csp = page.header("content-security-policy").unwrap().to_owned();
+        let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+        assert!(page.body.contains(&format!("<script src=\"/assets/webauthn.js\" nonce=\"{nonce}\"></script>")), "{}", page.body);
+        assert!(csp.contains("connect-src 'self'") && !csp.contains("unsafe-eval"), "{csp}");
+        let script = browser.get(&app, "/assets/webauthn.js").await;
+        assert_eq!(script.status, 200);
+        assert!(script.header("content-type").unwrap().starts_with("text/javascript"));
+        let csrf = field(&page.body, "csrf").unwrap();
+        let begun = browser.post(&app, "/account/passkey/begin", &[("csrf", &csrf)]).await;
+        assert_eq!(begun.status, 200, "{}", begun.body);
+        assert_eq!(begun.header("cache-control"), Some("no-store"));
+        let ceremony = begun.json();
+        let options = serde_json::from_value(ceremony["options"].clone()).unwrap();
+        let answer = serde_json::to_string(&key.do_registration(origin.clone(), options).unwrap()).unwrap();
+        let handle = ceremony["handle"].as_str().unwrap();
+        let added = browser.post(&app, "/account/passkey", &[("csrf", &csrf), ("handle", handle), ("credential", &answer), ("name", "Laptop key")]).await;
+        assert!(added.body.contains("id=\"recovery-codes\""), "a first factor comes with recovery codes: {}", added.body);
+        let page = browser.get(&app, "/account").await;
+        assert!(page.body.contains("Laptop key") && page.body.contains("this device only"), "{}", page.body);
+        // Without the session's token, no ceremony begins.
+        let forged = call(&app, browser.post_request("/account/passkey/begin", &[("csrf", "nope")])).await;
+        assert_eq!(forged.status, 403);
+
+        // Signing in to acme (required): password, then the passkey.
+        let mut other = Browser::default();
+        let page = sign_in(&app, &mut other, "web", &[("tenant", "acme")], "alice@example.com", PASSWORD).await;
+        assert!(page.body.contains("data-webauthn=\"get\""), "{}", page.body);
+        assert!(page.header("content-security-policy").unwrap().contains("script-src 'nonce-"));
+        let (request, csrf) = form(&page);
+        let stranger = call(&app, Browser::default().post_request("/login/webauthn/begin", &[("request", &request), ("csrf", &csrf)])).await;
+        assert_eq!(stranger.status, 403, "the ceremony belongs to the browser of the pending request");
+        let begun = other.post(&app, "/login/webauthn/begin", &[("request", &request), ("csrf", &csrf)]).await;
+        assert_eq!(begun.status, 200, "{}", begun.body);
+        let ceremony = begun.json();
+        let handle = ceremony["handle"].as_str().unwrap().to_owned();
+        // A mangled answer fails like a wrong code.
+        let mangled = other.post(&app, "/login/webauthn", &[("request", &request), ("csrf", &csrf), ("handle", &handle), ("credential", "{}")]).await;
+        assert!(mangled.body.contains("Invalid code."), "{}", mangled.body);
+        // The ceremony was spent by the failure: a fresh one.
+        let ceremony = other.post(&app, "/login/webauthn/begin", &[("request", &request), ("csrf", &csrf)]).await.json();
+        let options = serde_json::from_value(ceremony["options"].clone()).unwrap();
+        let assertion = serde_json::to_string(&key.do_authentication(origin.clone(), options).unwrap()).unwrap();
+        let done = other.post(&app, "/login/webauthn", &[("request", &request), ("csrf", &csrf), ("handle", ceremony["handle"].as_str().unwrap()), ("credential", &assertion)]).await;
+        let tokens = exchange(&app, "web", &code_of(&done)).await.json();
+        let id = claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["amr"], json!(["pwd", "hwk", "mfa"]));
+        assert_eq!(id["acr"], "mfa");
+        let actions = db.audit_actions(tessera::tenants::SYSTEM_TENANT_ID);
+        assert!(actions.contains(&("mfa.enrolled".into(), "success".into())));
+        assert!(actions.contains(&("mfa.verified".into(), "success".into())));
+    }
+}

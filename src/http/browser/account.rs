@@ -4,7 +4,8 @@
 //! throttle, hashing pool and lockout as the hosted login. Changes (`POST
 //! /account/totp`, `/account/totp/confirm`, `/account/totp/remove`,
 //! `/account/recovery`) need an authentication within the last five minutes that used
-//! the user's second factor, and a CSRF token derived from the session.
+//! the user's second factor, and a CSRF token derived from the session; so do passkeys
+//! (`POST /account/passkey/begin`, `/account/passkey`, `/account/passkey/remove`).
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
@@ -18,7 +19,7 @@ use crate::error::Error;
 use crate::http::pages::{self, AccountPage, AccountView, EnrolPage, RecoveryCodesPage};
 use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, SESSION_COOKIE};
 use crate::login::throttle::Verdict;
-use crate::login::{self, Given, Session};
+use crate::login::{self, Given, Proof, Session};
 use crate::mfa;
 use crate::users::{Lockout, User};
 
@@ -36,6 +37,12 @@ pub struct AccountForm {
     email: Option<String>,
     password: Option<String>,
     code: Option<String>,
+    /// A WebAuthn ceremony's handle, the browser's answer (JSON), the key's name.
+    handle: Option<String>,
+    credential: Option<String>,
+    name: Option<String>,
+    /// The credential to remove.
+    id: Option<String>,
 }
 
 /// What an `/account` request answers, built on the blocking pool and rendered after.
@@ -58,6 +65,8 @@ enum Reply {
     },
     /// The recovery codes, shown once.
     Codes(Vec<String>),
+    /// A begun WebAuthn ceremony, for the page's script.
+    Ceremony(mfa::webauthn::Challenge),
     SignedIn {
         session: String,
         device: Option<String>,
@@ -84,6 +93,7 @@ fn page(
             totp: factors.totp,
             recovery_codes: factors.recovery_codes,
             fresh: login::is_fresh(session, factors.any(), RECENCY),
+            passkeys: mfa::webauthn::credentials(conn, user)?,
         }),
         csrf: login::session_csrf(PURPOSE, cookie_value),
         error,
@@ -108,15 +118,20 @@ fn render(state: &AppState, reply: Reply) -> HttpResponse {
     match reply {
         Reply::Page { user, csrf, error } => {
             let anonymous = user.is_none();
-            let mut response = pages::render(
+            // The script only where a passkey can be added.
+            let nonce = (user.as_ref().is_some_and(|u| u.fresh) && state.webauthn.is_some())
+                .then(pages::nonce);
+            let mut response = pages::render_with_script(
                 StatusCode::OK,
                 &AccountPage {
                     user,
                     csrf: &csrf,
                     notice: None,
                     error,
+                    nonce: nonce.as_deref(),
                 },
                 None,
+                nonce.as_deref(),
             );
             if anonymous {
                 let form_cookie = Cookie::build(FORM_COOKIE, csrf)
@@ -130,6 +145,7 @@ fn render(state: &AppState, reply: Reply) -> HttpResponse {
             response
         }
         Reply::ToAccount => to_account(),
+        Reply::Ceremony(challenge) => super::factor::ceremony_json(challenge),
         Reply::Forbidden => {
             pages::message(StatusCode::FORBIDDEN, "Not allowed", super::FORM_EXPIRED)
         }
@@ -278,7 +294,7 @@ pub async fn post_account_login(
                 let hash = crate::tokens::opaque_hash(&signed.session);
                 let session = login::store::session(tx, &hash)?.ok_or(Error::NotFound)?;
                 let given = Given {
-                    code: &code,
+                    proof: Proof::Code(&code),
                     device_cookie: device_cookie.as_deref(),
                     now: u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0),
                 };
@@ -464,6 +480,72 @@ pub async fn post_recovery(
         let codes =
             crate::db::write_tx(conn, |tx| mfa::regenerate_recovery(tx, &c.origin, &c.user))?;
         Ok(Reply::Codes(codes))
+    })
+    .await
+}
+
+/// The relying party, when the issuer can have passkeys.
+fn relying_party(app: &AppState) -> Result<&mfa::webauthn::RelyingParty, Error> {
+    app.webauthn.as_deref().ok_or(Error::NotFound)
+}
+
+/// `POST /account/passkey/begin`: the options of a registration (JSON).
+pub async fn post_passkey_begin(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, Error> {
+    changing(app, req, form.into_inner(), |app, conn, c, _| {
+        let rp = relying_party(app)?;
+        let challenge = crate::db::write_tx(conn, |tx| {
+            mfa::webauthn::begin_registration(tx, rp, &c.user)
+        })?;
+        Ok(Reply::Ceremony(challenge))
+    })
+    .await
+}
+
+/// `POST /account/passkey`: the browser's answer; a first factor also gets recovery
+/// codes, shown once.
+pub async fn post_passkey(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, Error> {
+    changing(app, req, form.into_inner(), |app, conn, c, form| {
+        let rp = relying_party(app)?;
+        crate::db::write_tx(conn, |tx| {
+            let first = !mfa::factors(tx, &c.user)?.any();
+            let added = mfa::webauthn::finish_registration(
+                tx,
+                &c.origin,
+                rp,
+                &c.user,
+                form.handle.as_deref().unwrap_or_default(),
+                form.credential.as_deref().unwrap_or_default(),
+                form.name.as_deref().unwrap_or_default(),
+            )?;
+            if added && first {
+                return Ok(Reply::Codes(mfa::regenerate_recovery(
+                    tx, &c.origin, &c.user,
+                )?));
+            }
+            Ok(Reply::ToAccount)
+        })
+    })
+    .await
+}
+
+/// `POST /account/passkey/remove`: one of the user's passkeys, by id.
+pub async fn post_passkey_remove(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, Error> {
+    changing(app, req, form.into_inner(), |_, conn, c, form| {
+        let id = form.id.as_deref().unwrap_or_default();
+        crate::db::write_tx(conn, |tx| mfa::webauthn::remove(tx, &c.origin, &c.user, id))?;
+        Ok(Reply::ToAccount)
     })
     .await
 }

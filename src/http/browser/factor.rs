@@ -1,4 +1,5 @@
-//! `POST /login/factor` (a TOTP or recovery code), `POST /login/enrol` (the first code
+//! `POST /login/factor` (a TOTP or recovery code), `POST /login/webauthn/begin` and
+//! `POST /login/webauthn` (a passkey), `POST /login/enrol` (the first code
 //! of a new TOTP credential, then the recovery codes) and `POST /login/continue` (on
 //! from the recovery codes). Each continues a pending request whose tenant is already
 //! resolved, in the session that gave the password; the decision is made again, from
@@ -12,7 +13,7 @@ use crate::http::{
     blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE,
 };
 use crate::login::decide;
-use crate::login::{self, Given, PendingHandle};
+use crate::login::{self, Given, PendingHandle, Proof};
 use crate::mfa;
 use crate::users::Lockout;
 
@@ -21,6 +22,9 @@ pub struct FactorForm {
     request: Option<String>,
     csrf: Option<String>,
     code: Option<String>,
+    /// A WebAuthn ceremony's handle and the browser's answer (JSON).
+    handle: Option<String>,
+    credential: Option<String>,
 }
 
 /// The one answer to a wrong, reused or unknown code, or a locked account.
@@ -30,6 +34,8 @@ const INVALID_CODE: &str = "Invalid code.";
 struct Submitted {
     handle: PendingHandle,
     code: String,
+    ceremony: String,
+    credential: String,
     request_cookie: Option<String>,
     session_cookie: Option<String>,
     device_cookie: Option<String>,
@@ -46,6 +52,8 @@ impl Submitted {
                 csrf: form.csrf?,
             },
             code: form.code.unwrap_or_default(),
+            ceremony: form.handle.unwrap_or_default(),
+            credential: form.credential.unwrap_or_default(),
             request_cookie: request_cookie(req, REQUEST_COOKIE),
             session_cookie: request_cookie(req, SESSION_COOKIE),
             device_cookie: request_cookie(req, DEVICE_COOKIE),
@@ -127,60 +135,120 @@ fn decide_again(
     Ok(render(&held.context(&app.config.issuer), decision))
 }
 
-/// `POST /login/factor`.
+/// `POST /login/factor`: a TOTP or recovery code.
 pub async fn post_factor(
     app: web::Data<AppState>,
     req: HttpRequest,
     form: web::Form<FactorForm>,
 ) -> Result<HttpResponse, Error> {
+    give(app, req, form.into_inner(), false).await
+}
+
+/// `POST /login/webauthn`: the answer to the ceremony `POST /login/webauthn/begin`
+/// started.
+pub async fn post_webauthn(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, Error> {
+    give(app, req, form.into_inner(), true).await
+}
+
+/// `POST /login/webauthn/begin`: the options of an authentication with the user's
+/// passkeys (JSON: `handle`, `options`), for the pending request the form continues.
+pub async fn post_webauthn_begin(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, Error> {
+    let (Some(rp), Some(submitted)) = (
+        app.webauthn.clone(),
+        Submitted::new(&req, form.into_inner()),
+    ) else {
+        return Err(Error::Forbidden);
+    };
+    let state = app.into_inner();
+    let challenge = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let Some(held) = submitted.held(&mut conn)? else {
+            return Ok(None);
+        };
+        crate::db::write_tx(&mut conn, |tx| {
+            mfa::webauthn::begin_authentication(tx, &rp, &held.user)
+        })
+    })
+    .await?;
+    Ok(ceremony_json(challenge.ok_or(Error::Forbidden)?))
+}
+
+/// A begun ceremony for the page's script: never cached.
+pub(super) fn ceremony_json(challenge: mfa::webauthn::Challenge) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "handle": challenge.handle, "options": challenge.options }))
+}
+
+/// The second factor of the form: a code, or (`webauthn`) a ceremony's answer.
+async fn give(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: FactorForm,
+    webauthn: bool,
+) -> Result<HttpResponse, Error> {
     let policy = Lockout {
         max_failures: app.config.login_max_failures,
         duration: app.config.lockout,
     };
-    continue_with(
-        app,
-        req,
-        form.into_inner(),
-        move |app, conn, submitted, mut held| {
-            let origin = submitted.origin(&held);
-            let sealer = app.sealer()?;
-            crate::db::write_tx(conn, |tx| {
-                let given = Given {
-                    code: &submitted.code,
-                    device_cookie: submitted.device_cookie.as_deref(),
-                    now: unix_now(),
-                };
-                let accepted = login::give_second_factor(
-                    tx,
-                    &origin,
-                    sealer,
-                    &held.session,
-                    &held.user,
-                    given,
-                    policy,
-                )?;
-                crate::metrics::second_factor(if accepted.is_some() {
-                    "success"
-                } else {
-                    "failure"
-                });
-                match accepted {
-                    Some(accepted) => Ok(Step {
-                        next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
-                        set_session: None,
-                        set_device: accepted.device,
-                    }),
-                    None => Ok(Next::SecondFactor {
-                        client_name: held.client.name.clone(),
-                        redirect_uri: held.pending.redirect_uri.clone(),
-                        handle: held.handle,
-                        error: Some(INVALID_CODE),
-                    }
-                    .into()),
+    let rp = app.webauthn.clone();
+    continue_with(app, req, form, move |app, conn, submitted, mut held| {
+        let origin = submitted.origin(&held);
+        let sealer = app.sealer()?;
+        crate::db::write_tx(conn, |tx| {
+            let proof = match (webauthn, rp.as_deref()) {
+                (false, _) => Proof::Code(&submitted.code),
+                (true, Some(rp)) => Proof::Webauthn {
+                    rp,
+                    handle: &submitted.ceremony,
+                    answer: &submitted.credential,
+                },
+                (true, None) => return Err(Error::NotFound),
+            };
+            let given = Given {
+                proof,
+                device_cookie: submitted.device_cookie.as_deref(),
+                now: unix_now(),
+            };
+            let accepted = login::give_second_factor(
+                tx,
+                &origin,
+                sealer,
+                &held.session,
+                &held.user,
+                given,
+                policy,
+            )?;
+            crate::metrics::second_factor(if accepted.is_some() {
+                "success"
+            } else {
+                "failure"
+            });
+            match accepted {
+                Some(accepted) => Ok(Step {
+                    next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
+                    set_session: None,
+                    set_device: accepted.device,
+                }),
+                None => Ok(Next::SecondFactor {
+                    passkey: mfa::factors(tx, &held.user)?.webauthn > 0,
+                    client_name: held.client.name.clone(),
+                    redirect_uri: held.pending.redirect_uri.clone(),
+                    handle: held.handle,
+                    error: Some(INVALID_CODE),
                 }
-            })
-        },
-    )
+                .into()),
+            }
+        })
+    })
     .await
 }
 

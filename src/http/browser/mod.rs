@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `authorize.rs` | `GET /authorize`, `POST /authorize` (picker) |
 //! | `login.rs` | `POST /login` |
-//! | `factor.rs` | `POST /login/factor`, `POST /login/enrol`, `POST /login/continue` |
+//! | `factor.rs` | `POST /login/factor`, `/login/webauthn/begin`, `/login/webauthn`, `/login/enrol`, `/login/continue` |
 //! | `logout.rs` | `GET /logout`, `POST /logout` |
 //! | `account.rs` | `GET /account`, `POST /account/…` (a user's own factors) |
 
@@ -18,10 +18,11 @@ mod login;
 mod logout;
 
 pub use account::{
-    get_account, post_account_login, post_recovery, post_totp, post_totp_confirm, post_totp_remove,
+    get_account, post_account_login, post_passkey, post_passkey_begin, post_passkey_remove,
+    post_recovery, post_totp, post_totp_confirm, post_totp_remove,
 };
 pub use authorize::{get_authorize, post_authorize};
-pub use factor::{post_continue, post_enrol, post_factor};
+pub use factor::{post_continue, post_enrol, post_factor, post_webauthn, post_webauthn_begin};
 pub use login::post_login;
 pub use logout::{get_logout, post_logout};
 
@@ -63,6 +64,8 @@ pub(super) enum Next {
         client_name: String,
         redirect_uri: String,
         error: Option<&'static str>,
+        /// Offer the user's passkey (the page then loads the script).
+        passkey: bool,
     },
     /// The TOTP enrolment page.
     Enrol {
@@ -170,17 +173,24 @@ pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpRes
             client_name,
             redirect_uri,
             error,
-        } => held_page(
-            state,
-            &handle,
-            &SecondFactorPage {
-                client_name: &client_name,
-                request: &handle.id,
-                csrf: &handle.csrf,
-                error,
-            },
-            &redirect_uri,
-        ),
+            passkey,
+        } => {
+            let nonce = (passkey && state.webauthn.is_some()).then(pages::nonce);
+            let mut r = pages::render_with_script(
+                StatusCode::OK,
+                &SecondFactorPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    error,
+                    nonce: nonce.as_deref(),
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+                nonce.as_deref(),
+            );
+            let _ = r.add_cookie(&request_cookie_of(state, &handle));
+            r
+        }
         Next::Enrol {
             handle,
             client_name,
@@ -258,14 +268,14 @@ fn held_page(
         page,
         pages::csp_source(redirect_uri).as_deref(),
     );
-    let value = format!("{}.{}", handle.id, handle.csrf);
-    let _ = r.add_cookie(&cookie(
-        state,
-        REQUEST_COOKIE,
-        value,
-        state.config.login_request_ttl,
-    ));
+    let _ = r.add_cookie(&request_cookie_of(state, handle));
     r
+}
+
+/// The cookie that binds a pending request to this browser.
+fn request_cookie_of<'a>(state: &AppState, handle: &PendingHandle) -> Cookie<'a> {
+    let value = format!("{}.{}", handle.id, handle.csrf);
+    cookie(state, REQUEST_COOKIE, value, state.config.login_request_ttl)
 }
 
 /// `redirect_uri` with `params` added to its query.
@@ -338,11 +348,12 @@ pub(super) fn render(ctx: &Context<'_>, decision: Decision) -> Next {
             redirect_uri: ctx.redirect_uri.to_owned(),
             tenants,
         },
-        Decision::SecondFactor { handle } => Next::SecondFactor {
+        Decision::SecondFactor { handle, passkey } => Next::SecondFactor {
             handle,
             client_name: ctx.client_name.to_owned(),
             redirect_uri: ctx.redirect_uri.to_owned(),
             error: None,
+            passkey,
         },
         Decision::Enrol { handle, enrolment } => Next::Enrol {
             handle,
