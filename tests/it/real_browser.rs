@@ -150,3 +150,132 @@ fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
     browser.goto(&authorize);
     browser.wait_for("name=\"password\"");
 }
+
+/// A passkey end to end in Chromium with a virtual authenticator (the DevTools
+/// `WebAuthn` domain, through WebDriver): alice registers one at `/account`, signs
+/// out, and signs in to a tenant that requires a second factor with her password and
+/// the passkey; the ID token says so.
+#[test]
+fn register_a_passkey_sign_out_and_sign_in_with_it_in_chromium() {
+    let Some(browser) = RealBrowser::start() else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let acme = db.tenant("acme");
+    db.user("alice@example.com", "correct horse battery");
+    db.member("acme", "alice@example.com", &["member"]);
+    {
+        let mut conn = db.conn();
+        tessera::db::write_tx(&mut conn, |tx| {
+            tessera::mfa::set_policy(
+                tx,
+                &tessera::audit::Origin::cli(),
+                &acme,
+                tessera::mfa::Policy::Required,
+            )
+        })
+        .unwrap();
+    }
+    let (redirect, callbacks) = callback_listener();
+    db.client(
+        "web",
+        None,
+        false,
+        &["authorization_code"],
+        &["openid"],
+        &[&redirect],
+    );
+    // WebAuthn needs a domain: the issuer is `localhost` on a port chosen here.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let issuer = format!("http://localhost:{port}");
+    let server = db.server(&[("TESSERA_LISTEN", &listen), ("TESSERA_ISSUER", &issuer)]);
+    let authenticator = browser.add_virtual_authenticator();
+
+    // /account: sign in with the password, add a passkey, see the recovery codes.
+    browser.goto(&format!("{issuer}/account"));
+    browser.wait_for("Sign in");
+    browser.type_into("input[name=email]", "alice@example.com");
+    browser.type_into("input[name=password]", "correct horse battery");
+    browser.click("button[type=submit]");
+    browser.wait_for("Add a passkey");
+    browser.click("#add-passkey");
+    browser.wait_for("recovery-codes");
+    assert_eq!(browser.virtual_credentials(&authenticator).len(), 1);
+    browser.goto(&format!("{issuer}/account"));
+    browser.wait_for("this device only");
+
+    // Sign out.
+    browser.goto(&format!("{issuer}/logout"));
+    browser.wait_for("Sign out");
+    browser.click("button[type=submit]");
+    browser.goto(&format!("{issuer}/account"));
+    browser.wait_for("name=\"email\"");
+
+    // Sign in to acme: the password, then the passkey.
+    let authorize = format!(
+        "{issuer}/authorize?response_type=code&client_id=web&redirect_uri={}&scope=openid&state=s2&tenant=acme&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    browser.goto(&authorize);
+    browser.wait_for("Sign in");
+    browser.type_into("input[name=email]", "alice@example.com");
+    browser.type_into("input[name=password]", "correct horse battery");
+    browser.click("button[type=submit]");
+    browser.wait_for("Use a passkey");
+    browser.click("#use-passkey");
+    let path = callbacks
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the browser reaches the redirect URI");
+    let code = url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut token = agent
+        .post(format!("http://{}/token", server.addr))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("client_id", "web"),
+            ("code_verifier", VERIFIER),
+        ])
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let body: Value = token.body_mut().read_json().unwrap();
+    let claims: Value = {
+        use base64::Engine;
+        let payload = body["id_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["iss"], issuer);
+    assert_eq!(claims["tenant"], "acme");
+    let amr = claims["amr"].as_array().unwrap();
+    assert!(
+        amr.contains(&"pwd".into()) && amr.contains(&"mfa".into()),
+        "{claims}"
+    );
+    assert!(
+        amr.contains(&"hwk".into()) || amr.contains(&"swk".into()),
+        "{claims}"
+    );
+    assert_eq!(claims["acr"], "mfa");
+}

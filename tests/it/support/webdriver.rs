@@ -166,6 +166,39 @@ impl Browser {
         );
     }
 
+    /// Adds a virtual authenticator to the session (W3C WebAuthn Level 2 §11.3): a
+    /// platform CTAP2 authenticator with resident keys and user verification that
+    /// always succeeds.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let added = self.command(
+            "POST",
+            &self.session_path("/webauthn/authenticator"),
+            json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            }),
+        );
+        added.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        self.command(
+            "GET",
+            &self.session_path(&format!(
+                "/webauthn/authenticator/{authenticator}/credentials"
+            )),
+            Value::Null,
+        )
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+
     pub fn click(&self, css: &str) {
         let element = self.find(css);
         self.command(
