@@ -85,6 +85,14 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
         )
         .route("/login/webauthn", web::post().to(browser::post_webauthn))
         .route(
+            "/login/passkey/begin",
+            web::post().to(browser::post_passkey_login_begin),
+        )
+        .route(
+            "/login/passkey",
+            web::post().to(browser::post_passkey_login),
+        )
+        .route(
             "/assets/webauthn.js",
             web::get().to(pages::get_webauthn_script),
         )

@@ -16,6 +16,8 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
+    /// The script's nonce, when passkeys can sign in.
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -203,6 +205,7 @@ mod tests {
             csrf: "c",
             email: "\"><img src=x onerror=alert(1)>",
             error: None,
+            nonce: None,
         }
         .render()
         .unwrap();

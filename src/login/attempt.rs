@@ -112,7 +112,7 @@ pub fn finish_login(
         return Ok(None);
     }
     let auth_time = db::now();
-    let session = create_session(tx, &user.id, auth_time, session_ttl)?;
+    let session = create_session(tx, &user.id, auth_time, session_ttl, super::PASSWORD_AMR)?;
     // A browser becomes known by a complete login (see `factor.rs`).
     let device = if attempt.from_known_browser() || settled == Settled::FirstFactor {
         None

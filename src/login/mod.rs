@@ -9,6 +9,7 @@ mod authorize;
 pub mod decide;
 mod factor;
 pub mod logout;
+mod passkey;
 mod pending;
 mod session;
 pub mod store;
@@ -26,6 +27,7 @@ use crate::audit::{ActorType, Origin};
 pub use attempt::{begin_login, finish_login, Attempt, SignedIn};
 pub use authorize::{validate, AuthorizeError, AuthorizeParams, ValidRequest};
 pub use factor::{confirm_enrolment, give_second_factor, Accepted, Enrolled, Given, Proof};
+pub use passkey::sign_in_with_passkey;
 pub use pending::{finish_pending, load_pending, set_pending_user, start_pending, PendingHandle};
 pub use session::{
     current_session, end_session, is_fresh, post_logout_redirect, record_throttled, session_csrf,

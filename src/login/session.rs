@@ -12,13 +12,13 @@ use crate::tokens::{opaque, opaque_hash};
 use crate::users::{self, User};
 
 use super::store::{self, Session};
-use super::PASSWORD_AMR;
 
 pub(super) fn create_session(
     tx: &mut DbConnection,
     user_id: &str,
     auth_time: NaiveDateTime,
     ttl: std::time::Duration,
+    amr: &str,
 ) -> Result<String> {
     let token = opaque();
     store::insert_session(
@@ -31,7 +31,7 @@ pub(super) fn create_session(
             expires_at: auth_time
                 + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8)),
             ended_at: None,
-            amr: PASSWORD_AMR.to_owned(),
+            amr: amr.to_owned(),
         },
     )?;
     Ok(token)

@@ -170,6 +170,16 @@ pub fn begin_registration(
         .webauthn
         .start_passkey_registration(user_handle(user)?, &user.email, &user.email, Some(exclude))
         .map_err(|e| Error::internal(format!("webauthn registration: {e}")))?;
+    let mut options = serde_json::to_value(&options).map_err(Error::internal)?;
+    // A key that stores itself on the authenticator can later sign in without a
+    // password (`begin_discoverable`); preferred, not required, so any security key
+    // still registers as a second factor.
+    if let Some(selection) = options
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        selection.insert("residentKey".into(), "preferred".into());
+    }
     begin(tx, Some(user), "register", &state, &options)
 }
 
@@ -385,4 +395,94 @@ pub fn remove(
         )?;
     }
     Ok(removed)
+}
+
+/// Starts a passwordless sign-in: the authenticator chooses the credential (a
+/// discoverable one) and so names the user.
+pub fn begin_discoverable(tx: &mut DbConnection, rp: &RelyingParty) -> Result<Challenge> {
+    let (options, state) = rp
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| Error::internal(format!("webauthn discoverable: {e}")))?;
+    begin(tx, None, "discover", &state, &options)
+}
+
+/// Finishes a passwordless sign-in: the user the credential belongs to, and the method
+/// it proves (`hwk` or `swk`; user verification was required). Audited either way in
+/// the `system` chain (`mfa.verified` or `mfa.failed`, `{"factor": "webauthn",
+/// "passwordless": true}`). `None` for an unknown credential, a credential of another
+/// user than its handle names, a failed signature, a spent or expired ceremony.
+pub fn finish_discoverable(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    rp: &RelyingParty,
+    handle: &str,
+    answer: &str,
+) -> Result<Option<(User, &'static str)>> {
+    let found = verify_discoverable(tx, rp, handle, answer)?;
+    let event = match &found {
+        Some((user, _)) => Event::success(SYSTEM_TENANT_ID, "mfa.verified", "user", &user.id),
+        None => Event::new(SYSTEM_TENANT_ID, "mfa.failed", Outcome::Failure),
+    };
+    audit::record(
+        tx,
+        origin,
+        event.with_details(serde_json::json!({ "factor": "webauthn", "passwordless": true })),
+    )?;
+    Ok(found)
+}
+
+fn verify_discoverable(
+    tx: &mut DbConnection,
+    rp: &RelyingParty,
+    handle: &str,
+    answer: &str,
+) -> Result<Option<(User, &'static str)>> {
+    let Some(state) =
+        take::<webauthn_rs::prelude::DiscoverableAuthentication>(tx, handle, None, "discover")?
+    else {
+        return Ok(None);
+    };
+    let Ok(response) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+        return Ok(None);
+    };
+    let Ok((user_handle, credential_id)) =
+        rp.webauthn.identify_discoverable_authentication(&response)
+    else {
+        return Ok(None);
+    };
+    use base64::Engine;
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(credential_id);
+    let Some(row) =
+        store::webauthn_credential(tx, &id)?.filter(|r| r.user_id == user_handle.to_string())
+    else {
+        return Ok(None);
+    };
+    let mut passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
+    let Ok(result) = rp
+        .webauthn
+        .finish_discoverable_authentication_v2(&response, state, &passkey)
+    else {
+        return Ok(None);
+    };
+    if result.counter() > 0 && result.counter() <= stored_counter(&row.passkey) {
+        return Ok(None);
+    }
+    let Some(user) = crate::users::find(tx, &row.user_id)?.filter(|u| u.status == "active") else {
+        return Ok(None);
+    };
+    passkey.update_credential(&result);
+    store::used_webauthn(
+        tx,
+        &id,
+        &serde_json::to_string(&passkey).map_err(Error::internal)?,
+        result.backup_state(),
+        db::now(),
+    )?;
+    let method = if row.backup_eligible || result.backup_eligible() {
+        "swk"
+    } else {
+        "hwk"
+    };
+    Ok(Some((user, method)))
 }

@@ -604,5 +604,28 @@ both_backends_async! {
         let actions = db.audit_actions(tessera::tenants::SYSTEM_TENANT_ID);
         assert!(actions.contains(&("mfa.enrolled".into(), "success".into())));
         assert!(actions.contains(&("mfa.verified".into(), "success".into())));
+
+        // The login page offers a passwordless sign-in; its ceremony names no user, and
+        // an answer that does not verify gets the login page back, nothing else.
+        let mut third = Browser::default();
+        let page = third.get(&app, &authorize_path("web", &[("tenant", "acme")])).await;
+        assert!(page.body.contains("id=\"sign-in-with-passkey\""), "{}", page.body);
+        let (request, csrf) = form(&page);
+        let foreign = call(&app, Browser::default().post_request("/login/passkey/begin", &[("request", &request), ("csrf", &csrf)])).await;
+        assert_eq!(foreign.status, 403);
+        let begun = third.post(&app, "/login/passkey/begin", &[("request", &request), ("csrf", &csrf)]).await;
+        assert_eq!(begun.status, 200, "{}", begun.body);
+        let ceremony = begun.json();
+        assert!(ceremony["options"]["publicKey"]["allowCredentials"].as_array().is_none_or(|a| a.is_empty()), "{ceremony}");
+        let refused = third.post(&app, "/login/passkey", &[("request", &request), ("csrf", &csrf), ("handle", ceremony["handle"].as_str().unwrap()), ("credential", "{}")]).await;
+        assert_eq!(refused.status, 200);
+        assert!(refused.body.contains("The passkey was not accepted."), "{}", refused.body);
+        assert!(!refused.headers.get_all("set-cookie").any(|c| c.to_str().unwrap().starts_with("tessera_session=")));
+        let details: Vec<String> = tessera::db::schema::audit_events::table
+            .filter(tessera::db::schema::audit_events::action.eq("login.failure"))
+            .select(tessera::db::schema::audit_events::details)
+            .load(&mut db.conn())
+            .unwrap();
+        assert!(details.iter().any(|d| d.contains("passkey")), "{details:?}");
     }
 }

@@ -154,9 +154,9 @@ fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
 /// A passkey end to end in Chromium with a virtual authenticator (the DevTools
 /// `WebAuthn` domain, through WebDriver): alice registers one at `/account`, signs
 /// out, and signs in to a tenant that requires a second factor with her password and
-/// the passkey; the ID token says so.
+/// the passkey; then, signed out again, with the passkey alone. The tokens say so.
 #[test]
-fn register_a_passkey_sign_out_and_sign_in_with_it_in_chromium() {
+fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     let Some(browser) = RealBrowser::start() else {
         return;
     };
@@ -278,4 +278,48 @@ fn register_a_passkey_sign_out_and_sign_in_with_it_in_chromium() {
         "{claims}"
     );
     assert_eq!(claims["acr"], "mfa");
+
+    // Signed out again, the passkey alone signs her in: no password, two factors.
+    browser.goto(&format!("{issuer}/logout"));
+    browser.wait_for("Sign out");
+    browser.click("button[type=submit]");
+    browser.goto(&authorize.replace("state=s2", "state=s3"));
+    browser.wait_for("Sign in with a passkey");
+    browser.click("#sign-in-with-passkey");
+    let path = callbacks
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the browser reaches the redirect URI again");
+    assert!(path.contains("state=s3"), "{path}");
+    let code = url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let mut token = agent
+        .post(format!("http://{}/token", server.addr))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("client_id", "web"),
+            ("code_verifier", VERIFIER),
+        ])
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let body: Value = token.body_mut().read_json().unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let claims: Value = {
+        use base64::Engine;
+        let payload = access.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let amr = claims["amr"].as_array().unwrap();
+    assert!(!amr.contains(&"pwd".into()), "{claims}");
+    assert!(amr.contains(&"mfa".into()), "{claims}");
+    assert_eq!(claims["acr"], "mfa");
+    assert_eq!(claims["tenant"], "acme");
 }

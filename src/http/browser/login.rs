@@ -175,6 +175,131 @@ pub async fn post_login(
     Ok(respond(&app, step, true))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct PasskeyForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    handle: Option<String>,
+    credential: Option<String>,
+}
+
+const PASSKEY_REFUSED: &str = "The passkey was not accepted.";
+
+/// `POST /login/passkey/begin`: the options of a passwordless sign-in (JSON), for the
+/// pending request the form belongs to.
+pub async fn post_passkey_begin(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PasskeyForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let (Some(rp), Some(id), Some(csrf)) = (app.webauthn.clone(), form.request, form.csrf) else {
+        return Err(Error::Forbidden);
+    };
+    let cookie = request_cookie(&req, REQUEST_COOKIE);
+    let state = app.into_inner();
+    let challenge = blocking(move || {
+        let mut conn = state.pool.get()?;
+        login::load_pending(&mut conn, &id, &csrf, cookie.as_deref())?;
+        crate::db::write_tx(&mut conn, |tx| {
+            crate::mfa::webauthn::begin_discoverable(tx, &rp)
+        })
+    })
+    .await?;
+    Ok(super::factor::ceremony_json(challenge))
+}
+
+/// `POST /login/passkey`: the browser's answer; on success the authorization goes on
+/// as after a password and a second factor.
+pub async fn post_passkey(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PasskeyForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let (Some(rp), Some(request_handle), Some(csrf)) =
+        (app.webauthn.clone(), form.request, form.csrf)
+    else {
+        return Ok(respond(&app, Next::expired().into(), true));
+    };
+    let cookie = request_cookie(&req, REQUEST_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let ceremony = form.handle.unwrap_or_default();
+    let answer = form.credential.unwrap_or_default();
+    let state = app.clone().into_inner();
+    let step = blocking(move || {
+        let app = &state;
+        let mut conn = app.pool.get()?;
+        let pending =
+            match login::load_pending(&mut conn, &request_handle, &csrf, cookie.as_deref()) {
+                Ok(pending) => pending,
+                Err(Error::Forbidden) => return Ok(Next::expired().into()),
+                Err(e) => return Err(e),
+            };
+        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
+        let origin = login::browser_origin(None, ip, request_id);
+        let handle = PendingHandle {
+            id: request_handle.clone(),
+            csrf: csrf.clone(),
+        };
+        crate::db::write_tx(&mut conn, |tx| {
+            let signed = login::sign_in_with_passkey(
+                tx,
+                &origin,
+                &rp,
+                &ceremony,
+                &answer,
+                app.config.session_ttl,
+            )?;
+            let Some((user, signed, amr)) = signed else {
+                return Ok(Step::from(Next::Login {
+                    handle: handle.clone(),
+                    client_name: client.name.clone(),
+                    redirect_uri: pending.redirect_uri.clone(),
+                    email: String::new(),
+                    error: Some(PASSKEY_REFUSED),
+                }));
+            };
+            let origin =
+                login::browser_origin(Some(&user.id), origin.ip.clone(), origin.request_id.clone());
+            let session_hash = crate::tokens::opaque_hash(&signed.session);
+            let input = decide::Request {
+                flow: Flow::Pending {
+                    row: &pending,
+                    handle: &handle,
+                },
+                code: pending_code(&pending, &session_hash, &amr),
+                client_tenant: client.tenant_id.as_deref(),
+                user: &user,
+                auth_time: signed.auth_time,
+                hint: pending.tenant_hint.as_deref(),
+                no_prompt: false,
+                picked: false,
+                wants_mfa: pending.wants_mfa(),
+            };
+            let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
+            let ctx = Context {
+                issuer: &app.config.issuer,
+                redirect_uri: &pending.redirect_uri,
+                state: pending.state.as_deref(),
+                client_name: &client.name,
+            };
+            Ok(Step {
+                next: render(&ctx, decision),
+                set_session: Some(signed.session),
+                set_device: signed.device,
+            })
+        })
+    })
+    .await?;
+    crate::metrics::login(if step.set_session.is_some() {
+        "success"
+    } else {
+        "failure"
+    });
+    Ok(respond(&app, step, true))
+}
+
 pub(super) fn throttled() -> HttpResponse {
     let mut response = pages::message(
         StatusCode::TOO_MANY_REQUESTS,

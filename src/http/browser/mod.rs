@@ -23,7 +23,9 @@ pub use account::{
 };
 pub use authorize::{get_authorize, post_authorize};
 pub use factor::{post_continue, post_enrol, post_factor, post_webauthn, post_webauthn_begin};
-pub use login::post_login;
+pub use login::{
+    post_login, post_passkey as post_passkey_login, post_passkey_begin as post_passkey_login_begin,
+};
 pub use logout::{get_logout, post_logout};
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -140,18 +142,25 @@ pub(super) fn respond(state: &AppState, step: Step, after_post: bool) -> HttpRes
             redirect_uri,
             email,
             error,
-        } => held_page(
-            state,
-            &handle,
-            &LoginPage {
-                client_name: &client_name,
-                request: &handle.id,
-                csrf: &handle.csrf,
-                email: &email,
-                error,
-            },
-            &redirect_uri,
-        ),
+        } => {
+            // A passkey can sign in without a password where the issuer has passkeys.
+            let nonce = state.webauthn.is_some().then(pages::nonce);
+            let mut r = pages::render_with_script(
+                StatusCode::OK,
+                &LoginPage {
+                    client_name: &client_name,
+                    request: &handle.id,
+                    csrf: &handle.csrf,
+                    email: &email,
+                    error,
+                    nonce: nonce.as_deref(),
+                },
+                pages::csp_source(&redirect_uri).as_deref(),
+                nonce.as_deref(),
+            );
+            let _ = r.add_cookie(&request_cookie_of(state, &handle));
+            r
+        }
         Next::Pick {
             handle,
             client_name,
