@@ -121,6 +121,14 @@ fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
             "/account/passkey/remove",
             web::post().to(browser::post_passkey_remove),
         )
+        .route(
+            "/account/passkey-login/begin",
+            web::post().to(browser::post_account_passkey_login_begin),
+        )
+        .route(
+            "/account/passkey-login",
+            web::post().to(browser::post_account_passkey_login),
+        )
         .route("/logout", web::get().to(browser::get_logout))
         .route("/logout", web::post().to(browser::post_logout))
         .route("/userinfo", web::get().to(userinfo::get_userinfo))

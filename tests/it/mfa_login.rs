@@ -576,6 +576,10 @@ both_backends_async! {
         // Without the session's token, no ceremony begins.
         let forged = call(&app, browser.post_request("/account/passkey/begin", &[("csrf", "nope")])).await;
         assert_eq!(forged.status, 403);
+        let forged = call(&app, Browser::default().post_request("/account/passkey-login/begin", &[("csrf", "nope")])).await;
+        assert_eq!(forged.status, 403);
+        let refused = browser.post(&app, "/account/passkey-login", &[("csrf", &csrf), ("handle", "h"), ("credential", "{}")]).await;
+        assert!(refused.body.contains("Invalid credentials."), "{}", refused.body);
 
         // Signing in to acme (required): password, then the passkey.
         let mut other = Browser::default();

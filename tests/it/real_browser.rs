@@ -154,7 +154,8 @@ fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
 /// A passkey end to end in Chromium with a virtual authenticator (the DevTools
 /// `WebAuthn` domain, through WebDriver): alice registers one at `/account`, signs
 /// out, and signs in to a tenant that requires a second factor with her password and
-/// the passkey; then, signed out again, with the passkey alone. The tokens say so.
+/// the passkey; then, signed out again, with the passkey alone, at the login page and
+/// at `/account`. The tokens say so.
 #[test]
 fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     let Some(browser) = RealBrowser::start() else {
@@ -213,6 +214,7 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     browser.goto(&format!("{issuer}/logout"));
     browser.wait_for("Sign out");
     browser.click("button[type=submit]");
+    browser.wait_for("<title>Signed out</title>");
     browser.goto(&format!("{issuer}/account"));
     browser.wait_for("name=\"email\"");
 
@@ -283,6 +285,7 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     browser.goto(&format!("{issuer}/logout"));
     browser.wait_for("Sign out");
     browser.click("button[type=submit]");
+    browser.wait_for("<title>Signed out</title>");
     browser.goto(&authorize.replace("state=s2", "state=s3"));
     browser.wait_for("Sign in with a passkey");
     browser.click("#sign-in-with-passkey");
@@ -322,4 +325,18 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     assert!(amr.contains(&"mfa".into()), "{claims}");
     assert_eq!(claims["acr"], "mfa");
     assert_eq!(claims["tenant"], "acme");
+
+    // At /account, signed out, the passkey signs her in fresh enough to make changes.
+    browser.goto(&format!("{issuer}/logout"));
+    browser.wait_for("Sign out");
+    browser.click("button[type=submit]");
+    browser.wait_for("<title>Signed out</title>");
+    browser.goto(&format!("{issuer}/account"));
+    browser.wait_for("Use a passkey instead");
+    browser.click("#account-passkey-login");
+    let page = browser.wait_for("Signed in as");
+    assert!(
+        page.contains("alice@example.com") && page.contains("Add a passkey"),
+        "{page}"
+    );
 }

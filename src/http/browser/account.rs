@@ -118,9 +118,8 @@ fn render(state: &AppState, reply: Reply) -> HttpResponse {
     match reply {
         Reply::Page { user, csrf, error } => {
             let anonymous = user.is_none();
-            // The script only where a passkey can be added.
-            let nonce = (user.as_ref().is_some_and(|u| u.fresh) && state.webauthn.is_some())
-                .then(pages::nonce);
+            // The script where passkeys exist: to sign in, confirm, or add one.
+            let nonce = state.webauthn.is_some().then(pages::nonce);
             let mut response = pages::render_with_script(
                 StatusCode::OK,
                 &AccountPage {
@@ -215,6 +214,76 @@ pub async fn get_account(
     Ok(render(&app, reply))
 }
 
+/// Whether a sign-in form carries this browser's token: the session's, or (before a
+/// session) the double-submit cookie's.
+fn sign_in_form_ok(req: &HttpRequest, csrf: Option<&str>) -> bool {
+    let csrf = csrf.unwrap_or_default();
+    let by_session = request_cookie(req, SESSION_COOKIE)
+        .is_some_and(|c| login::session_csrf_matches(PURPOSE, &c, csrf));
+    let by_cookie = request_cookie(req, FORM_COOKIE)
+        .is_some_and(|c| !csrf.is_empty() && bool::from(c.as_bytes().ct_eq(csrf.as_bytes())));
+    by_session || by_cookie
+}
+
+/// `POST /account/passkey-login/begin`: a passwordless sign-in (JSON), for the sign-in
+/// or "confirm it is you" form.
+pub async fn post_passkey_login_begin(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, Error> {
+    let rp = app.webauthn.clone().ok_or(Error::NotFound)?;
+    if !sign_in_form_ok(&req, form.csrf.as_deref()) {
+        return Err(Error::Forbidden);
+    }
+    let state = app.into_inner();
+    let challenge = blocking(move || {
+        let mut conn = state.pool.get()?;
+        crate::db::write_tx(&mut conn, |tx| mfa::webauthn::begin_discoverable(tx, &rp))
+    })
+    .await?;
+    Ok(super::factor::ceremony_json(challenge))
+}
+
+/// `POST /account/passkey-login`: the answer; a new session (two factors, fresh).
+pub async fn post_passkey_login(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let rp = app.webauthn.clone().ok_or(Error::NotFound)?;
+    if !sign_in_form_ok(&req, form.csrf.as_deref()) {
+        return Ok(render(&app, Reply::Forbidden));
+    }
+    let session_cookie = request_cookie(&req, SESSION_COOKIE);
+    let (ip, request_id) = request_meta(&req);
+    let state = app.clone().into_inner();
+    let reply = blocking(move || {
+        let mut conn = state.pool.get()?;
+        let origin = login::browser_origin(None, ip, request_id);
+        let signed = crate::db::write_tx(&mut conn, |tx| {
+            login::sign_in_with_passkey(
+                tx,
+                &origin,
+                &rp,
+                form.handle.as_deref().unwrap_or_default(),
+                form.credential.as_deref().unwrap_or_default(),
+                state.config.session_ttl,
+            )
+        })?;
+        match signed {
+            Some((_, signed, _)) => Ok(Reply::SignedIn {
+                session: signed.session,
+                device: signed.device,
+            }),
+            None => current_page(&mut conn, session_cookie.as_deref(), Some(INVALID)),
+        }
+    })
+    .await?;
+    Ok(render(&app, reply))
+}
+
 /// `POST /account/login`: the password (and the second factor, if the user has one);
 /// a new session on success. Every failure gives the same page.
 pub async fn post_account_login(
@@ -224,20 +293,8 @@ pub async fn post_account_login(
 ) -> Result<HttpResponse, Error> {
     let form = form.into_inner();
     let session_cookie = request_cookie(&req, SESSION_COOKIE);
-    let form_cookie = request_cookie(&req, FORM_COOKIE);
-    let csrf = form.csrf.unwrap_or_default();
-    let by_session = session_cookie
-        .as_deref()
-        .is_some_and(|c| login::session_csrf_matches(PURPOSE, c, &csrf));
-    let by_cookie = form_cookie
-        .as_deref()
-        .is_some_and(|c| !csrf.is_empty() && bool::from(c.as_bytes().ct_eq(csrf.as_bytes())));
-    if !by_session && !by_cookie {
-        return Ok(pages::message(
-            StatusCode::FORBIDDEN,
-            "Sign-in failed",
-            super::FORM_EXPIRED,
-        ));
+    if !sign_in_form_ok(&req, form.csrf.as_deref()) {
+        return Ok(render(&app, Reply::Forbidden));
     }
     let source = crate::http::client_ip(&req).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     if let Verdict::Throttled { .. } = app.throttle.check(source) {

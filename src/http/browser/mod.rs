@@ -18,7 +18,9 @@ mod login;
 mod logout;
 
 pub use account::{
-    get_account, post_account_login, post_passkey, post_passkey_begin, post_passkey_remove,
+    get_account, post_account_login, post_passkey, post_passkey_begin,
+    post_passkey_login as post_account_passkey_login,
+    post_passkey_login_begin as post_account_passkey_login_begin, post_passkey_remove,
     post_recovery, post_totp, post_totp_confirm, post_totp_remove,
 };
 pub use authorize::{get_authorize, post_authorize};
