@@ -39,6 +39,52 @@ fn callback_listener() -> (String, mpsc::Receiver<String>) {
     (uri, rx)
 }
 
+/// The `code` of the redirect the browser reached (its request path).
+fn code_of(path: &str) -> String {
+    url::form_urlencoded::parse(
+        path.split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == "code")
+    .map(|(_, v)| v.into_owned())
+    .expect("a code")
+}
+
+/// Exchanges a code of the public client `web` at the server `base`; the token
+/// response.
+fn exchange(base: &str, code: &str, redirect: &str) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut token = agent
+        .post(format!("{base}/token"))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", "web"),
+            ("code_verifier", VERIFIER),
+        ])
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    token.body_mut().read_json().unwrap()
+}
+
+/// A JWT's claims, unverified (the other suites verify signatures).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
     let Some(browser) = RealBrowser::start() else {
@@ -107,33 +153,8 @@ fn sign_in_pick_a_tenant_and_sign_out_in_chromium() {
     assert!(!param("iss").is_empty());
 
     // The code exchanges for tokens of the picked tenant.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut token = agent
-        .post(server.url("/token"))
-        .send_form([
-            ("grant_type", "authorization_code"),
-            ("code", param("code").as_str()),
-            ("redirect_uri", redirect.as_str()),
-            ("client_id", "web"),
-            ("code_verifier", VERIFIER),
-        ])
-        .unwrap();
-    assert_eq!(token.status(), 200);
-    let body: Value = token.body_mut().read_json().unwrap();
-    let access = body["access_token"].as_str().unwrap();
-    let claims: Value = {
-        use base64::Engine;
-        let payload = access.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let body = exchange(&server.url(""), &param("code"), &redirect);
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["tenant"], "globex");
     assert_eq!(claims["roles"], serde_json::json!(["admin"]));
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
@@ -233,41 +254,8 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
     let path = callbacks
         .recv_timeout(Duration::from_secs(20))
         .expect("the browser reaches the redirect URI");
-    let code = url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut token = agent
-        .post(format!("http://{}/token", server.addr))
-        .send_form([
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect.as_str()),
-            ("client_id", "web"),
-            ("code_verifier", VERIFIER),
-        ])
-        .unwrap();
-    assert_eq!(token.status(), 200);
-    let body: Value = token.body_mut().read_json().unwrap();
-    let claims: Value = {
-        use base64::Engine;
-        let payload = body["id_token"]
-            .as_str()
-            .unwrap()
-            .split('.')
-            .nth(1)
-            .unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let body = exchange(&server.url(""), &code_of(&path), &redirect);
+    let claims = jwt_claims(body["id_token"].as_str().unwrap());
     assert_eq!(claims["iss"], issuer);
     assert_eq!(claims["tenant"], "acme");
     let amr = claims["amr"].as_array().unwrap();
@@ -293,33 +281,8 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the browser reaches the redirect URI again");
     assert!(path.contains("state=s3"), "{path}");
-    let code = url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    let mut token = agent
-        .post(format!("http://{}/token", server.addr))
-        .send_form([
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect.as_str()),
-            ("client_id", "web"),
-            ("code_verifier", VERIFIER),
-        ])
-        .unwrap();
-    assert_eq!(token.status(), 200);
-    let body: Value = token.body_mut().read_json().unwrap();
-    let access = body["access_token"].as_str().unwrap();
-    let claims: Value = {
-        use base64::Engine;
-        let payload = access.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let body = exchange(&server.url(""), &code_of(&path), &redirect);
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
     let amr = claims["amr"].as_array().unwrap();
     assert!(!amr.contains(&"pwd".into()), "{claims}");
     assert!(amr.contains(&"mfa".into()), "{claims}");
