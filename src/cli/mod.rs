@@ -111,6 +111,10 @@ pub fn run() -> i32 {
     } else {
         "warn"
     }))
+    // webauthn-rs traces ceremony data (client data, credential ids) at debug level:
+    // never into Tessera's log, whatever `RUST_LOG` says.
+    .filter_module("webauthn_rs", log::LevelFilter::Warn)
+    .filter_module("webauthn_rs_core", log::LevelFilter::Warn)
     .init();
 
     let overrides = Overrides {
