@@ -77,7 +77,7 @@
         credentials: "same-origin",
       });
       if (!begun.ok) {
-        fail(button, "This page has expired. Start again.");
+        fail(button, "This could not be started. Reload the page and try again.");
         return;
       }
       const ceremony = await begun.json();

@@ -377,7 +377,8 @@ fn stored_counter(passkey_json: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Removes one of the user's credentials; audited as `mfa.removed`.
+/// Removes one of the user's credentials and, when no factor is left, the recovery
+/// codes that stood in for them; audited as `mfa.removed`.
 pub fn remove(
     tx: &mut DbConnection,
     origin: &Origin,
@@ -385,6 +386,9 @@ pub fn remove(
     credential_id: &str,
 ) -> Result<bool> {
     let removed = store::delete_webauthn(tx, &user.id, credential_id)?;
+    if removed && !super::factors(tx, user)?.any() {
+        store::replace_recovery(tx, &user.id, &[])?;
+    }
     if removed {
         audit::record(
             tx,

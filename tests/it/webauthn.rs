@@ -92,8 +92,23 @@ both_backends! {
         let id = webauthn::credentials(&mut conn, &alice).unwrap()[1].id.clone();
         assert!(!write_tx(&mut conn, |tx| webauthn::remove(tx, &origin, &bob, &id)).unwrap());
         assert!(write_tx(&mut conn, |tx| webauthn::remove(tx, &origin, &alice, &id)).unwrap());
+        // Recovery codes outlive a removed key while another factor is left, not after.
+        write_tx(&mut conn, |tx| tessera::mfa::regenerate_recovery(tx, &origin, &alice)).unwrap();
+        let first = webauthn::credentials(&mut conn, &alice).unwrap()[0].id.clone();
+        let (handle, answer) = register(&db, &rp, &mut SoftPasskey::new(true), &alice);
+        assert!(write_tx(&mut conn, |tx| webauthn::finish_registration(tx, &origin, &rp, &alice, &handle, &answer, "Spare")).unwrap());
+        assert!(write_tx(&mut conn, |tx| webauthn::remove(tx, &origin, &alice, &first)).unwrap());
+        assert_eq!(tessera::mfa::factors(&mut conn, &alice).unwrap().recovery_codes, 10);
         assert!(write_tx(&mut conn, |tx| tessera::mfa::reset(tx, &origin, &alice, "lost keys")).unwrap());
         assert!(webauthn::credentials(&mut conn, &alice).unwrap().is_empty());
-        assert!(!tessera::mfa::factors(&mut conn, &alice).unwrap().any());
+        let left = tessera::mfa::factors(&mut conn, &alice).unwrap();
+        assert!(!left.any() && left.recovery_codes == 0);
+        // The last key removed by its user takes the recovery codes with it.
+        let (handle, answer) = register(&db, &rp, &mut SoftPasskey::new(true), &alice);
+        assert!(write_tx(&mut conn, |tx| webauthn::finish_registration(tx, &origin, &rp, &alice, &handle, &answer, "Only")).unwrap());
+        write_tx(&mut conn, |tx| tessera::mfa::regenerate_recovery(tx, &origin, &alice)).unwrap();
+        let only = webauthn::credentials(&mut conn, &alice).unwrap()[0].id.clone();
+        assert!(write_tx(&mut conn, |tx| webauthn::remove(tx, &origin, &alice, &only)).unwrap());
+        assert_eq!(tessera::mfa::factors(&mut conn, &alice).unwrap().recovery_codes, 0);
     }
 }
