@@ -169,3 +169,139 @@ fn no_secret_reaches_the_log() {
         assert!(leaked.is_empty(), "a secret reached the log: {leaked:?}");
     }
 }
+
+/// The same for second factors: enrolment (the seed is in the page, never in the log),
+/// a wrong and a right TOTP code, the recovery codes shown and one of them used.
+#[test]
+fn no_second_factor_reaches_the_log() {
+    let db = TestDb::sqlite();
+    let acme = db.tenant("acme");
+    db.user("alice@example.com", "correct horse battery");
+    db.member("acme", "alice@example.com", &["member"]);
+    db.client(
+        "web",
+        Some("acme"),
+        false,
+        &["authorization_code"],
+        &["openid", "offline_access"],
+        &[REDIRECT],
+    );
+    {
+        let mut conn = db.conn();
+        tessera::db::write_tx(&mut conn, |tx| {
+            tessera::mfa::set_policy(
+                tx,
+                &tessera::audit::Origin::cli(),
+                &acme,
+                tessera::mfa::Policy::Required,
+            )
+        })
+        .unwrap();
+    }
+    let server = db.server(&[("RUST_LOG", "debug")]);
+    let browser = || -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into()
+    };
+    // Signs in with the password; the page that follows.
+    let sign_in = |agent: &ureq::Agent| -> String {
+        let html = agent
+            .get(server.url(&authorize_path("web", &[])))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let form = [
+            ("request", field(&html, "request").unwrap()),
+            ("csrf", field(&html, "csrf").unwrap()),
+            ("email", "alice@example.com".to_owned()),
+            ("password", "correct horse battery".to_owned()),
+        ];
+        agent
+            .post(server.url("/login"))
+            .send_form(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    let post = |agent: &ureq::Agent, path: &str, page: &str, code: &str| -> (u16, String) {
+        let form = [
+            ("request", field(page, "request").unwrap()),
+            ("csrf", field(page, "csrf").unwrap()),
+            ("code", code.to_owned()),
+        ];
+        let mut reply = agent
+            .post(server.url(path))
+            .send_form(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .unwrap();
+        (
+            reply.status().as_u16(),
+            reply.body_mut().read_to_string().unwrap(),
+        )
+    };
+
+    let first = browser();
+    let enrol = sign_in(&first);
+    let uri = crate::mfa_login::otpauth_uri_in(&enrol);
+    let seed_text = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let secret = crate::mfa::secret_of(&uri);
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let right = crate::mfa::code(&secret, now);
+    let wrong = if right == "314159" {
+        "271828"
+    } else {
+        "314159"
+    };
+    assert!(post(&first, "/login/enrol", &enrol, wrong)
+        .1
+        .contains("Invalid code."));
+    let (_, shown) = post(&first, "/login/enrol", &enrol, &right);
+    let start = shown
+        .find("id=\"recovery-codes\"")
+        .expect("the recovery codes");
+    let recovery: Vec<String> = shown[start..]
+        .split("<code>")
+        .skip(1)
+        .map(|c| c[..c.find('<').unwrap()].to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    let second = browser();
+    let page = sign_in(&second);
+    assert!(page.contains("action=\"/login/factor\""), "{page}");
+    let (status, _) = post(&second, "/login/factor", &page, &recovery[0]);
+    assert_eq!(status, 303);
+
+    let log = server.log.clone();
+    assert!(server.stop().success());
+    let lines = log.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("\"POST /login/factor\"")),
+        "{lines:#?}"
+    );
+    let mut secrets = vec![seed_text, right, wrong.to_owned()];
+    secrets.extend(recovery);
+    for secret in &secrets {
+        let leaked: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains(secret.as_str()))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "a second factor reached the log: {leaked:?}"
+        );
+    }
+}

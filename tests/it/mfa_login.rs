@@ -76,13 +76,17 @@ fn form(page: &Reply) -> (String, String) {
     )
 }
 
-/// The enrolment page's `otpauth://` URI (HTML-escaped `&` undone).
-fn otpauth_uri(page: &Reply) -> String {
-    let start = page.body.find("otpauth://totp/").expect("an otpauth URI");
-    let end = start + page.body[start..].find('<').unwrap();
-    page.body[start..end]
+/// A page's `otpauth://` URI (HTML-escaped `&` undone).
+pub(crate) fn otpauth_uri_in(html: &str) -> String {
+    let start = html.find("otpauth://totp/").expect("an otpauth URI");
+    let end = start + html[start..].find('<').unwrap();
+    html[start..end]
         .replace("&amp;", "&")
         .replace("&#x3d;", "=")
+}
+
+fn otpauth_uri(page: &Reply) -> String {
+    otpauth_uri_in(&page.body)
 }
 
 /// Signs alice in to acme and enrols TOTP through the pages; returns the secret, the
