@@ -131,6 +131,26 @@ pub fn finish_login(
     }))
 }
 
+/// Completes a login that needed no second factor after all (the tenant's policy did
+/// not ask for one), for a user who has one: the attempt row's count starts over, as
+/// after any complete login, and a browser not known yet becomes known (its cookie is
+/// returned). Without this, such a user's failures would add up across successful
+/// logins and their browsers would never become known.
+pub fn complete_without_factor(
+    tx: &mut DbConnection,
+    attempt: &Attempt,
+    policy: Lockout,
+) -> Result<Option<String>> {
+    let (Some(row), Some(user)) = (&attempt.counted_on, &attempt.user) else {
+        return Ok(None);
+    };
+    users::settle_attempt(tx, row, policy, Settled::Success)?;
+    if attempt.from_known_browser() {
+        return Ok(None);
+    }
+    Ok(Some(users::remember_device(tx, &user.id)?))
+}
+
 /// Records that failures locked the account (or, for a known browser, that browser).
 pub(super) fn record_locked(
     tx: &mut DbConnection,

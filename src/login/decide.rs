@@ -119,7 +119,12 @@ pub fn decide(
                         passkey: factors.webauthn > 0,
                     });
                 }
-                let enrolment = mfa::begin_totp(tx, settings.sealer, user, settings.label)?;
+                // The same key while an enrolment waits (the user may have scanned it).
+                let enrolment =
+                    match mfa::pending_enrolment(tx, settings.sealer, user, settings.label)? {
+                        Some(pending) => pending,
+                        None => mfa::begin_totp(tx, settings.sealer, user, settings.label)?,
+                    };
                 return Ok(Decision::Enrol { handle, enrolment });
             }
             let code = code::issue_code(

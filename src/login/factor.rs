@@ -112,10 +112,15 @@ pub fn give_second_factor(
 pub struct Enrolled {
     pub amr: String,
     pub recovery_codes: Vec<String>,
+    /// The enrolling browser's new known-browser cookie: enrolment forgets every
+    /// browser known before, and this one has just given both factors.
+    pub device: String,
 }
 
 /// Confirms the user's pending TOTP enrolment with its first code; that code counts as
-/// the login's second factor, and a first set of recovery codes is generated.
+/// the session's second factor, and a new set of recovery codes is generated. At login
+/// only a user without a factor may enrol (the caller checks): one who has a factor
+/// adds another at `/account`, after giving it.
 pub fn confirm_enrolment(
     tx: &mut DbConnection,
     origin: &Origin,
@@ -131,9 +136,11 @@ pub fn confirm_enrolment(
     }
     let recovery_codes = mfa::regenerate_recovery(tx, origin, user)?;
     let amr = raise(tx, session, Some("otp"))?;
+    let device = users::remember_device(tx, &user.id)?;
     Ok(Some(Enrolled {
         amr,
         recovery_codes,
+        device,
     }))
 }
 

@@ -24,7 +24,7 @@ pub const MFA_ACR: &str = "mfa";
 
 use crate::audit::{ActorType, Origin};
 
-pub use attempt::{begin_login, finish_login, Attempt, SignedIn};
+pub use attempt::{begin_login, complete_without_factor, finish_login, Attempt, SignedIn};
 pub use authorize::{validate, AuthorizeError, AuthorizeParams, ValidRequest};
 pub use factor::{confirm_enrolment, give_second_factor, Accepted, Enrolled, Given, Proof};
 pub use passkey::sign_in_with_passkey;

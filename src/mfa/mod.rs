@@ -141,6 +141,14 @@ pub fn begin_totp(
     Ok(shown)
 }
 
+/// Drops an enrolment still waiting for its first code (a passkey came instead).
+pub(crate) fn drop_pending_totp(tx: &mut DbConnection, user: &User) -> Result<()> {
+    if store::totp(tx, &user.id)?.is_some_and(|t| t.confirmed_at.is_none()) {
+        store::delete_totp(tx, &user.id)?;
+    }
+    Ok(())
+}
+
 /// The user's enrolment waiting for its first code, shown again (the same seed: the
 /// user may have scanned it already). `None` when there is none.
 pub fn pending_enrolment(
@@ -183,6 +191,7 @@ pub fn confirm_totp(
     if !store::confirm_totp(tx, &user.id, step, db::now())? {
         return Ok(false);
     }
+    crate::users::forget_devices(tx, &user.id)?;
     record(tx, origin, user, "mfa.enrolled", Outcome::Success, "totp")?;
     Ok(true)
 }
@@ -304,6 +313,7 @@ pub fn reset_reason(text: &str) -> Result<&str> {
 /// member's protection changed. Returns whether there was anything to remove.
 pub fn reset(tx: &mut DbConnection, origin: &Origin, user: &User, reason: &str) -> Result<bool> {
     let reason = reset_reason(reason)?;
+    crate::users::forget_devices(tx, &user.id)?;
     let had_totp =
         store::delete_totp(tx, &user.id)? | (store::delete_all_webauthn(tx, &user.id)? > 0);
     let had_codes = store::recovery_left(tx, &user.id)? > 0;

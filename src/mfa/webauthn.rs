@@ -262,6 +262,10 @@ pub fn finish_registration(
     if !store::insert_webauthn(tx, &row)? {
         return Ok(false);
     }
+    // A half-done TOTP enrolment must not stay behind to be confirmed by someone else,
+    // nor a browser known from before keep its own attempt row.
+    super::drop_pending_totp(tx, user)?;
+    crate::users::forget_devices(tx, &user.id)?;
     audit::record(
         tx,
         origin,

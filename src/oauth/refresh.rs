@@ -71,11 +71,17 @@ pub fn refresh(
         let current = tenants::find_by_id(tx, &row.tenant_id)?.ok_or(Error::NotFound)?;
         let hint = request.tenant.unwrap_or(&current.slug);
         let access = grant::fresh_access(tx, &user, client, hint)?;
-        // A tenant that requires a second factor gets no token from a login without
-        // one, whether the refresh switches into it or its policy changed since. The
-        // token stays usable where it is allowed.
+        // A tenant that asks this user for a second factor (required, or optional and
+        // the user has one) gets no token from a login without one, whether the
+        // refresh switches into it or its policy changed since. The token stays usable
+        // where it is allowed.
         let amr: Vec<&str> = row.amr.split(' ').collect();
-        if mfa::policy(&access.tenant)? == mfa::Policy::Required && !amr.contains(&"mfa") {
+        let needed = match mfa::policy(&access.tenant)? {
+            mfa::Policy::Required => true,
+            mfa::Policy::Optional => mfa::factors(tx, &user)?.any(),
+            mfa::Policy::Off => false,
+        };
+        if needed && !amr.contains(&"mfa") {
             store::unuse_refresh(tx, &row)?;
             audit::record(
                 tx,

@@ -135,6 +135,14 @@ pub fn remember_device(tx: &mut DbConnection, user_id: &str) -> Result<String> {
     Ok(cookie)
 }
 
+/// Forgets every browser the user signed in from: after a change of second factors, a
+/// browser known from before (perhaps to someone who had only the password) must not
+/// keep an attempt row of its own for guessing the new factor.
+pub fn forget_devices(tx: &mut DbConnection, user_id: &str) -> Result<()> {
+    store::delete_devices(tx, user_id)?;
+    Ok(())
+}
+
 /// How many decoy rows there are (`login_decoys`, migration 0007).
 const DECOYS: u32 = 64;
 

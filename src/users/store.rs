@@ -188,3 +188,7 @@ pub fn insert_device(
         .execute(conn)
         .map(|_| ())
 }
+
+pub fn delete_devices(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(login_devices::table.filter(login_devices::user_id.eq(user_id))).execute(conn)
+}

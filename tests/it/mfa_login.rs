@@ -179,6 +179,14 @@ both_backends_async! {
         let (app, state) = app!(db);
         let mut browser = Browser::default();
         let (secret, recovery, done) = enrol(&app, &mut browser).await;
+        // Browsers known from before the enrolment (the password alone made one known)
+        // are forgotten, so none keeps an attempt row for guessing the new factor; the
+        // enrolling browser, which gave both, is known anew.
+        let devices: Vec<String> = tessera::db::schema::login_devices::table
+            .select(tessera::db::schema::login_devices::token_hash)
+            .load(&mut db.conn())
+            .unwrap();
+        assert_eq!(devices, [tessera::tokens::opaque_hash(&browser.cookies["tessera_device"])]);
         let tokens = exchange(&app, "web", &code_of(&done)).await;
         assert_eq!(tokens.status, 200, "{}", tokens.body);
         let body = tokens.json();
@@ -238,9 +246,27 @@ both_backends_async! {
         // globex is `off`: alice's password is enough there, and the tokens say so.
         let mut fifth = Browser::default();
         let done = sign_in(&app, &mut fifth, "web", &[("tenant", "globex")], "alice@example.com", PASSWORD).await;
+        // That completes the login: the browser becomes known, the count starts over.
+        assert!(fifth.cookies.contains_key("tessera_device"), "{:?}", fifth.cookies);
+        let failed: i32 = tessera::db::schema::users::table
+            .filter(tessera::db::schema::users::email.eq("alice@example.com"))
+            .select(tessera::db::schema::users::failed_logins)
+            .first(&mut db.conn())
+            .unwrap();
+        assert_eq!(failed, 0);
         let tokens = exchange(&app, "web", &code_of(&done)).await.json();
         assert_eq!(claims(tokens["access_token"].as_str().unwrap())["amr"], json!(["pwd"]));
         assert_eq!(claims(tokens["access_token"].as_str().unwrap())["acr"], "pwd");
+        // Its refresh token reaches neither acme (required) nor initech (optional, and
+        // alice has a factor) without one.
+        db.tenant("initech");
+        db.member("initech", "alice@example.com", &["member"]);
+        set_policy(&db, "initech", tessera::mfa::Policy::Optional);
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        for tenant in ["acme", "initech"] {
+            let switch = call(&app, form_post("/token", None, &[("grant_type", "refresh_token"), ("client_id", "web"), ("refresh_token", &refresh), ("tenant", tenant)])).await;
+            assert_eq!(switch.json()["error"], "interaction_required", "{tenant}");
+        }
 
         // The ledger: tokens without a second factor are one filter away, over HTTP
         // (platform auditor) and the CLI.
@@ -635,5 +661,37 @@ both_backends_async! {
             .load(&mut db.conn())
             .unwrap();
         assert!(details.iter().any(|d| d.contains("passkey")), "{details:?}");
+    }
+}
+
+both_backends_async! {
+    async fn a_user_with_a_passkey_cannot_be_enrolled_at_login_by_someone_with_the_password(db) {
+        use webauthn_authenticator_rs::WebauthnAuthenticator;
+        world(&db);
+        let state = db.state_with(|c| c.issuer = "http://localhost:8080".into());
+        let app = init_service(tessera::http::app(state.clone())).await;
+        let alice = db.user_by_email("alice@example.com");
+        // alice has a passkey, and an authenticator-app enrolment she never finished.
+        let rp = state.webauthn.clone().unwrap();
+        let mut key = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+        let mut conn = db.conn();
+        let challenge = tessera::db::write_tx(&mut conn, |tx| tessera::mfa::webauthn::begin_registration(tx, &rp, &alice)).unwrap();
+        let answer = key.do_registration(webauthn_rs::prelude::Url::parse("http://localhost:8080").unwrap(), serde_json::from_value(challenge.options).unwrap()).unwrap();
+        let origin = tessera::audit::Origin::system();
+        assert!(tessera::db::write_tx(&mut conn, |tx| tessera::mfa::webauthn::finish_registration(tx, &origin, &rp, &alice, &challenge.handle, &serde_json::to_string(&answer).unwrap(), "Key")).unwrap());
+        let sealer = state.sealer().unwrap();
+        tessera::db::write_tx(&mut conn, |tx| tessera::mfa::begin_totp(tx, sealer, &alice, "localhost")).unwrap();
+
+        // Someone with her password reaches the second-factor page, and tries the
+        // enrolment form instead: refused, and the pending key is never shown.
+        let mut attacker = Browser::default();
+        let page = sign_in(&app, &mut attacker, "web", &[("tenant", "acme")], "alice@example.com", PASSWORD).await;
+        assert!(page.body.contains("action=\"/login/factor\""), "{}", page.body);
+        let (request, csrf) = form(&page);
+        let tried = attacker.post(&app, "/login/enrol", &[("request", &request), ("csrf", &csrf), ("code", "000000")]).await;
+        assert_eq!(tried.status, 403, "{}", tried.body);
+        assert!(!tried.body.contains("otpauth://"), "{}", tried.body);
+        let confirmed: Vec<Option<chrono::NaiveDateTime>> = mfa_totp::table.select(mfa_totp::confirmed_at).load(&mut db.conn()).unwrap();
+        assert_eq!(confirmed, [None]);
     }
 }

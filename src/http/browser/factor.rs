@@ -266,6 +266,11 @@ pub async fn post_enrol(
             let origin = submitted.origin(&held);
             let sealer = app.sealer()?;
             crate::db::write_tx(conn, |tx| {
+                // Enrolment at login is for users without a factor: anyone else gives
+                // theirs (a pending seed of theirs is never shown or confirmed here).
+                if mfa::factors(tx, &held.user)?.any() {
+                    return Ok(Next::expired().into());
+                }
                 let enrolled = login::confirm_enrolment(
                     tx,
                     &origin,
@@ -276,12 +281,15 @@ pub async fn post_enrol(
                     unix_now(),
                 )?;
                 if let Some(enrolled) = enrolled {
-                    return Ok(Next::RecoveryCodes {
-                        redirect_uri: held.pending.redirect_uri.clone(),
-                        handle: held.handle,
-                        codes: enrolled.recovery_codes,
-                    }
-                    .into());
+                    return Ok(Step {
+                        next: Next::RecoveryCodes {
+                            redirect_uri: held.pending.redirect_uri.clone(),
+                            handle: held.handle,
+                            codes: enrolled.recovery_codes,
+                        },
+                        set_session: None,
+                        set_device: Some(enrolled.device),
+                    });
                 }
                 // The same key again: the user may have scanned it already.
                 let next = match mfa::pending_enrolment(tx, sealer, &held.user, &app.mfa_label)? {

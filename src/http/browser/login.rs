@@ -9,7 +9,7 @@ use crate::clients;
 use crate::error::Error;
 use crate::http::pages;
 use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE};
-use crate::login::decide::{self, Flow};
+use crate::login::decide::{self, Decision, Flow};
 use crate::login::throttle::Verdict;
 use crate::login::{self, PendingHandle};
 use crate::users::Lockout;
@@ -153,6 +153,14 @@ pub async fn post_login(
                 wants_mfa: pending.wants_mfa(),
             };
             let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
+            // A user with a factor whose tenant did not ask for it has now completed the
+            // login: their count starts over, their browser becomes known.
+            let device = match (&decision, device) {
+                (Decision::Code(_), None) if crate::mfa::factors(tx, user)?.any() => {
+                    login::complete_without_factor(tx, &attempt, policy)?
+                }
+                (_, device) => device,
+            };
             let ctx = Context {
                 issuer: &app.config.issuer,
                 redirect_uri: &pending.redirect_uri,
