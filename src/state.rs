@@ -90,9 +90,10 @@ impl AppState {
             bodies: Arc::new(bodies),
             sealer: Arc::default(),
             webauthn: crate::mfa::webauthn::RelyingParty::for_issuer(&config_issuer).map(Arc::new),
+            // An otpauth label may not hold ':' (an IPv6 literal): then the product name.
             mfa_label: url::Url::parse(&config_issuer)
                 .ok()
-                .and_then(|u| u.host_str().map(Arc::from))
+                .and_then(|u| u.host_str().filter(|h| !h.contains(':')).map(Arc::from))
                 .unwrap_or_else(|| Arc::from("Tessera")),
         })
     }

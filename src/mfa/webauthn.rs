@@ -236,6 +236,10 @@ pub fn finish_registration(
     let Some(state) = take::<PasskeyRegistration>(tx, handle, Some(user), "register")? else {
         return Ok(false);
     };
+    // Checked again here: several ceremonies may have begun at once.
+    if store::webauthn_credentials(tx, &user.id)?.len() >= MAX_CREDENTIALS {
+        return Ok(false);
+    }
     let Ok(response) = serde_json::from_str::<RegisterPublicKeyCredential>(answer) else {
         return Ok(false);
     };

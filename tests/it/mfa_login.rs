@@ -695,3 +695,16 @@ both_backends_async! {
         assert_eq!(confirmed, [None]);
     }
 }
+
+/// Authenticator apps name the issuer by its host, except an IPv6 literal (a label may
+/// not hold ':'); such an issuer has no WebAuthn relying party either.
+#[test]
+fn the_authenticator_label_and_relying_party_follow_the_issuer() {
+    let db = TestDb::sqlite();
+    let state = db.state_with(|c| c.issuer = "https://auth.example.com".into());
+    assert_eq!(&*state.mfa_label, "auth.example.com");
+    assert!(state.webauthn.is_some());
+    let state = db.state_with(|c| c.issuer = "http://[::1]:8080".into());
+    assert_eq!(&*state.mfa_label, "Tessera");
+    assert!(state.webauthn.is_none());
+}
