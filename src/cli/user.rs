@@ -80,7 +80,7 @@ pub fn run(cmd: UserCommand, config: &Config, json: bool) -> CmdResult {
             let origin = Origin::cli();
             let (user, removed) = db::write_tx(&mut conn, |tx| {
                 let user = users::find_by_email(tx, &email)?.ok_or(Error::NotFound)?;
-                let removed = crate::mfa::reset(tx, &origin, &user, &reason)?;
+                let removed = crate::login::reset_factors(tx, &origin, &user, &reason)?;
                 Ok((user, removed))
             })
             .map_err(missing("user"))?;

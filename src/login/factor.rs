@@ -144,6 +144,20 @@ pub fn confirm_enrolment(
     }))
 }
 
+/// A platform admin's reset of a user's factors (`mfa::reset`, audited in every chain
+/// of the user), which also ends the user's sessions and revokes the refresh tokens
+/// issued under them: whoever signed in with the old factors signs in again.
+pub fn reset_factors(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user: &User,
+    reason: &str,
+) -> Result<bool> {
+    let removed = mfa::reset(tx, origin, user, reason)?;
+    super::end_user_sessions(tx, origin, &user.id, "mfa_reset")?;
+    Ok(removed)
+}
+
 /// The session's `amr` with a second factor added (`method`, then `mfa`), stored.
 fn raise(tx: &mut DbConnection, session: &Session, method: Option<&str>) -> Result<String> {
     let mut amr: Vec<&str> = session.amr.split(' ').filter(|m| !m.is_empty()).collect();

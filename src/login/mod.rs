@@ -26,12 +26,14 @@ use crate::audit::{ActorType, Origin};
 
 pub use attempt::{begin_login, complete_without_factor, finish_login, Attempt, SignedIn};
 pub use authorize::{validate, AuthorizeError, AuthorizeParams, ValidRequest};
-pub use factor::{confirm_enrolment, give_second_factor, Accepted, Enrolled, Given, Proof};
+pub use factor::{
+    confirm_enrolment, give_second_factor, reset_factors, Accepted, Enrolled, Given, Proof,
+};
 pub use passkey::sign_in_with_passkey;
 pub use pending::{finish_pending, load_pending, set_pending_user, start_pending, PendingHandle};
 pub use session::{
-    current_session, end_session, is_fresh, post_logout_redirect, record_throttled, session_csrf,
-    session_csrf_matches,
+    current_session, end_session, end_user_sessions, is_fresh, post_logout_redirect,
+    record_throttled, session_csrf, session_csrf_matches,
 };
 
 /// An origin for events of a browser request before (or without) a known user.

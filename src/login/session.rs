@@ -58,7 +58,31 @@ pub fn current_session(
 /// Ends the session a cookie refers to, and every refresh token issued under it (each
 /// revocation recorded in its tenant's chain); returns its user when there was one.
 pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Result<Option<String>> {
-    let hash = opaque_hash(cookie);
+    end_session_by_hash(tx, origin, &opaque_hash(cookie), "logout")
+}
+
+/// Ends every live session of a user and the refresh tokens issued under them, each
+/// recorded like a logout (`reason`: why). Returns how many sessions ended.
+pub fn end_user_sessions(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    user_id: &str,
+    reason: &str,
+) -> Result<usize> {
+    let hashes = store::live_sessions(tx, user_id)?;
+    for hash in &hashes {
+        end_session_by_hash(tx, origin, hash, reason)?;
+    }
+    Ok(hashes.len())
+}
+
+fn end_session_by_hash(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    hash: &str,
+    reason: &str,
+) -> Result<Option<String>> {
+    let hash = hash.to_owned();
     let Some(session) = store::session(tx, &hash)? else {
         return Ok(None);
     };
@@ -67,7 +91,9 @@ pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Resu
     }
     store::end_session(tx, &hash, db::now())?;
     let mut origin = origin.clone();
-    origin.actor_id = Some(session.user_id.clone());
+    if origin.actor_id.is_none() {
+        origin.actor_id = Some(session.user_id.clone());
+    }
     for (family_id, _) in crate::oauth::store::session_families(tx, &hash)? {
         crate::tokens::revoke_family(
             tx,
@@ -77,7 +103,7 @@ pub fn end_session(tx: &mut DbConnection, origin: &Origin, cookie: &str) -> Resu
             &crate::tokens::FamilyRevocation {
                 home: None,
                 action: "token.revoked",
-                reason: "logout",
+                reason,
                 outcome: Outcome::Success,
             },
         )?;

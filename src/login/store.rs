@@ -127,3 +127,12 @@ pub fn end_session(conn: &mut DbConnection, id_hash: &str, at: NaiveDateTime) ->
         .execute(conn)
         .map(|_| ())
 }
+
+/// The sessions of a user that have not ended.
+pub fn live_sessions(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<String>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .select(sessions::id_hash)
+        .load(conn)
+}

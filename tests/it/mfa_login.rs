@@ -474,6 +474,16 @@ both_backends_async! {
         }
         let missing = call(&app, reset(&root, "00000000-0000-0000-0000-000000000000")).await;
         assert_eq!(missing.status, 404);
+        // Whoever signed in with the old factors signs in again: her sessions ended.
+        let live: i64 = tessera::db::schema::sessions::table
+            .filter(tessera::db::schema::sessions::user_id.eq(&alice.id))
+            .filter(tessera::db::schema::sessions::ended_at.is_null())
+            .count()
+            .get_result(&mut db.conn())
+            .unwrap();
+        assert_eq!(live, 0);
+        let sso = browser.get(&app, &authorize_path("web", &[("tenant", "acme")])).await;
+        assert!(sso.body.contains("action=\"/login\""), "the login page again: {}", sso.body);
         // Next login to acme enrols again.
         let mut again = Browser::default();
         let page = sign_in(&app, &mut again, "web", &[("tenant", "acme")], "alice@example.com", PASSWORD).await;

@@ -150,7 +150,7 @@ pub async fn post_mfa_reset(
         mfa::reset_reason(&reason)?;
         db::write_tx(&mut conn, |tx| {
             let user = users::find(tx, &user_id)?.ok_or(Error::NotFound)?;
-            let removed = mfa::reset(tx, &origin, &user, &reason)?;
+            let removed = crate::login::reset_factors(tx, &origin, &user, &reason)?;
             Ok(MfaResetDone {
                 user_id: user.id,
                 removed,
