@@ -35,6 +35,9 @@ pub struct SignedIn {
     pub session: String,
     pub auth_time: NaiveDateTime,
     pub device: Option<String>,
+    /// The password was settled as a first factor only (the user has a second one):
+    /// the login completes with it, or with [`complete_without_factor`].
+    pub first_factor_only: bool,
 }
 
 /// The first half of a password check: finds the account and reserves an attempt. A
@@ -128,6 +131,7 @@ pub fn finish_login(
         session,
         auth_time,
         device,
+        first_factor_only: settled == Settled::FirstFactor,
     }))
 }
 

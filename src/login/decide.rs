@@ -13,7 +13,7 @@ use crate::audit::{self, Event, Origin, Outcome};
 use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::memberships::{self, Resolution};
-use crate::mfa::{self, Policy, Sealer};
+use crate::mfa::{self, Sealer};
 use crate::oauth::code::{self, CodeRequest};
 use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
 use crate::users::User;
@@ -105,14 +105,13 @@ pub fn decide(
     };
     match memberships::resolve_tenant(tx, &user.id, request.client_tenant, request.hint) {
         Ok(Resolution::Tenant(access)) => {
-            if needs_second_factor(tx, request, &access.tenant)? {
+            if let Some(factors) = second_factor_needed(tx, request, &access.tenant)? {
                 if request.no_prompt {
                     return Ok(Decision::InteractionRequired(
                         "the user must give a second factor",
                     ));
                 }
                 let handle = hold(tx, request, Some(&access.tenant), settings)?;
-                let factors = mfa::factors(tx, user)?;
                 if factors.any() {
                     return Ok(Decision::SecondFactor {
                         handle,
@@ -165,23 +164,21 @@ pub fn decide(
     }
 }
 
-/// Whether a code for `tenant` needs a second factor this session has not given: the
-/// tenant requires one, the request asks for one, or the tenant makes it optional and
-/// the user has one.
-fn needs_second_factor(
+/// The user's factors, when a code for `tenant` needs a second factor this session has
+/// not given: the request asks for one, or the tenant does ([`mfa::asks`]). `None`
+/// when no second factor is needed.
+fn second_factor_needed(
     tx: &mut DbConnection,
     request: &Request<'_>,
     tenant: &Tenant,
-) -> Result<bool> {
+) -> Result<Option<mfa::Factors>> {
     if request.code.amr.split(' ').any(|m| m == super::MFA_ACR) {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(match mfa::policy(tenant)? {
-        Policy::Required => true,
-        _ if request.wants_mfa => true,
-        Policy::Optional => mfa::factors(tx, request.user)?.any(),
-        Policy::Off => false,
-    })
+    if !request.wants_mfa && !mfa::asks(tx, tenant, request.user)? {
+        return Ok(None);
+    }
+    mfa::factors(tx, request.user).map(Some)
 }
 
 /// Keeps the request pending for the user's next page (stored now if it came straight

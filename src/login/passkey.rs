@@ -51,6 +51,7 @@ pub fn sign_in_with_passkey(
             session,
             auth_time,
             device,
+            first_factor_only: false,
         },
         amr,
     )))

@@ -60,6 +60,16 @@ pub fn policy(tenant: &Tenant) -> Result<Policy> {
     Policy::parse(&tenant.mfa_policy)
 }
 
+/// Whether `tenant` asks `user` for a second factor: it requires one, or makes it
+/// optional and the user has one (the factors are loaded only then).
+pub fn asks(conn: &mut DbConnection, tenant: &Tenant, user: &User) -> Result<bool> {
+    Ok(match policy(tenant)? {
+        Policy::Off => false,
+        Policy::Required => true,
+        Policy::Optional => factors(conn, user)?.any(),
+    })
+}
+
 /// Sets the tenant's policy; audited in its chain.
 pub fn set_policy(
     tx: &mut DbConnection,

@@ -356,15 +356,26 @@ fn verify_assertion(
     let Some(row) = store::webauthn_credential(tx, &id)?.filter(|r| r.user_id == user.id) else {
         return Ok(None);
     };
-    let mut passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
-    let stored_counter = stored_counter(&row.passkey);
-    if result.counter() > 0 && result.counter() <= stored_counter {
+    let passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
+    record_use(tx, &row, passkey, &result)
+}
+
+/// Records a verified assertion on its credential: refused (`None`) when the counter
+/// did not grow (a cloned authenticator); else the relying-party record is updated and
+/// the method it proves returned: `swk` for a key that may be synced, `hwk` otherwise.
+fn record_use(
+    tx: &mut DbConnection,
+    row: &WebauthnRow,
+    mut passkey: Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+) -> Result<Option<&'static str>> {
+    if result.counter() > 0 && result.counter() <= stored_counter(&row.passkey) {
         return Ok(None);
     }
-    passkey.update_credential(&result);
+    passkey.update_credential(result);
     store::used_webauthn(
         tx,
-        &id,
+        &row.credential_id,
         &serde_json::to_string(&passkey).map_err(Error::internal)?,
         result.backup_state(),
         db::now(),
@@ -470,31 +481,15 @@ fn verify_discoverable(
     else {
         return Ok(None);
     };
-    let mut passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
+    let passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
     let Ok(result) = rp
         .webauthn
         .finish_discoverable_authentication_v2(&response, state, &passkey)
     else {
         return Ok(None);
     };
-    if result.counter() > 0 && result.counter() <= stored_counter(&row.passkey) {
-        return Ok(None);
-    }
     let Some(user) = crate::users::find(tx, &row.user_id)?.filter(|u| u.status == "active") else {
         return Ok(None);
     };
-    passkey.update_credential(&result);
-    store::used_webauthn(
-        tx,
-        &id,
-        &serde_json::to_string(&passkey).map_err(Error::internal)?,
-        result.backup_state(),
-        db::now(),
-    )?;
-    let method = if row.backup_eligible || result.backup_eligible() {
-        "swk"
-    } else {
-        "hwk"
-    };
-    Ok(Some((user, method)))
+    Ok(record_use(tx, &row, passkey, &result)?.map(|method| (user, method)))
 }

@@ -76,12 +76,7 @@ pub fn refresh(
         // refresh switches into it or its policy changed since. The token stays usable
         // where it is allowed.
         let amr: Vec<&str> = row.amr.split(' ').collect();
-        let needed = match mfa::policy(&access.tenant)? {
-            mfa::Policy::Required => true,
-            mfa::Policy::Optional => mfa::factors(tx, &user)?.any(),
-            mfa::Policy::Off => false,
-        };
-        if needed && !amr.contains(&"mfa") {
+        if !amr.contains(&"mfa") && mfa::asks(tx, &access.tenant, &user)? {
             store::unuse_refresh(tx, &row)?;
             audit::record(
                 tx,

@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
 use super::login::{busy, throttled};
-use super::{cookie, request_cookie, secure};
+use super::{cookie, lockout, request_cookie, secure, unix_now};
 use crate::db::DbConnection;
 use crate::error::Error;
 use crate::http::pages::{self, AccountPage, AccountView, EnrolPage, RecoveryCodesPage};
@@ -21,7 +21,7 @@ use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, SESSION_COOKI
 use crate::login::throttle::Verdict;
 use crate::login::{self, Given, Proof, Session};
 use crate::mfa;
-use crate::users::{Lockout, User};
+use crate::users::User;
 
 /// How recent an authentication must be to change factors.
 pub const RECENCY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
@@ -304,10 +304,7 @@ pub async fn post_account_login(
     let Ok(slot) = app.hasher.admit() else {
         return Ok(busy());
     };
-    let policy = Lockout {
-        max_failures: app.config.login_max_failures,
-        duration: app.config.lockout,
-    };
+    let policy = lockout(&app);
     let (ip, request_id) = request_meta(&req);
     let device_cookie = request_cookie(&req, DEVICE_COOKIE);
     let email = form.email.unwrap_or_default();
@@ -353,7 +350,7 @@ pub async fn post_account_login(
                 let given = Given {
                     proof: Proof::Code(&code),
                     device_cookie: device_cookie.as_deref(),
-                    now: u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0),
+                    now: unix_now(),
                 };
                 let sealer = app.sealer()?;
                 match login::give_second_factor(tx, &origin, sealer, &session, user, given, policy)?
@@ -492,7 +489,7 @@ pub async fn post_totp_confirm(
     changing(app, req, form.into_inner(), |app, conn, c, form| {
         let sealer = app.sealer()?;
         let code = form.code.as_deref().unwrap_or_default();
-        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        let now = unix_now();
         let enrolled = crate::db::write_tx(conn, |tx| {
             login::confirm_enrolment(tx, &c.origin, sealer, &c.session, &c.user, code, now)
         })?;

@@ -7,7 +7,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{continued, render, request_cookie, respond, settings, Continued, Next, Step};
+use super::{
+    continued, lockout, render, request_cookie, respond, settings, unix_now, Continued, Next, Step,
+};
 use crate::error::Error;
 use crate::http::{
     blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE,
@@ -15,7 +17,6 @@ use crate::http::{
 use crate::login::decide;
 use crate::login::{self, Given, PendingHandle, Proof};
 use crate::mfa;
-use crate::users::Lockout;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct FactorForm {
@@ -79,10 +80,6 @@ impl Submitted {
             self.request_id.clone(),
         )
     }
-}
-
-fn unix_now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }
 
 /// Runs `f` on the blocking pool with the form's pending request; an expired or
@@ -195,10 +192,7 @@ async fn give(
     form: FactorForm,
     webauthn: bool,
 ) -> Result<HttpResponse, Error> {
-    let policy = Lockout {
-        max_failures: app.config.login_max_failures,
-        duration: app.config.lockout,
-    };
+    let policy = lockout(&app);
     let rp = app.webauthn.clone();
     continue_with(app, req, form, move |app, conn, submitted, mut held| {
         let origin = submitted.origin(&held);

@@ -4,7 +4,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{pending_code, render, request_cookie, respond, settings, Context, Next, Step};
+use super::{
+    lockout, pending_code, render, request_cookie, respond, settings, Context, Next, Step,
+};
 use crate::clients;
 use crate::error::Error;
 use crate::http::pages;
@@ -12,7 +14,6 @@ use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKI
 use crate::login::decide::{self, Decision, Flow};
 use crate::login::throttle::Verdict;
 use crate::login::{self, PendingHandle};
-use crate::users::Lockout;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginForm {
@@ -37,10 +38,7 @@ pub async fn post_login(
     let password = form.password.unwrap_or_default();
     let cookie = request_cookie(&req, REQUEST_COOKIE);
     let (ip, request_id) = request_meta(&req);
-    let policy = Lockout {
-        max_failures: app.config.login_max_failures,
-        duration: app.config.lockout,
-    };
+    let policy = lockout(&app);
 
     // 0. The source's allowance, then a place in the hashing pool: a login refused for
     //    either must not have reserved an attempt of the account.
@@ -118,6 +116,7 @@ pub async fn post_login(
                     session,
                     auth_time,
                     device,
+                    first_factor_only,
                 }),
                 Some(user),
             ) = (outcome, user)
@@ -155,11 +154,11 @@ pub async fn post_login(
             let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
             // A user with a factor whose tenant did not ask for it has now completed the
             // login: their count starts over, their browser becomes known.
-            let device = match (&decision, device) {
-                (Decision::Code(_), None) if crate::mfa::factors(tx, user)?.any() => {
+            let device = match decision {
+                Decision::Code(_) if first_factor_only => {
                     login::complete_without_factor(tx, &attempt, policy)?
                 }
-                (_, device) => device,
+                _ => device,
             };
             let ctx = Context {
                 issuer: &app.config.issuer,

@@ -390,6 +390,19 @@ pub(super) fn render(ctx: &Context<'_>, decision: Decision) -> Next {
     }
 }
 
+/// The lockout every sign-in path counts attempts under.
+pub(super) fn lockout(app: &AppState) -> crate::users::Lockout {
+    crate::users::Lockout {
+        max_failures: app.config.login_max_failures,
+        duration: app.config.lockout,
+    }
+}
+
+/// Seconds since the epoch, for TOTP steps.
+pub(super) fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
 pub(super) fn settings(app: &AppState) -> Result<Settings<'_>, Error> {
     Ok(Settings {
         code: app.config.auth_code_ttl,
