@@ -433,6 +433,19 @@ both_backends_async! {
         assert_eq!(bad.status, 400);
         let unknown = call(&app, patch(&globex_admin, "/api/v1/tenants/globex", json!({ "colour": "red" }))).await;
         assert_eq!(unknown.status, 400);
+        // Outsiders: a member (not admin) of the tenant, a client's own token, another
+        // tenant's id typed by id: all refused with the same body, nothing changed.
+        let member = user_token(&state, "alice@example.com", "acme");
+        let secret = db.service_client("acme.svc", Some("acme"), &["tessera:api"]);
+        let service = crate::support::client_token(&state, "acme.svc", &secret);
+        let acme_id = db.tenant_by_slug("acme").id;
+        for (token, path) in [(&member, "/api/v1/tenants/acme".to_owned()), (&service, "/api/v1/tenants/acme".to_owned()), (&globex_admin, format!("/api/v1/tenants/{acme_id}"))] {
+            let refused = call(&app, patch(token, &path, json!({ "mfa": "off" }))).await;
+            assert_eq!(refused.status, 403, "{path}: {}", refused.body);
+            assert_eq!(refused.json_without_request_id(), json!({ "error": "forbidden", "error_description": "forbidden" }));
+        }
+        let reset_by_client = call(&app, bearer(Method::POST, "/api/v1/users/x/mfa/reset", &service).set_json(json!({ "reason": "x" })).to_request()).await;
+        assert_eq!(reset_by_client.status, 403);
         assert_eq!(db.tenant_by_slug("acme").mfa_policy, "required");
         // `optional`: alice has a factor, so globex now asks for it.
         let mut fresh = Browser::default();

@@ -300,6 +300,26 @@ fn assert_unavailable(server: &Server, secret: &str, access: &str, within: Durat
                 .unwrap();
             answer(&mut res, started)
         }),
+        ("/api/v1/tenants/{id}", {
+            let started = Instant::now();
+            let mut res = a
+                .patch(server.url("/api/v1/tenants/acme"))
+                .header("authorization", format!("Bearer {access}"))
+                .header("content-type", "application/json")
+                .send(r#"{"mfa":"required"}"#)
+                .unwrap();
+            answer(&mut res, started)
+        }),
+        ("/api/v1/users/{id}/mfa/reset", {
+            let started = Instant::now();
+            let mut res = a
+                .post(server.url("/api/v1/users/u/mfa/reset"))
+                .header("authorization", format!("Bearer {access}"))
+                .header("content-type", "application/json")
+                .send(r#"{"reason":"lost phone"}"#)
+                .unwrap();
+            answer(&mut res, started)
+        }),
     ];
     for (path, answer) in answers {
         assert_eq!(answer.status, 503, "{path}: {}", answer.body);
