@@ -142,6 +142,10 @@ pub struct TokenItem {
     pub family_id: Option<String>,
     /// How the user authenticated (RFC 8176); `null` for a client's own token.
     pub amr: Option<Vec<String>>,
+    /// The grant it was issued by (`authorization_code`, `refresh_token`,
+    /// `client_credentials`); `null` for tokens issued before the ledger kept it.
+    #[serde(default)]
+    pub grant_type: Option<String>,
 }
 
 /// `POST /api/v1/tokens/{jti}/revoke`.

@@ -3,9 +3,7 @@
 //! `prev_hash` and `hash`, so an NDJSON export can be re-verified offline; CSV fields are
 //! neutralized against spreadsheet formula injection, so CSV is for reading only.
 
-use chrono::NaiveDateTime;
-
-use super::query::{self, AuditItem, ExportPosition};
+use super::query::{self, AuditFilter, AuditItem, ExportPosition};
 use super::store::AuditRow;
 use crate::db::{self, DbConnection};
 use crate::error::{Error, Result};
@@ -133,9 +131,7 @@ pub fn spreadsheet_safe(field: &str) -> std::borrow::Cow<'_, str> {
 /// number of events exported.
 pub fn run(
     conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    since: Option<NaiveDateTime>,
-    until: Option<NaiveDateTime>,
+    filter: &AuditFilter,
     format: Format,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64> {
@@ -145,7 +141,7 @@ pub fn run(
     let mut after: Option<ExportPosition> = None;
     let mut count = 0u64;
     loop {
-        let rows = query::export_batch(conn, tenant_id, since, until, after.as_ref(), BATCH)?;
+        let rows = query::export_batch(conn, filter, after.as_ref(), BATCH)?;
         let full = rows.len() as i64 == BATCH;
         if let Some(last) = rows.last() {
             after = Some(ExportPosition {

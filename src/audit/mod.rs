@@ -110,6 +110,10 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
+    /// Who wrote it: `tessera`, or the client id of an ingesting service.
+    pub source: Option<String>,
+    /// Any part of the resource's id.
+    pub resource: Option<String>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
     pub limit: i64,

@@ -1,8 +1,6 @@
 //! Reading the audit log: filtered, newest-first pages with opaque keyset cursors, the
 //! item shape of the API, and oldest-first batches for exports.
 
-use chrono::NaiveDateTime;
-
 use super::store::{self, AuditRow};
 use tessera_proto::api::Party;
 
@@ -74,13 +72,9 @@ impl From<AuditRow> for AuditItem {
 /// The next batch of an export, in (tenant, seq) order.
 pub fn export_batch(
     conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    since: Option<NaiveDateTime>,
-    until: Option<NaiveDateTime>,
+    filter: &AuditFilter,
     after: Option<&ExportPosition>,
     limit: i64,
 ) -> Result<Vec<AuditRow>> {
-    Ok(store::export_batch(
-        conn, tenant_id, since, until, after, limit,
-    )?)
+    Ok(store::export_batch(conn, filter, after, limit)?)
 }

@@ -169,97 +169,135 @@ pub fn page_after(
     })
 }
 
+/// The events `filter` selects (its tenant, actor, action, outcome, source, resource
+/// and time range; not its page), as a query to order and limit.
+fn filtered(filter: &super::AuditFilter) -> audit_events::BoxedQuery<'static, Backend> {
+    use audit_events::dsl as a;
+    let mut query = a::audit_events.into_boxed();
+    if let Some(tenant_id) = &filter.tenant_id {
+        query = query.filter(a::tenant_id.eq(tenant_id.clone()));
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(a::actor_id.eq(actor.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(a::action.eq(action.clone()));
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(a::outcome.eq(outcome.clone()));
+    }
+    if let Some(source) = &filter.source {
+        query = query.filter(a::source.eq(source.clone()));
+    }
+    if let Some(resource) = &filter.resource {
+        // Any part of the resource id; the typed text's own `%`, `_` and `\` match only
+        // themselves.
+        let escaped = resource
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(a::resource_id.like(format!("%{escaped}%")).escape('\\'));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(a::occurred_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(a::occurred_at.lt(until));
+    }
+    query
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+fn scope_of(tenant_id: Option<&str>) -> crate::db::Scope<'_> {
+    tenant_id.map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant)
+}
+
 /// Newest first, keyset-paginated on (received_at, tenant_id, seq).
 pub fn list(
     conn: &mut DbConnection,
     filter: &super::AuditFilter,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    crate::db::scoped(
-        conn,
-        filter
-            .tenant_id
-            .as_deref()
-            .map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
-        |conn| {
-            use audit_events::dsl as a;
-            let mut query = a::audit_events
-                .select(AuditRow::as_select())
-                .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))
-                .limit(limit)
-                .into_boxed();
-            if let Some(tenant_id) = &filter.tenant_id {
-                query = query.filter(a::tenant_id.eq(tenant_id.clone()));
-            }
-            if let Some(actor) = &filter.actor {
-                query = query.filter(a::actor_id.eq(actor.clone()));
-            }
-            if let Some(action) = &filter.action {
-                query = query.filter(a::action.eq(action.clone()));
-            }
-            if let Some(outcome) = &filter.outcome {
-                query = query.filter(a::outcome.eq(outcome.clone()));
-            }
-            if let Some(since) = filter.since {
-                query = query.filter(a::occurred_at.ge(since));
-            }
-            if let Some(until) = filter.until {
-                query = query.filter(a::occurred_at.lt(until));
-            }
-            if let Some(c) = &filter.cursor {
-                query = query.filter(
-                    a::received_at
-                        .lt(c.received_at)
-                        .or(a::received_at.eq(c.received_at).and(
-                            a::tenant_id
-                                .lt(c.tenant_id.clone())
-                                .or(a::tenant_id.eq(c.tenant_id.clone()).and(a::seq.lt(c.seq))),
-                        )),
-                );
-            }
-            query.load(conn)
-        },
-    )
+    crate::db::scoped(conn, scope_of(filter.tenant_id.as_deref()), |conn| {
+        use audit_events::dsl as a;
+        let mut query = filtered(filter)
+            .select(AuditRow::as_select())
+            .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))
+            .limit(limit);
+        if let Some(c) = &filter.cursor {
+            query = query.filter(
+                a::received_at
+                    .lt(c.received_at)
+                    .or(a::received_at.eq(c.received_at).and(
+                        a::tenant_id
+                            .lt(c.tenant_id.clone())
+                            .or(a::tenant_id.eq(c.tenant_id.clone()).and(a::seq.lt(c.seq))),
+                    )),
+            );
+        }
+        query.load(conn)
+    })
 }
 
 /// Oldest first per tenant, after `after`, for exports.
 pub fn export_batch(
     conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    since: Option<NaiveDateTime>,
-    until: Option<NaiveDateTime>,
+    filter: &super::AuditFilter,
     after: Option<&super::ExportPosition>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    crate::db::scoped(
-        conn,
-        tenant_id.map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant),
-        |conn| {
-            use audit_events::dsl as a;
-            let mut query = a::audit_events
-                .select(AuditRow::as_select())
-                .order((a::tenant_id.asc(), a::seq.asc()))
-                .limit(limit)
-                .into_boxed();
-            if let Some(tenant_id) = tenant_id {
-                query = query.filter(a::tenant_id.eq(tenant_id.to_owned()));
-            }
-            if let Some(since) = since {
-                query = query.filter(a::occurred_at.ge(since));
-            }
-            if let Some(until) = until {
-                query = query.filter(a::occurred_at.lt(until));
-            }
-            if let Some(p) = after {
-                query = query.filter(
-                    a::tenant_id
-                        .gt(p.tenant_id.clone())
-                        .or(a::tenant_id.eq(p.tenant_id.clone()).and(a::seq.gt(p.seq))),
-                );
-            }
-            query.load(conn)
-        },
-    )
+    crate::db::scoped(conn, scope_of(filter.tenant_id.as_deref()), |conn| {
+        use audit_events::dsl as a;
+        let mut query = filtered(filter)
+            .select(AuditRow::as_select())
+            .order((a::tenant_id.asc(), a::seq.asc()))
+            .limit(limit);
+        if let Some(p) = after {
+            query = query.filter(
+                a::tenant_id
+                    .gt(p.tenant_id.clone())
+                    .or(a::tenant_id.eq(p.tenant_id.clone()).and(a::seq.gt(p.seq))),
+            );
+        }
+        query.load(conn)
+    })
+}
+
+/// The events of a tenant that share `request_id`, oldest first (at most `limit`).
+pub fn of_request(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    request_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::request_id.eq(request_id))
+            .order(audit_events::seq.asc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)
+    })
+}
+
+/// The events of a tenant about any of `resources` (ids), newest first (at most `limit`).
+pub fn about(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    resources: &[&str],
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::resource_id.eq_any(resources))
+            .order(audit_events::seq.desc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)
+    })
 }
 
 /// The event at `seq` in a tenant's chain.

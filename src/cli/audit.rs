@@ -67,9 +67,12 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             let mut io_error = None;
             audit::export::run(
                 &mut conn,
-                target.tenant_id(),
-                since,
-                until,
+                &audit::AuditFilter {
+                    tenant_id: target.tenant_id().map(str::to_owned),
+                    since,
+                    until,
+                    ..audit::AuditFilter::default()
+                },
                 format,
                 |chunk| {
                     if let Err(e) = out.write_all(&chunk) {

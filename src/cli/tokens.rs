@@ -22,6 +22,9 @@ pub enum TokensCommand {
         /// `false`: users' tokens issued without a second factor; `true`: with one
         #[arg(long, value_name = "BOOL")]
         mfa: Option<bool>,
+        /// Only tokens issued by this grant
+        #[arg(long, value_enum)]
+        grant: Option<super::output::GrantArg>,
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
         limit: i64,
     },
@@ -36,6 +39,7 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
             tenant,
             subject,
             mfa,
+            grant,
             limit,
         } => {
             let rows = access::read_logs(
@@ -48,6 +52,8 @@ pub fn run(cmd: TokensCommand, config: &Config, json: bool) -> CmdResult {
                         tenant_id: target.tenant_id().map(str::to_owned),
                         subject,
                         mfa,
+                        grant: grant
+                            .map(|g| crate::clients::GrantType::from(g).as_str().to_owned()),
                         limit,
                         ..TokenFilter::default()
                     };

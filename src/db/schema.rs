@@ -185,6 +185,7 @@ diesel::table! {
         revoked_reason -> Nullable<Text>,
         family_id -> Nullable<Text>,
         amr -> Nullable<Text>,
+        grant_type -> Nullable<Text>,
     }
 }
 
@@ -256,5 +257,39 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
         session_hash -> Nullable<Text>,
         amr -> Text,
+    }
+}
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        state_hash -> Nullable<Text>,
+        code_verifier -> Nullable<Text>,
+        return_to -> Nullable<Text>,
+        claims -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_chain_checks (tenant_id) {
+        tenant_id -> Text,
+        checked_at -> Timestamp,
+        events -> BigInt,
+        head_seq -> BigInt,
+        first_bad_seq -> Nullable<BigInt>,
+        problem -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_rollups (tenant_id, hour, series, label) {
+        tenant_id -> Text,
+        hour -> Timestamp,
+        series -> Text,
+        label -> Text,
+        count -> BigInt,
     }
 }

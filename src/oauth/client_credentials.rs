@@ -110,6 +110,7 @@ pub fn mint(
             roles: &[],
             family_id: None,
             amr: &[],
+            grant_type: crate::clients::GrantType::ClientCredentials,
         },
     )?;
     let response = TokenResponse {

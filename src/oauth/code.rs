@@ -167,6 +167,7 @@ pub fn exchange_code(
                     nonce: code.nonce.as_deref(),
                     amr: &code.amr.split(' ').collect::<Vec<_>>(),
                 },
+                grant_type: crate::clients::GrantType::AuthorizationCode,
             },
         )?;
         audit::record(

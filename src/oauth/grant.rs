@@ -30,6 +30,7 @@ pub(super) struct UserGrant<'a> {
     pub(super) access: &'a TenantAccess,
     pub(super) scope: &'a str,
     pub(super) lineage: Lineage<'a>,
+    pub(super) grant_type: crate::clients::GrantType,
 }
 
 /// A grant row presented for redemption.
@@ -136,6 +137,7 @@ pub(super) fn issue_user_tokens(
         access,
         scope,
         lineage,
+        grant_type,
     } = *grant;
     let Lineage {
         auth_time,
@@ -154,6 +156,7 @@ pub(super) fn issue_user_tokens(
         roles: &roles,
         family_id: Some(family_id),
         amr,
+        grant_type,
     };
     let issued = tokens::issue_access_token(tx, keys, &issuer, origin, &grant)?;
     let id_token = if super::scope::contains(scope, "openid") {
@@ -214,6 +217,7 @@ pub(super) fn issue_user_tokens(
                 revoked_reason: None,
                 family_id: Some(family_id.to_owned()),
                 amr: tokens::stored_amr(amr),
+                grant_type: Some(grant_type.as_str().to_owned()),
             },
         )?;
         Some(token)

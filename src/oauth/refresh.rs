@@ -111,6 +111,7 @@ pub fn refresh(
                     nonce: None,
                     amr: &amr,
                 },
+                grant_type: crate::clients::GrantType::RefreshToken,
             },
         )?;
         audit::record(

@@ -182,6 +182,7 @@ pub(super) fn issued_event(row: &IssuedToken) -> Event {
             "subject": row.subject,
             "scope": row.scope,
             "kid": row.kid,
+            "grant": row.grant_type,
         }),
     )
 }

@@ -61,6 +61,8 @@ pub struct Grant<'a> {
     pub family_id: Option<&'a str>,
     /// How the user authenticated (RFC 8176 values); empty for a client's own token.
     pub amr: &'a [&'a str],
+    /// The grant the token is issued by, for the ledger.
+    pub grant_type: crate::clients::GrantType,
 }
 
 /// The `acr` of an authentication: `mfa` once it used a second factor, `pwd` for a
@@ -173,6 +175,7 @@ fn mint_for_ledger(
         revoked_reason: None,
         family_id: grant.family_id.map(str::to_owned),
         amr: stored_amr(grant.amr),
+        grant_type: Some(grant.grant_type.as_str().to_owned()),
     };
     Ok((
         Issued {
@@ -247,6 +250,7 @@ pub fn issue_id_token(
             revoked_reason: None,
             family_id: grant.family_id.map(str::to_owned),
             amr: stored_amr(grant.amr),
+            grant_type: Some(grant.grant_type.as_str().to_owned()),
         },
     )?;
     Ok(token)

@@ -30,6 +30,9 @@ pub struct IssuedToken {
     /// How the user authenticated (RFC 8176 values, space-separated); `None` for a
     /// client's own token.
     pub amr: Option<String>,
+    /// The grant it was issued by (`authorization_code`, `refresh_token`,
+    /// `client_credentials`); `None` for tokens issued before the ledger kept it.
+    pub grant_type: Option<String>,
 }
 
 /// Filters of a ledger listing, newest first.
@@ -45,6 +48,8 @@ pub struct TokenFilter {
     /// `Some(true)`: users' tokens from a login with a second factor; `Some(false)`:
     /// users' tokens without one (a client's own token is neither).
     pub mfa: Option<bool>,
+    /// Issued by this grant type.
+    pub grant: Option<String>,
     pub limit: i64,
     /// Keyset position (issued_at, tenant_id, jti) of the last row of the previous page.
     pub after: Option<(NaiveDateTime, String, String)>,
@@ -121,7 +126,7 @@ pub fn insert_chained(
         recorded: bool,
     }
     use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-    let params: Vec<String> = (1..=34).map(|i| format!("${i}")).collect();
+    let params: Vec<String> = (1..=35).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT record_issued_tokens({}) AS recorded",
         params.join(", ")
@@ -150,7 +155,8 @@ pub fn insert_chained(
         )
         .bind::<Array<Nullable<Text>>, _>(opt(|r| r.revoked_reason.as_deref()))
         .bind::<Array<Nullable<Text>>, _>(opt(|r| r.family_id.as_deref()))
-        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.amr.as_deref()));
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.amr.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|r| r.grant_type.as_deref()));
     let recorded: Recorded = crate::audit::store::bind_unnest(query, &events).get_result(pg)?;
     Ok(recorded.recorded)
 }
@@ -267,6 +273,9 @@ pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<Is
                 }
                 None => {}
             }
+            if let Some(grant) = &filter.grant {
+                query = query.filter(issued_tokens::grant_type.eq(grant.clone()));
+            }
             if let Some(since) = filter.since {
                 query = query.filter(issued_tokens::issued_at.ge(since));
             }
@@ -307,6 +316,7 @@ impl From<IssuedToken> for tessera_proto::api::TokenItem {
             revoked_reason: t.revoked_reason,
             family_id: t.family_id,
             amr: t.amr.map(|amr| amr.split(' ').map(str::to_owned).collect()),
+            grant_type: t.grant_type,
         }
     }
 }

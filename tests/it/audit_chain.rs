@@ -220,6 +220,7 @@ fn token_record(
         revoked_reason: None,
         family_id: None,
         amr: None,
+        grant_type: None,
     };
     let event = Event::success(&tenant.id, "token.issued", "token", &row.jti);
     (row, audit::Entry::new(&Origin::system(), event))

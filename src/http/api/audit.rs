@@ -83,20 +83,50 @@ pub async fn post_events(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    tenant: Option<String>,
-    actor: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    #[serde(flatten)]
+    #[param(ignore)]
+    filter: FilterQuery,
     limit: Option<String>,
     cursor: Option<String>,
+}
+
+/// What selects events, for a page of them and for an export.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterQuery {
+    pub tenant: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// `tessera`, or the client id of an ingesting service.
+    pub source: Option<String>,
+    /// Any part of the resource's id.
+    pub resource: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl FilterQuery {
+    /// The filter (its tenant still unresolved: the reader's access decides it).
+    pub fn filter(&self) -> Result<AuditFilter> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        Ok(AuditFilter {
+            actor: given(&self.actor),
+            action: given(&self.action),
+            outcome: given(&self.outcome),
+            source: given(&self.source),
+            resource: given(&self.resource),
+            since: time_param("since", self.since.as_deref())?,
+            until: time_param("until", self.until.as_deref())?,
+            ..AuditFilter::default()
+        })
+    }
 }
 
 /// `GET /api/v1/audit/events`: newest first, filtered, paginated.
 #[utoipa::path(
     tag = "audit",
-    params(EventsQuery),
+    params(FilterQuery, EventsQuery),
     responses(
         (status = 200, description = "Events, newest first", body = Page<AuditItem>),
         ApiErrors,
@@ -111,13 +141,8 @@ pub async fn get_events(
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
-    let chosen = selector(&req, q.tenant.as_deref())?;
+    let chosen = selector(&req, q.filter.tenant.as_deref())?;
     let mut filter = AuditFilter {
-        actor: q.actor.filter(|v| !v.is_empty()),
-        action: q.action.filter(|v| !v.is_empty()),
-        outcome: q.outcome.filter(|v| !v.is_empty()),
-        since: time_param("since", q.since.as_deref())?,
-        until: time_param("until", q.until.as_deref())?,
         limit: limit_param(q.limit.as_deref())?,
         cursor: q
             .cursor
@@ -125,7 +150,7 @@ pub async fn get_events(
             .filter(|c| !c.is_empty())
             .map(Cursor::decode)
             .transpose()?,
-        tenant_id: None,
+        ..q.filter.filter()?
     };
     let state = state.into_inner();
     let body = blocking(move || {
@@ -157,17 +182,17 @@ pub async fn get_events(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    tenant: Option<String>,
     format: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    #[serde(flatten)]
+    #[param(ignore)]
+    filter: FilterQuery,
 }
 
 /// `GET /api/v1/audit/export`: NDJSON or CSV, streamed batch by batch in constant
 /// memory (a bounded channel between the reading thread and the response).
 #[utoipa::path(
     tag = "audit",
-    params(ExportQuery),
+    params(FilterQuery, ExportQuery),
     responses(
         (status = 200, description = "The events, oldest first per tenant, as NDJSON (`format=ndjson`, default) or CSV", content_type = "application/x-ndjson"),
         ApiErrors,
@@ -183,9 +208,8 @@ pub async fn get_export(
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
     let format = Format::parse(q.format.as_deref().unwrap_or("ndjson"))?;
-    let chosen = selector(&req, q.tenant.as_deref())?;
-    let since = time_param("since", q.since.as_deref())?;
-    let until = time_param("until", q.until.as_deref())?;
+    let chosen = selector(&req, q.filter.tenant.as_deref())?;
+    let mut filter = q.filter.filter()?;
     // A place among the long reads first (a few at once, one per caller).
     let slot = state.long_reads.admit(&ctx.subject)?;
     let state = state.into_inner();
@@ -209,16 +233,11 @@ pub async fn get_export(
     std::thread::Builder::new()
         .name("export".into())
         .spawn(move || {
-            let tenant_id = target.tenant_id().map(str::to_owned);
+            filter.tenant_id = target.tenant_id().map(str::to_owned);
             let result = pool.get().map_err(Error::from).and_then(|mut conn| {
-                export::run(
-                    &mut conn,
-                    tenant_id.as_deref(),
-                    since,
-                    until,
-                    format,
-                    |chunk| send_within(&tx, Ok(web::Bytes::from(chunk)), crate::limits::STALL),
-                )
+                export::run(&mut conn, &filter, format, |chunk| {
+                    send_within(&tx, Ok(web::Bytes::from(chunk)), crate::limits::STALL)
+                })
             });
             // The place is free before the reader sees the end of the export.
             drop(slot);

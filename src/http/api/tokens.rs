@@ -21,6 +21,8 @@ pub struct TokensQuery {
     active: Option<String>,
     /// `false`: users' tokens issued without a second factor; `true`: with one.
     mfa: Option<String>,
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    grant: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<String>,
@@ -54,6 +56,12 @@ pub async fn get_tokens(
         client_id: q.client.filter(|v| !v.is_empty()),
         active,
         mfa,
+        grant: q
+            .grant
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map(|g| crate::clients::GrantType::parse(g).map(|g| g.as_str().to_owned()))
+            .transpose()?,
         since: time_param("since", q.since.as_deref())?,
         until: time_param("until", q.until.as_deref())?,
         limit: limit_param(q.limit.as_deref())?,

@@ -34,6 +34,7 @@ pub fn user_token(state: &tessera::http::AppState, email: &str, tenant: &str) ->
                 roles: &roles,
                 family_id: None,
                 amr: &["pwd"],
+                grant_type: tessera::clients::GrantType::AuthorizationCode,
             },
         )
     })

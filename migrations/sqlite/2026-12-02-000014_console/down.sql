@@ -1,0 +1,6 @@
+DROP INDEX audit_events_resource;
+DROP INDEX audit_events_request;
+DROP TABLE audit_rollups;
+DROP TABLE audit_chain_checks;
+DROP TABLE console_sessions;
+ALTER TABLE issued_tokens DROP COLUMN grant_type;
