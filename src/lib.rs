@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod db;
 pub mod deadline;

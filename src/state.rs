@@ -61,6 +61,9 @@ impl AppState {
         hasher: crate::users::password::Hasher,
     ) -> Result<Self, Error> {
         let issuance = issuance(&pool)?;
+        if config.console {
+            crate::console::client::ensure(&mut *pool.get()?, &config.issuer)?;
+        }
         let config_rate = config.login_rate_per_minute;
         let config_issuer = config.issuer.clone();
         let long_pool = crate::db::pool(

@@ -180,8 +180,19 @@ pub fn verify_report<'a>(
     })
 }
 
-/// [`verify`], reporting the number of events checked after each page.
+/// [`verify`], reporting the number of events checked after each page. The outcome
+/// is kept as the tenant's last check (see `checks`).
 pub fn verify_with_progress(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    progress: &mut dyn FnMut(i64),
+) -> Result<Verification> {
+    let report = walk(conn, tenant_id, progress)?;
+    super::checks::record(conn, &report)?;
+    Ok(report)
+}
+
+fn walk(
     conn: &mut DbConnection,
     tenant_id: &str,
     progress: &mut dyn FnMut(i64),

@@ -9,6 +9,7 @@
 
 mod chain;
 pub mod checkpoint;
+pub mod checks;
 mod event;
 pub mod export;
 pub mod ingest;

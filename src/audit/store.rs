@@ -356,3 +356,21 @@ pub fn delete_ingest_key(conn: &mut DbConnection, row: &IngestKey) -> QueryResul
             .map(|_| ())
     })
 }
+
+/// The event with this id, in `tenant_id` (`None`: any tenant's).
+pub fn by_id(
+    conn: &mut DbConnection,
+    tenant_id: Option<&str>,
+    id: &str,
+) -> QueryResult<Option<AuditRow>> {
+    crate::db::scoped(conn, scope_of(tenant_id), |conn| {
+        let mut query = audit_events::table
+            .filter(audit_events::id.eq(id.to_owned()))
+            .select(AuditRow::as_select())
+            .into_boxed();
+        if let Some(tenant_id) = tenant_id {
+            query = query.filter(audit_events::tenant_id.eq(tenant_id.to_owned()));
+        }
+        query.first(conn).optional()
+    })
+}

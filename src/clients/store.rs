@@ -63,3 +63,13 @@ pub fn list(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<Vec
         },
     )
 }
+
+/// Replaces a client's redirect URIs (space-separated).
+pub fn set_redirect_uris(conn: &mut DbConnection, id: &str, uris: &str) -> QueryResult<()> {
+    crate::db::scoped(conn, crate::db::Scope::AllTenants, |conn| {
+        diesel::update(clients::table.find(id))
+            .set(clients::redirect_uris.eq(uris))
+            .execute(conn)
+            .map(|_| ())
+    })
+}

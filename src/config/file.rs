@@ -45,6 +45,8 @@ pub(super) struct FileConfig {
     pub(super) request_timeout_secs: Option<u64>,
     pub(super) bootstrap_admin_email: Option<String>,
     pub(super) bootstrap_admin_password: Option<String>,
+    pub(super) console: Option<bool>,
+    pub(super) console_require_mfa: Option<bool>,
 }
 
 pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -47,6 +47,24 @@ impl Layers<'_> {
         }
     }
 
+    /// A yes/no option: `true`/`false` (or `1`/`0`) in the environment.
+    fn flag(
+        &self,
+        option: &'static str,
+        from_file: Option<bool>,
+        default: bool,
+    ) -> Result<bool, ConfigError> {
+        let var = Self::var(option);
+        match (self.env)(&var).map(|t| t.trim().to_ascii_lowercase()) {
+            Some(text) => match text.as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(invalid(option, format!("{var}: expected true or false"))),
+            },
+            None => Ok(from_file.unwrap_or(default)),
+        }
+    }
+
     /// A number within `range` ("must be between a and b"), `default` when unset.
     fn ranged<T>(
         &self,
@@ -332,6 +350,10 @@ pub(super) fn load(
         }
     };
 
+    let console = layers.flag("console", file.console, true)?;
+    let console_require_mfa =
+        layers.flag("console_require_mfa", file.console_require_mfa, false)?;
+
     Ok(Config {
         database_url,
         migration_database_url,
@@ -366,6 +388,8 @@ pub(super) fn load(
         body_budget_bytes,
         request_timeout: Duration::from_secs(request_timeout_secs),
         bootstrap_admin,
+        console,
+        console_require_mfa,
     })
 }
 

@@ -100,6 +100,11 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The first platform admin, created at start when none exists: email, password.
     pub bootstrap_admin: Option<(String, SecretString)>,
+    /// Whether `/console` is served (its client registered at start).
+    pub console: bool,
+    /// The console asks for a second factor (`acr_values=mfa`) and refuses sign-ins
+    /// without one.
+    pub console_require_mfa: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";

@@ -29,6 +29,8 @@ pub struct Purged {
     pub idempotency_keys: usize,
     pub devices: usize,
     pub ceremonies: usize,
+    pub console_sessions: usize,
+    pub rollups: usize,
 }
 
 impl Purged {
@@ -40,6 +42,8 @@ impl Purged {
             + self.idempotency_keys
             + self.devices
             + self.ceremonies
+            + self.console_sessions
+            + self.rollups
     }
 }
 
@@ -72,6 +76,8 @@ pub fn purge(conn: &mut DbConnection, idempotency_window: Duration) -> Result<Pu
         idempotency_keys: drain(conn, now - window, store::ingest_keys)?,
         devices: drain(conn, now, store::devices)?,
         ceremonies: drain(conn, now, store::ceremonies)?,
+        console_sessions: drain(conn, now, crate::console::session::purge)?,
+        rollups: drain(conn, now, crate::console::stats::purge)?,
     })
 }
 
@@ -86,5 +92,13 @@ pub fn run_once(pool: &db::Pool, idempotency_window: Duration) {
         Ok(p) if p.total() > 0 => log::info!("housekeeping purged {p:?}"),
         Ok(_) => {}
         Err(e) => log::warn!("housekeeping skipped: {e}"),
+    }
+    // The console's hourly counts, ahead of the first overview that needs them.
+    let settled = pool
+        .get()
+        .map_err(crate::error::Error::from)
+        .and_then(|mut conn| crate::console::stats::settle_all(&mut conn));
+    if let Err(e) = settled {
+        log::warn!("counting the console's hours skipped: {e}");
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 mod auth;
 pub mod browser;
+mod console;
 pub mod errors;
 mod form;
 pub mod health;
@@ -45,6 +46,7 @@ pub fn app(
 > {
     use utoipa_actix_web::AppExt;
     let metrics_here = state.config.metrics_listen.is_none();
+    let console_here = state.config.console;
     let (app, api) = App::new()
         .into_utoipa_app()
         .service(api::scope())
@@ -52,6 +54,11 @@ pub fn app(
     app.app_data(web::Data::new(api::openapi::finish(api)))
         .app_data(web::Data::new(state))
         .configure(|cfg| routes(cfg, metrics_here))
+        .configure(|cfg| {
+            if console_here {
+                console::routes(cfg);
+            }
+        })
         .default_service(web::to(not_found))
         .wrap(from_fn(refuse_nul))
         .wrap(from_fn(deadline))
@@ -143,7 +150,13 @@ async fn deadline(
     mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let long_read = matches!(req.path(), "/api/v1/audit/export" | "/api/v1/audit/verify");
+    let long_read = matches!(
+        req.path(),
+        "/api/v1/audit/export"
+            | "/api/v1/audit/verify"
+            | "/console/events/export"
+            | "/console/verify"
+    );
     let limits = req
         .app_data::<web::Data<AppState>>()
         .map(|state| {
@@ -197,7 +210,8 @@ fn timed_payload(
             }
         });
     actix_web::dev::Payload::Stream {
-        payload: Box::pin(stream),
+        // Fused: a reader may poll again after the end (multipart does).
+        payload: Box::pin(stream.fuse()),
     }
 }
 

@@ -320,3 +320,21 @@ impl From<IssuedToken> for tessera_proto::api::TokenItem {
         }
     }
 }
+
+/// The tokens of a refresh family in `tenant_id`, oldest first (at most `limit`).
+pub fn of_family(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    family_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<IssuedToken>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        issued_tokens::table
+            .filter(issued_tokens::tenant_id.eq(tenant_id))
+            .filter(issued_tokens::family_id.eq(family_id))
+            .order(issued_tokens::issued_at.asc())
+            .limit(limit)
+            .select(IssuedToken::as_select())
+            .load(conn)
+    })
+}

@@ -12,6 +12,7 @@ mod audit_chain;
 mod browser;
 mod cli;
 mod config_file;
+mod console;
 mod downstream;
 mod housekeeping;
 mod http_basics;

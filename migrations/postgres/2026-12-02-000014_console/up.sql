@@ -114,3 +114,6 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The console links an event by its id.
+CREATE INDEX audit_events_id ON audit_events (id);

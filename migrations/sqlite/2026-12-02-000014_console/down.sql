@@ -1,3 +1,4 @@
+DROP INDEX audit_events_id;
 DROP INDEX audit_events_resource;
 DROP INDEX audit_events_request;
 DROP TABLE audit_rollups;

@@ -46,3 +46,5 @@ CREATE INDEX audit_events_request ON audit_events (tenant_id, request_id)
     WHERE request_id IS NOT NULL;
 CREATE INDEX audit_events_resource ON audit_events (tenant_id, resource_id)
     WHERE resource_id IS NOT NULL;
+-- The console links an event by its id.
+CREATE INDEX audit_events_id ON audit_events (id);

@@ -209,7 +209,19 @@ pub async fn get_export(
     let q = q.into_inner();
     let format = Format::parse(q.format.as_deref().unwrap_or("ndjson"))?;
     let chosen = selector(&req, q.filter.tenant.as_deref())?;
-    let mut filter = q.filter.filter()?;
+    let filter = q.filter.filter()?;
+    export_response(state, ctx, chosen, filter, format).await
+}
+
+/// The export of what `filter` selects in the tenants `chosen` reaches, for `ctx`
+/// (the API's and the console's): authorized and recorded, then streamed.
+pub(crate) async fn export_response(
+    state: web::Data<AppState>,
+    ctx: TenantContext,
+    chosen: Option<String>,
+    mut filter: AuditFilter,
+    format: Format,
+) -> Result<HttpResponse> {
     // A place among the long reads first (a few at once, one per caller).
     let slot = state.long_reads.admit(&ctx.subject)?;
     let state = state.into_inner();
@@ -257,7 +269,7 @@ pub async fn get_export(
 }
 
 /// Runs a long read on a thread of its own, holding its place until done.
-async fn long_read<T: Send + 'static>(
+pub(crate) async fn long_read<T: Send + 'static>(
     slot: crate::limits::LongRead,
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {

@@ -1,0 +1,388 @@
+//! The security console, driven like a browser: sign-in through the hosted login page,
+//! the access rules of "Who may read logs" on every page (another tenant's tenant,
+//! event or token is the same 404 as one that does not exist), CSRF, revocation by
+//! administrators only, exports, checkpoints, and the chain's state after tampering.
+
+use actix_web::test::init_service;
+
+use crate::browser::{field, Browser};
+use crate::login::{claims, PASSWORD};
+use crate::support::{basic, both_backends_async, call, form_post, Reply, TestDb};
+
+struct World {
+    acme: String,
+    globex: String,
+    platform_secret: String,
+}
+
+fn world(db: &TestDb) -> World {
+    let acme = db.tenant("acme").id;
+    let globex = db.tenant("globex").id;
+    for email in [
+        "alice@example.com",
+        "gina@example.com",
+        "pat@example.com",
+        "mike@example.com",
+        "user@example.com",
+    ] {
+        db.user(email, PASSWORD);
+    }
+    db.member("acme", "alice@example.com", &["auditor"]);
+    db.member("globex", "gina@example.com", &["admin"]);
+    db.member("system", "pat@example.com", &["auditor"]);
+    db.member("acme", "mike@example.com", &["member"]);
+    db.member("globex", "user@example.com", &["member"]);
+    World {
+        acme,
+        globex,
+        platform_secret: db.service_client("platform", None, &["read"]),
+    }
+}
+
+/// The path and query of a `Location` (absolute or not).
+fn location(reply: &Reply) -> String {
+    let at = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("a redirect: {} {}", reply.status, reply.body));
+    match url::Url::parse(at) {
+        Ok(url) => match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        },
+        Err(_) => at.to_owned(),
+    }
+}
+
+/// Signs `email` in to the console the way a browser does: `/console` sends it to the
+/// login, the hosted login page, the callback, and back.
+pub(crate) async fn console_sign_in<S, B>(
+    app: &S,
+    browser: &mut Browser,
+    email: &str,
+    start: &str,
+) -> Reply
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let first = browser.get(app, start).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let login = location(&first);
+    assert!(login.starts_with("/console/login?return_to="), "{login}");
+    let begin = browser.get(app, &login).await;
+    assert_eq!(begin.status, 303, "{}", begin.body);
+    let cookie = begin.header("set-cookie").unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let authorize = location(&begin);
+    assert!(authorize.starts_with("/authorize?"), "{authorize}");
+    assert!(
+        authorize.contains("client_id=tessera-console"),
+        "{authorize}"
+    );
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    let page = browser.get(app, &authorize).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let posted = browser
+        .post(
+            app,
+            "/login",
+            &[
+                ("request", &field(&page.body, "request").unwrap()),
+                ("csrf", &field(&page.body, "csrf").unwrap()),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let callback = location(&posted);
+    assert!(callback.starts_with("/console/callback?"), "{callback}");
+    let back = browser.get(app, &callback).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(location(&back), start);
+    browser.get(app, start).await
+}
+
+fn csrf_of(html: &str) -> String {
+    field(html, "csrf").expect("a csrf field")
+}
+
+/// A multipart form body (`boundary` fixed) with text fields.
+fn multipart(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> actix_http::Request {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str("--XyZ--\r\n");
+    let cookies = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    actix_web::test::TestRequest::post()
+        .uri(path)
+        .insert_header(("content-type", "multipart/form-data; boundary=XyZ"))
+        .insert_header(("cookie", cookies))
+        .set_payload(body)
+        .to_request()
+}
+
+fn an_event_of(db: &TestDb, tenant_id: &str) -> String {
+    use diesel::prelude::*;
+    use tessera::db::schema::audit_events as a;
+    a::table
+        .filter(a::tenant_id.eq(tenant_id))
+        .order(a::seq.asc())
+        .select(a::id)
+        .first(&mut db.conn())
+        .unwrap()
+}
+
+both_backends_async! {
+    async fn sign_in_and_who_sees_what(db) {
+        let w = world(&db);
+        let state = db.state();
+        let globex_token = crate::support::user_token(&state, "user@example.com", "globex");
+        let globex_jti = claims(&globex_token)["jti"].as_str().unwrap().to_owned();
+        let app = init_service(tessera::http::app(state)).await;
+
+        // Nobody signed in: every page sends the browser to sign in, then back.
+        let anonymous = call(&app, actix_web::test::TestRequest::get().uri("/console/events?action=x").to_request()).await;
+        assert_eq!(anonymous.status, 303);
+        assert_eq!(location(&anonymous), "/console/login?return_to=%2Fconsole%2Fevents%3Faction%3Dx");
+
+        let mut alice = Browser::default();
+        let overview = console_sign_in(&app, &mut alice, "alice@example.com", "/console").await;
+        assert_eq!(overview.status, 200, "{}", overview.body);
+        assert!(overview.body.contains("Audit chains"), "{}", overview.body);
+        assert!(overview.body.contains("<svg"), "charts are drawn on the server");
+        assert!(!overview.body.contains("globex"), "{}", overview.body);
+        let csp = overview.header("content-security-policy").unwrap();
+        for part in ["default-src 'none'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+            assert!(csp.contains(part), "{csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(overview.header("cache-control"), Some("no-store"));
+        assert_eq!(overview.header("x-frame-options"), Some("DENY"));
+
+        // Another tenant, its events and its tokens: the 404 of what does not exist.
+        let missing = alice.get(&app, "/console?tenant=no-such-tenant").await;
+        assert_eq!(missing.status, 404);
+        for path in [
+            "/console?tenant=globex".to_owned(),
+            format!("/console?tenant={}", w.globex),
+            "/console/events?tenant=globex".to_owned(),
+            "/console/tokens?tenant=globex".to_owned(),
+            format!("/console/events/{}", an_event_of(&db, &w.globex)),
+            format!("/console/events/{}", uuid::Uuid::new_v4()),
+            format!("/console/tokens/{globex_jti}"),
+            format!("/console/tokens/{}", uuid::Uuid::new_v4()),
+            "/console/events/not-an-id".to_owned(),
+        ] {
+            let reply = alice.get(&app, &path).await;
+            assert_eq!((reply.status, &reply.body), (404, &missing.body), "{path}");
+        }
+        // Her own tenant's event opens, with its hashes.
+        let own = alice.get(&app, &format!("/console/events/{}", an_event_of(&db, &w.acme))).await;
+        assert_eq!(own.status, 200, "{}", own.body);
+        assert!(own.body.contains("Previous hash") && own.body.contains("acme"), "{}", own.body);
+        // A filter shows only her tenant, whatever it asks for.
+        let events = alice.get(&app, "/console/events?action=tenant.cross_access_denied").await;
+        assert_eq!(events.status, 200);
+        assert!(events.body.contains("tenant.cross_access_denied"), "{}", events.body);
+        let bad = alice.get(&app, "/console/events?outcome=maybe").await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        let bad_cursor = alice.get(&app, "/console/events?cursor=garbage").await;
+        assert_eq!(bad_cursor.status, 400, "{}", bad_cursor.body);
+
+        let before = db.audit_actions(&w.acme);
+        assert!(!before.iter().any(|(a, _)| a == "tokens.read"), "refusals read nothing: {before:?}");
+        let listed = alice.get(&app, "/console/tokens").await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        assert!(!listed.body.contains(&globex_jti));
+
+        // Reads are recorded like the API's, and the refusals as cross-tenant attempts.
+        let actions = db.audit_actions(&w.acme);
+        assert!(actions.iter().any(|(a, _)| a == "audit.read"), "{actions:?}");
+        assert!(actions.iter().any(|(a, _)| a == "tokens.read"), "{actions:?}");
+        assert!(actions.iter().any(|(a, o)| a == "tenant.cross_access_denied" && o == "denied"), "{actions:?}");
+        assert!(!db.audit_actions(&w.globex).iter().any(|(a, _)| a == "audit.read"));
+
+        // An auditor may look but not revoke.
+        let own_token = {
+            use diesel::prelude::*;
+            use tessera::db::schema::issued_tokens as t;
+            t::table.filter(t::tenant_id.eq(&w.acme)).select(t::jti).first::<String>(&mut db.conn()).unwrap()
+        };
+        let confirm = alice.get(&app, &format!("/console/tokens/{own_token}/revoke")).await;
+        assert_eq!(confirm.status, 403, "{}", confirm.body);
+        let csrf = csrf_of(&overview.body);
+        let refused = alice.post(&app, &format!("/console/tokens/{own_token}/revoke"), &[("csrf", &csrf)]).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+
+        // Every form needs the session's CSRF token.
+        let forged = alice.post(&app, "/console/logout", &[("csrf", "forged")]).await;
+        assert_eq!(forged.status, 400, "{}", forged.body);
+        let forged = alice.post(&app, "/console/verify", &[("csrf", "forged")]).await;
+        assert_eq!(forged.status, 400, "{}", forged.body);
+
+        // A platform auditor sees every tenant.
+        let mut pat = Browser::default();
+        let every = console_sign_in(&app, &mut pat, "pat@example.com", "/console/events?tenant=globex").await;
+        assert_eq!(every.status, 200, "{}", every.body);
+        let token = pat.get(&app, &format!("/console/tokens/{globex_jti}")).await;
+        assert_eq!(token.status, 200, "{}", token.body);
+        assert!(token.body.contains("globex"), "{}", token.body);
+
+        // Anyone else signed in gets the one generic page.
+        let mut mike = Browser::default();
+        let no = console_sign_in(&app, &mut mike, "mike@example.com", "/console").await;
+        assert_eq!(no.status, 403, "{}", no.body);
+        assert!(no.body.contains("may not use the security console"), "{}", no.body);
+        assert_eq!(mike.get(&app, "/console/events?tenant=globex").await.body, no.body);
+
+        // Signing out ends the console session and revokes its token.
+        let session_jti = {
+            use diesel::prelude::*;
+            use tessera::db::schema::issued_tokens as t;
+            t::table
+                .filter(t::client_id.eq("tessera-console"))
+                .filter(t::tenant_id.eq(&w.acme))
+                .filter(t::token_type.eq("access_token"))
+                .select(t::jti)
+                .first::<String>(&mut db.conn())
+                .unwrap()
+        };
+        let out = alice.post(&app, "/console/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(out.status, 200, "{}", out.body);
+        assert_eq!(alice.get(&app, "/console").await.status, 303);
+        let mut conn = db.conn();
+        assert!(tessera::tokens::is_revoked(&mut conn, &w.acme, &session_jti).unwrap());
+        let _ = w.platform_secret;
+    }
+}
+
+both_backends_async! {
+    async fn an_admin_revokes_exports_and_checks_the_chain(db) {
+        let w = world(&db);
+        let state = db.state();
+        let token = crate::support::user_token(&state, "user@example.com", "globex");
+        let jti = claims(&token)["jti"].as_str().unwrap().to_owned();
+        let app = init_service(tessera::http::app(state)).await;
+        let mut gina = Browser::default();
+        let tokens = console_sign_in(&app, &mut gina, "gina@example.com", "/console/tokens?active=true").await;
+        assert_eq!(tokens.status, 200, "{}", tokens.body);
+        assert!(tokens.body.contains(&jti), "{}", tokens.body);
+        let grant = gina.get(&app, "/console/tokens?grant=client_credentials").await;
+        assert!(!grant.body.contains(&jti), "{}", grant.body);
+
+        // Revocation: a confirmation step, then the API's own revocation.
+        let page = gina.get(&app, &format!("/console/tokens/{jti}")).await;
+        assert!(page.body.contains("Revoke this token"), "{}", page.body);
+        let confirm = gina.get(&app, &format!("/console/tokens/{jti}/revoke")).await;
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        assert!(confirm.body.contains("Revoke this token?"), "{}", confirm.body);
+        let done = gina.post(&app, &format!("/console/tokens/{jti}/revoke"), &[("csrf", &csrf_of(&confirm.body))]).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(location(&done), format!("/console/tokens/{jti}?revoked=1"));
+        let after = gina.get(&app, &location(&done)).await;
+        assert!(after.body.contains("1 token revoked") && after.body.contains("revoked (admin)"), "{}", after.body);
+        assert!(after.body.contains("token.revoked"), "the events about it: {}", after.body);
+        let introspected = call(&app, form_post("/introspect", Some(&basic("platform", &w.platform_secret)), &[("token", &token)])).await;
+        assert_eq!(introspected.json()["active"], false);
+
+        // Export of the current filter, as a file.
+        let csv = gina.get(&app, "/console/events/export?action=token.revoked&format=csv").await;
+        assert_eq!(csv.status, 200, "{}", csv.body);
+        assert!(csv.header("content-disposition").unwrap().contains("audit-events.csv"));
+        assert_eq!(csv.body.lines().count(), 2, "a header and one event: {}", csv.body);
+        assert!(csv.body.contains("token.revoked"));
+        let ndjson = gina.get(&app, "/console/events/export").await;
+        assert!(ndjson.body.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["tenant_id"] == w.globex.as_str()));
+
+        // Checkpoints: take one, check it, then tamper and check again.
+        let page = gina.get(&app, "/console/checkpoints").await;
+        let csrf = csrf_of(&page.body);
+        let taken = gina.post(&app, "/console/checkpoints", &[("csrf", &csrf), ("tenant", "globex")]).await;
+        assert_eq!(taken.status, 200, "{}", taken.body);
+        assert!(taken.header("content-disposition").unwrap().contains("checkpoint-globex-"));
+        let jws = taken.body.clone();
+        let checked = call(&app, multipart(&gina, "/console/checkpoints/check", &[("csrf", &csrf), ("checkpoint", &jws)])).await;
+        assert_eq!(checked.status, 200, "{}", checked.body);
+        assert!(checked.body.contains("The checkpoint matches."), "{}", checked.body);
+        let garbage = call(&app, multipart(&gina, "/console/checkpoints/check", &[("csrf", &csrf), ("checkpoint", "not.a.jws")])).await;
+        assert_eq!(garbage.status, 400, "{}", garbage.body);
+        let forged = call(&app, multipart(&gina, "/console/checkpoints/check", &[("csrf", "x"), ("checkpoint", &jws)])).await;
+        assert_eq!(forged.status, 400, "{}", forged.body);
+
+        db.exec(&format!(
+            "UPDATE audit_events SET action = 'user.renamed' WHERE tenant_id = '{}' AND seq = 1",
+            w.globex
+        ));
+        let checked = call(&app, multipart(&gina, "/console/checkpoints/check", &[("csrf", &csrf), ("checkpoint", &jws)])).await;
+        assert!(checked.body.contains("The checkpoint does not match."), "{}", checked.body);
+        let verified = gina.post(&app, "/console/verify", &[("csrf", &csrf)]).await;
+        assert_eq!(verified.status, 303, "{}", verified.body);
+        let overview = gina.get(&app, "/console").await;
+        assert!(overview.body.contains("Chain broken: globex."), "{}", overview.body);
+        assert!(overview.body.contains("broken at seq 1"), "{}", overview.body);
+    }
+}
+
+both_backends_async! {
+    async fn the_overview_counts_settled_hours_and_live_ones_alike(db) {
+        let w = world(&db);
+        let state = db.state();
+        for _ in 0..3 {
+            crate::support::user_token(&state, "user@example.com", "globex");
+        }
+        let mut conn = state.pool.get().unwrap();
+        let now = tessera::db::now();
+        let live = tessera::console::stats::counts(&mut conn, Some(&w.globex), tessera::console::stats::Window::Day, now).unwrap();
+        let grants = |buckets: &[tessera::console::stats::Bucket]| -> i64 {
+            buckets.iter().map(|b| b.grants.get("authorization_code").copied().unwrap_or(0)).sum()
+        };
+        assert_eq!(grants(&live), 3);
+        // Two hours on, the same hour is read from its rollup: the same counts.
+        let later = now + chrono::Duration::hours(2);
+        assert!(tessera::console::stats::settle(&mut conn, &w.globex, later).unwrap() > 0);
+        assert_eq!(tessera::console::stats::settle(&mut conn, &w.globex, later).unwrap(), 0);
+        let settled = tessera::console::stats::counts(&mut conn, Some(&w.globex), tessera::console::stats::Window::Day, later).unwrap();
+        assert_eq!(grants(&settled), 3);
+        let events = |buckets: &[tessera::console::stats::Bucket]| -> i64 {
+            buckets.iter().map(|b| b.outcomes.values().sum::<i64>()).sum()
+        };
+        assert_eq!(events(&settled), events(&live));
+        assert!(events(&live) > 0);
+        let every = tessera::console::stats::counts(&mut conn, None, tessera::console::stats::Window::Week, later).unwrap();
+        assert!(grants(&every) >= 3);
+    }
+}
+
+both_backends_async! {
+    async fn the_console_can_require_a_second_factor(db) {
+        world(&db);
+        let state = db.state_with(|c| c.console_require_mfa = true);
+        let app = init_service(tessera::http::app(state)).await;
+        let mut browser = Browser::default();
+        let begin = browser.get(&app, "/console/login").await;
+        assert_eq!(begin.status, 303);
+        assert!(location(&begin).contains("acr_values=mfa"), "{}", location(&begin));
+        // A callback that is not this browser's sign-in is refused, and says nothing.
+        let stray = browser.get(&app, "/console/callback?code=abc&state=def").await;
+        assert_eq!(stray.status, 400, "{}", stray.body);
+        let disabled = init_service(tessera::http::app(db.state_with(|c| c.console = false))).await;
+        assert_eq!(call(&disabled, actix_web::test::TestRequest::get().uri("/console").to_request()).await.status, 404);
+    }
+}
