@@ -4,9 +4,9 @@
 //! hashes compared in constant time: no raw secret is ever stored.
 
 pub mod directory;
+pub mod grant;
 pub mod store;
 
-use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Event, Origin};
@@ -14,6 +14,7 @@ use crate::db::{self, DbConnection};
 use crate::error::{is_unique_violation, Error, Result};
 use crate::tenants::{Tenant, SYSTEM_TENANT_ID};
 
+pub use grant::GrantType;
 pub use store::Client;
 
 /// A client id: 1–64 characters of `A-Z a-z 0-9 . _ -`.
@@ -66,35 +67,6 @@ pub fn check_tenant_namespace(id: &ClientId, tenant: &Tenant) -> Result<()> {
         Err(Error::Invalid(
             "client id: a tenant's client ids start with the tenant's slug and a dot",
         ))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    AuthorizationCode,
-    ClientCredentials,
-    RefreshToken,
-}
-
-impl GrantType {
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "authorization_code" => Ok(Self::AuthorizationCode),
-            "refresh_token" => Ok(Self::RefreshToken),
-            "client_credentials" => Ok(Self::ClientCredentials),
-            _ => Err(Error::Invalid(
-                "grant: expected authorization_code, refresh_token or client_credentials",
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-            Self::ClientCredentials => "client_credentials",
-        }
     }
 }
 

@@ -62,7 +62,7 @@ pub struct Grant<'a> {
     /// How the user authenticated (RFC 8176 values); empty for a client's own token.
     pub amr: &'a [&'a str],
     /// The grant the token is issued by, for the ledger.
-    pub grant_type: crate::clients::GrantType,
+    pub grant_type: crate::clients::grant::GrantType,
 }
 
 /// The `acr` of an authentication: `mfa` once it used a second factor, `pwd` for a

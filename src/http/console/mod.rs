@@ -16,7 +16,9 @@
 mod charts;
 mod checkpoints;
 mod events;
+mod forms;
 mod overview;
+mod rows;
 mod tokens;
 mod views;
 

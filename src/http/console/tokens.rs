@@ -7,114 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::events::{event_row, slugs, time_field};
-use super::views::{Clock, RevokePage, TokenPage, TokenRow, Tokens};
+use super::forms::TokensQuery;
+use super::rows::{event_row, slugs, token_row};
+use super::views::{RevokePage, TokenPage, TokenRow, Tokens};
 use super::{failure, reader, render, see_other};
 use crate::access::{self, Reader, Recorded};
 use crate::error::{Error, Result};
 use crate::http::{blocking, AppState};
-use crate::tokens::{self, IssuedToken, TokenFilter};
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TokensQuery {
-    #[serde(default)]
-    pub tenant: String,
-    #[serde(default)]
-    pub subject: String,
-    #[serde(default)]
-    pub client: String,
-    #[serde(default)]
-    pub active: String,
-    #[serde(default)]
-    pub grant: String,
-    #[serde(default)]
-    pub since: String,
-    #[serde(default)]
-    pub until: String,
-    #[serde(default)]
-    pub cursor: String,
-}
-
-const PAGE: i64 = 50;
-
-impl TokensQuery {
-    fn filter(&self) -> Result<TokenFilter> {
-        let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-        Ok(TokenFilter {
-            tenant_id: None,
-            subject: given(&self.subject),
-            client_id: given(&self.client),
-            active: match self.active.as_str() {
-                "" => None,
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => return Err(Error::Invalid("active: expected true or false")),
-            },
-            mfa: None,
-            grant: given(&self.grant)
-                .map(|g| crate::clients::GrantType::parse(&g).map(|g| g.as_str().to_owned()))
-                .transpose()?,
-            since: time_field("since", &self.since)?,
-            until: time_field("until", &self.until)?,
-            limit: PAGE,
-            after: given(&self.cursor)
-                .map(|c| tokens::decode_cursor(&c))
-                .transpose()?,
-        })
-    }
-
-    fn link(&self, cursor: Option<&str>) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
-            ("tenant", &self.tenant),
-            ("subject", &self.subject),
-            ("client", &self.client),
-            ("active", &self.active),
-            ("grant", &self.grant),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        if let Some(c) = cursor {
-            q.append_pair("cursor", c);
-        }
-        format!("/console/tokens?{}", q.finish())
-    }
-}
-
-fn token_row(t: &IssuedToken, clock: &Clock, slugs: &HashMap<String, String>) -> TokenRow {
-    let now = crate::db::now();
-    let (status, active) = match (&t.revoked_at, t.expires_at <= now) {
-        (Some(at), _) => (
-            format!(
-                "revoked ({}) {}",
-                t.revoked_reason.as_deref().unwrap_or("unknown"),
-                clock.show(at)
-            ),
-            false,
-        ),
-        (None, true) => ("expired".to_owned(), false),
-        (None, false) => ("active".to_owned(), true),
-    };
-    TokenRow {
-        jti: t.jti.clone(),
-        tenant: slugs
-            .get(&t.tenant_id)
-            .cloned()
-            .unwrap_or_else(|| t.tenant_id.clone()),
-        subject: t.subject.clone(),
-        client: t.client_id.clone(),
-        kind: t.token_type.clone(),
-        grant: t.grant_type.clone().unwrap_or_else(|| "unknown".to_owned()),
-        issued: clock.show(&t.issued_at),
-        expires: clock.show(&t.expires_at),
-        status,
-        active,
-    }
-}
+use crate::tokens::{self, IssuedToken};
 
 /// `GET /console/tokens`.
 pub async fn get_tokens(

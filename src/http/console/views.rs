@@ -110,7 +110,7 @@ pub struct EventRow {
 #[template(path = "console/events.html")]
 pub struct Events {
     pub nav: Option<Nav>,
-    pub f: super::events::EventsQuery,
+    pub f: super::forms::EventsQuery,
     pub platform: bool,
     pub rows: Vec<EventRow>,
     pub next: Option<String>,
@@ -154,7 +154,7 @@ pub struct TokenRow {
 #[template(path = "console/tokens.html")]
 pub struct Tokens {
     pub nav: Option<Nav>,
-    pub f: super::tokens::TokensQuery,
+    pub f: super::forms::TokensQuery,
     pub platform: bool,
     pub rows: Vec<TokenRow>,
     pub next: Option<String>,
