@@ -303,3 +303,99 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
         "{page}"
     );
 }
+
+/// The security console in Chromium against the real binary: an administrator opens
+/// `/console`, signs in on the hosted login page, sees the overview, filters the
+/// events, opens one, revokes a token after the confirmation step, and the token is
+/// inactive at introspection. The pages work at 1280 px and at phone width, and the
+/// first Tab reaches the skip link. Screenshots go to `target/screenshots/`.
+#[test]
+fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
+    let Some(browser) = RealBrowser::start() else {
+        return;
+    };
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    let db = TestDb::sqlite();
+    db.tenant("globex");
+    db.user("gina@example.com", "correct horse battery");
+    db.user("user@example.com", "correct horse battery");
+    db.member("globex", "gina@example.com", &["admin"]);
+    db.member("globex", "user@example.com", &["member"]);
+    let platform = db.service_client("platform", None, &["read"]);
+    let state = db.state();
+    let token = crate::support::user_token(&state, "user@example.com", "globex");
+    let jti = jwt_claims(&token)["jti"].as_str().unwrap().to_owned();
+    drop(state);
+    // The console's redirect URI is under the issuer: the issuer is where it listens.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let issuer = format!("http://{listen}");
+    let server = db.server(&[("TESSERA_LISTEN", &listen), ("TESSERA_ISSUER", &issuer)]);
+
+    browser.set_window_size(1280, 1000);
+    browser.goto(&server.url("/console"));
+    browser.wait_for("name=\"password\"");
+    browser.type_into("input[name=email]", "gina@example.com");
+    browser.type_into("input[name=password]", "correct horse battery");
+    browser.click("button[type=submit]");
+    let overview = browser.wait_for("Audit chains");
+    assert!(overview.contains("globex") && overview.contains("<svg"), "{overview}");
+    browser.screenshot(&shots.join("console-overview.png"));
+
+    // Keyboard first: the first Tab reaches the skip link.
+    browser.press_tab();
+    let focused = browser.execute("return document.activeElement.textContent");
+    assert_eq!(focused, Value::from("Skip to content"));
+
+    // Filter the events and open one.
+    browser.goto(&server.url("/console/events"));
+    browser.wait_for("Filter");
+    browser.type_into("input[name=action]", "token.issued");
+    browser.click(".filters button[type=submit]");
+    let list = browser.wait_for("action=token.issued");
+    assert!(list.contains("token.issued"), "{list}");
+    browser.screenshot(&shots.join("console-events.png"));
+    browser.click("table.list tbody a");
+    let event = browser.wait_for("Previous hash");
+    assert!(event.contains("token.issued"), "{event}");
+    browser.screenshot(&shots.join("console-event.png"));
+
+    // Revoke the token, through the confirmation step.
+    browser.goto(&server.url(&format!("/console/tokens/{jti}")));
+    browser.wait_for("Revoke this token");
+    browser.click("a.button.danger");
+    browser.wait_for("Revoke this token?");
+    browser.click("button.danger");
+    let done = browser.wait_for("1 token revoked.");
+    assert!(done.contains("revoked (admin)"), "{done}");
+    browser.screenshot(&shots.join("console-token.png"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut introspected = agent
+        .post(server.url("/introspect"))
+        .header("authorization", basic("platform", &platform))
+        .send_form([("token", token.as_str())])
+        .unwrap();
+    let body: Value = introspected.body_mut().read_json().unwrap();
+    assert_eq!(body["active"], false, "{body}");
+
+    // Phone width: nothing wider than the screen.
+    browser.set_window_size(390, 844);
+    browser.goto(&server.url("/console"));
+    browser.wait_for("Audit chains");
+    let overflow = browser.execute(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assert_eq!(overflow, Value::from(0), "the overview scrolls sideways on a phone");
+    browser.screenshot(&shots.join("console-phone.png"));
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    crate::support::basic(id, secret)
+}

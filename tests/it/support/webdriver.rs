@@ -209,6 +209,51 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Resizes the window (CSS pixels of the viewport's outer window).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            json!({ "width": width, "height": height }),
+        );
+    }
+
+    /// Saves a PNG of the viewport to `path` (its folder created).
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let png = self.command("GET", &self.session_path("/screenshot"), Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Runs a script in the page and returns its value (the tests' own probes only).
+    pub fn execute(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            &self.session_path("/execute/sync"),
+            json!({ "script": script, "args": [] }),
+        )
+    }
+
+    /// Presses Tab once, as a keyboard user moves to the next control.
+    pub fn press_tab(&self) {
+        self.command(
+            "POST",
+            &self.session_path("/actions"),
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
+                { "type": "keyDown", "value": "\u{E004}" },
+                { "type": "keyUp", "value": "\u{E004}" }
+            ]}]}),
+        );
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
