@@ -15,7 +15,7 @@ struct Setup {
     state: tessera::http::AppState,
     cookie: String,
     bearer: String,
-    event_id: String,
+    event_seq: i64,
     _dir: tempfile::TempDir,
 }
 
@@ -49,11 +49,15 @@ fn setup(events: usize) -> Setup {
     let span = chrono::Duration::days(7).num_seconds();
     let mut head = audit::locked_head(&mut conn, &acme.id).expect("head");
     let batch = 10_000;
-    let mut event_id = String::new();
+    let mut event_seq = 0;
     for start in (0..events).step_by(batch) {
         let entries: Vec<Entry> = (start..(start + batch).min(events))
             .map(|i| {
-                let outcome = if i % 10 == 0 { audit::Outcome::Failure } else { audit::Outcome::Success };
+                let outcome = if i % 10 == 0 {
+                    audit::Outcome::Failure
+                } else {
+                    audit::Outcome::Success
+                };
                 let origin = Origin::request(
                     audit::ActorType::User,
                     Some("user-1"),
@@ -70,11 +74,12 @@ fn setup(events: usize) -> Setup {
             .collect();
         let mut rows = audit::link(&mut head, entries);
         for (k, row) in rows.iter_mut().enumerate() {
-            let at = now - chrono::Duration::seconds(span - span * (start + k) as i64 / events as i64);
+            let at =
+                now - chrono::Duration::seconds(span - span * (start + k) as i64 / events as i64);
             row.received_at = at;
             row.occurred_at = at;
         }
-        event_id = rows[rows.len() / 2].id.clone();
+        event_seq = rows[rows.len() / 2].seq;
         db::write_tx(&mut conn, |tx| audit::store::insert_many(tx, &rows)).expect("insert");
     }
 
@@ -127,7 +132,7 @@ fn setup(events: usize) -> Setup {
         state,
         cookie: sign_in.cookie,
         bearer,
-        event_id,
+        event_seq,
         _dir: dir,
     }
 }
@@ -139,7 +144,9 @@ fn pages(c: &mut Criterion) {
         .unwrap_or(1_000_000);
     let s = setup(events);
     let system = actix_web::rt::System::new();
-    let app = system.block_on(actix_web::test::init_service(tessera::http::app(s.state.clone())));
+    let app = system.block_on(actix_web::test::init_service(tessera::http::app(
+        s.state.clone(),
+    )));
     let cookie = format!("tessera_console={}", s.cookie);
     let get = |path: &str, console: bool| {
         let mut req = actix_web::test::TestRequest::get().uri(path);
@@ -152,11 +159,19 @@ fn pages(c: &mut Criterion) {
         assert_eq!(res.status(), 200, "{path}");
         system.block_on(actix_web::test::read_body(res))
     };
-    let event = format!("/console/events/{}", s.event_id);
+    let event = format!("/console/events/acme/{}", s.event_seq);
     let cases: [(&str, &str, bool); 6] = [
-        ("api_events_page_baseline", "/api/v1/audit/events?limit=50", false),
+        (
+            "api_events_page_baseline",
+            "/api/v1/audit/events?limit=50",
+            false,
+        ),
         ("console_events_page", "/console/events", true),
-        ("console_events_filtered", "/console/events?outcome=failure&resource=inv_99", true),
+        (
+            "console_events_filtered",
+            "/console/events?outcome=failure&resource=inv_99",
+            true,
+        ),
         ("console_event", &event, true),
         ("console_overview_24h", "/console?window=24h", true),
         ("console_overview_7d", "/console?window=7d", true),

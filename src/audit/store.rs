@@ -264,16 +264,22 @@ pub fn export_batch(
     })
 }
 
-/// The events of a tenant that share `request_id`, oldest first (at most `limit`).
+/// The events of a tenant that share `request_id` within `window` sequence numbers of
+/// `seq`, oldest first (at most `limit`). A request's events are written together, so
+/// they lie close in the chain: a range of the primary key, however long the chain
+/// (`audit_events` has no index on `request_id`: it would cost ingestion).
 pub fn of_request(
     conn: &mut DbConnection,
     tenant_id: &str,
     request_id: &str,
+    seq: i64,
+    window: i64,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
         audit_events::table
             .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::seq.between(seq - window, seq + window))
             .filter(audit_events::request_id.eq(request_id))
             .order(audit_events::seq.asc())
             .limit(limit)
@@ -282,16 +288,21 @@ pub fn of_request(
     })
 }
 
-/// The events of a tenant about any of `resources` (ids), newest first (at most `limit`).
+/// The events of a tenant about any of `resources` (ids) that occurred in
+/// `[from, to]`, newest first (at most `limit`): a range of the tenant's time index
+/// (there is no index on `resource_id`, which would cost ingestion).
 pub fn about(
     conn: &mut DbConnection,
     tenant_id: &str,
     resources: &[&str],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
         audit_events::table
             .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::occurred_at.between(from, to))
             .filter(audit_events::resource_id.eq_any(resources))
             .order(audit_events::seq.desc())
             .limit(limit)
@@ -354,23 +365,5 @@ pub fn delete_ingest_key(conn: &mut DbConnection, row: &IngestKey) -> QueryResul
         diesel::delete(ingest_keys::table.find((&row.tenant_id, &row.caller, &row.idempotency_key)))
             .execute(conn)
             .map(|_| ())
-    })
-}
-
-/// The event with this id, in `tenant_id` (`None`: any tenant's).
-pub fn by_id(
-    conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    id: &str,
-) -> QueryResult<Option<AuditRow>> {
-    crate::db::scoped(conn, scope_of(tenant_id), |conn| {
-        let mut query = audit_events::table
-            .filter(audit_events::id.eq(id.to_owned()))
-            .select(AuditRow::as_select())
-            .into_boxed();
-        if let Some(tenant_id) = tenant_id {
-            query = query.filter(audit_events::tenant_id.eq(tenant_id.to_owned()));
-        }
-        query.first(conn).optional()
     })
 }

@@ -343,7 +343,10 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
     browser.type_into("input[name=password]", "correct horse battery");
     browser.click("button[type=submit]");
     let overview = browser.wait_for("Audit chains");
-    assert!(overview.contains("globex") && overview.contains("<svg"), "{overview}");
+    assert!(
+        overview.contains("globex") && overview.contains("<svg"),
+        "{overview}"
+    );
     browser.screenshot(&shots.join("console-overview.png"));
 
     // Keyboard first: the first Tab reaches the skip link.
@@ -392,7 +395,11 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
     let overflow = browser.execute(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
     );
-    assert_eq!(overflow, Value::from(0), "the overview scrolls sideways on a phone");
+    assert_eq!(
+        overflow,
+        Value::from(0),
+        "the overview scrolls sideways on a phone"
+    );
     browser.screenshot(&shots.join("console-phone.png"));
 }
 

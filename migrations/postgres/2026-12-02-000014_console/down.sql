@@ -1,6 +1,3 @@
-DROP INDEX audit_events_id;
-DROP INDEX audit_events_resource;
-DROP INDEX audit_events_request;
 DROP TABLE audit_rollups;
 DROP TABLE audit_chain_checks;
 DROP TABLE console_sessions;

@@ -40,12 +40,6 @@ CREATE TABLE audit_rollups (
     PRIMARY KEY (tenant_id, hour, series, label)
 );
 
--- An event's page lists the events of its request and a token's page the events about
--- it: both are one index range in a tenant of millions of events.
-CREATE INDEX audit_events_request ON audit_events (tenant_id, request_id)
-    WHERE request_id IS NOT NULL;
-CREATE INDEX audit_events_resource ON audit_events (tenant_id, resource_id)
-    WHERE resource_id IS NOT NULL;
 
 ALTER TABLE audit_chain_checks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_chain_checks FORCE ROW LEVEL SECURITY;
@@ -114,6 +108,3 @@ BEGIN
     END IF;
 END
 $$;
-
--- The console links an event by its id.
-CREATE INDEX audit_events_id ON audit_events (id);

@@ -39,12 +39,3 @@ CREATE TABLE audit_rollups (
     count     BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, hour, series, label)
 );
-
--- An event's page lists the events of its request and a token's page the events about
--- it: both are one index range in a tenant of millions of events.
-CREATE INDEX audit_events_request ON audit_events (tenant_id, request_id)
-    WHERE request_id IS NOT NULL;
-CREATE INDEX audit_events_resource ON audit_events (tenant_id, resource_id)
-    WHERE resource_id IS NOT NULL;
--- The console links an event by its id.
-CREATE INDEX audit_events_id ON audit_events (id);

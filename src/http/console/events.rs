@@ -118,27 +118,27 @@ pub async fn get_export(
 struct Detail {
     row: AuditRow,
     slugs: HashMap<String, String>,
-    prev: Option<String>,
-    next: Option<String>,
+    prev: bool,
+    next: bool,
     related: Vec<AuditRow>,
 }
 
-/// `GET /console/events/{id}`: one event, every field; its neighbours in the chain;
-/// the events of the same request.
+/// `GET /console/events/{tenant}/{seq}`: one event, every field; its neighbours in
+/// the chain; the events of the same request. The tenant is a selector like any other:
+/// another tenant's is the same 404 as a missing event.
 pub async fn get_event(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let console = match reader(&req, &state).await {
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    let id = id.into_inner();
-    // Only a UUID can be an event id: anything else is not found without a query.
-    if uuid::Uuid::parse_str(&id).is_err() {
+    let (tenant, seq) = path.into_inner();
+    let Ok(seq) = seq.parse::<i64>() else {
         return failure(Error::NotFound);
-    }
+    };
     let clock = console.clock();
     let ctx = console.ctx.clone();
     let data = state.into_inner();
@@ -147,26 +147,24 @@ pub async fn get_event(
         access::read_logs(
             &mut conn,
             Reader::Caller(&ctx),
-            None,
+            Some(&tenant),
             "audit.read",
             |conn, target| {
-                let row = store::by_id(conn, target.tenant_id(), &id)?.ok_or(Error::NotFound)?;
-                let neighbour = |conn: &mut crate::db::DbConnection, seq: i64| {
-                    store::at(conn, &row.tenant_id, seq).map(|r| r.map(|r| r.id))
+                let Some(tenant_id) = target.tenant_id() else {
+                    return Err(Error::NotFound);
                 };
-                let prev = neighbour(conn, row.seq - 1)?;
-                let next = neighbour(conn, row.seq + 1)?;
+                let row = store::at(conn, tenant_id, seq)?.ok_or(Error::NotFound)?;
+                let prev = store::at(conn, tenant_id, seq - 1)?.is_some();
+                let next = store::at(conn, tenant_id, seq + 1)?.is_some();
                 let related = match &row.request_id {
-                    Some(request) => store::of_request(conn, &row.tenant_id, request, 50)?
+                    Some(request) => store::of_request(conn, tenant_id, request, seq, 1000, 50)?
                         .into_iter()
-                        .filter(|r| r.id != row.id)
+                        .filter(|r| r.seq != row.seq)
                         .collect(),
                     None => Vec::new(),
                 };
                 let slugs = slugs(conn, target)?;
                 let details = serde_json::json!({ "event": row.id, "seq": row.seq });
-                // Recorded in the event's own chain, whoever reads it.
-                let chain = row.tenant_id.clone();
                 Ok((
                     Detail {
                         row,
@@ -175,7 +173,7 @@ pub async fn get_event(
                         next,
                         related,
                     },
-                    Recorded::PerTenant(vec![(chain, details)]),
+                    Recorded::Once(details),
                 ))
             },
         )

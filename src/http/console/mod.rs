@@ -46,7 +46,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/console/verify", web::post().to(overview::post_verify))
         .route("/console/events", web::get().to(events::get_events))
         .route("/console/events/export", web::get().to(events::get_export))
-        .route("/console/events/{id}", web::get().to(events::get_event))
+        .route(
+            "/console/events/{tenant}/{seq}",
+            web::get().to(events::get_event),
+        )
         .route("/console/tokens", web::get().to(tokens::get_tokens))
         .route("/console/tokens/{jti}", web::get().to(tokens::get_token))
         .route(

@@ -109,7 +109,23 @@ async fn find(
                 if let Some(f) = &token.family_id {
                     about.push(f);
                 }
-                let events = crate::audit::store::about(conn, &token.tenant_id, &about, 100)?;
+                // Events about a token happen while it and its family live, or when they
+                // are revoked: the span the ledger gives.
+                let lived = std::iter::once(&token).chain(family.iter());
+                let from = lived
+                    .clone()
+                    .map(|t| t.issued_at)
+                    .min()
+                    .unwrap_or(token.issued_at)
+                    - chrono::Duration::minutes(1);
+                let to = lived
+                    .flat_map(|t| [Some(t.expires_at), t.revoked_at])
+                    .flatten()
+                    .max()
+                    .unwrap_or(token.expires_at)
+                    + chrono::Duration::minutes(1);
+                let events =
+                    crate::audit::store::about(conn, &token.tenant_id, &about, from, to, 100)?;
                 let slugs = slugs(conn, target)?;
                 let details = serde_json::json!({ "jti": token.jti });
                 let chain = token.tenant_id.clone();

@@ -132,8 +132,8 @@ pub struct EventPage {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
-    pub prev: Option<String>,
-    pub next: Option<String>,
+    pub prev: bool,
+    pub next: bool,
     pub related: Vec<EventRow>,
 }
 
