@@ -213,7 +213,9 @@ fn scope_of(tenant_id: Option<&str>) -> crate::db::Scope<'_> {
     tenant_id.map_or(crate::db::Scope::AllTenants, crate::db::Scope::Tenant)
 }
 
-/// Newest first, keyset-paginated on (received_at, tenant_id, seq).
+/// Newest first, keyset-paginated on (received_at, tenant_id, seq). Within one
+/// tenant that is the chain's own order, so a tenant's page walks its primary key
+/// backwards from the head (or the cursor) instead of sorting the tenant's events.
 pub fn list(
     conn: &mut DbConnection,
     filter: &super::AuditFilter,
@@ -221,6 +223,20 @@ pub fn list(
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(conn, scope_of(filter.tenant_id.as_deref()), |conn| {
         use audit_events::dsl as a;
+        if let Some(tenant_id) = &filter.tenant_id {
+            let mut query = filtered(filter)
+                .select(AuditRow::as_select())
+                .order(a::seq.desc())
+                .limit(limit);
+            if let Some(c) = &filter.cursor {
+                // A cursor of another tenant's page positions nothing here: the
+                // tenant's events from the start, as without one.
+                if &c.tenant_id == tenant_id {
+                    query = query.filter(a::seq.lt(c.seq));
+                }
+            }
+            return query.load(conn);
+        }
         let mut query = filtered(filter)
             .select(AuditRow::as_select())
             .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))

@@ -311,11 +311,23 @@ fn register_a_passkey_then_sign_in_with_it_twice_in_chromium() {
 /// first Tab reaches the skip link. Screenshots go to `target/screenshots/`.
 #[test]
 fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
+    console_in_chromium(TestDb::sqlite(), "");
+}
+
+/// The same on PostgreSQL (when `TESSERA_TEST_POSTGRES_URL` names a server).
+#[test]
+fn review_events_and_revoke_a_token_in_the_console_in_chromium_on_postgres() {
+    if let Some(db) = TestDb::postgres() {
+        console_in_chromium(db, "postgres-");
+    }
+}
+
+fn console_in_chromium(db: TestDb, prefix: &str) {
     let Some(browser) = RealBrowser::start() else {
         return;
     };
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    let db = TestDb::sqlite();
+    let shot = |name: &str| shots.join(format!("{prefix}{name}"));
     db.tenant("globex");
     db.user("gina@example.com", "correct horse battery");
     db.user("user@example.com", "correct horse battery");
@@ -347,7 +359,7 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
         overview.contains("globex") && overview.contains("<svg"),
         "{overview}"
     );
-    browser.screenshot(&shots.join("console-overview.png"));
+    browser.screenshot(&shot("console-overview.png"));
 
     // Keyboard first: the first Tab reaches the skip link.
     browser.press_tab();
@@ -361,11 +373,11 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
     browser.click(".filters button[type=submit]");
     let list = browser.wait_for("action=token.issued");
     assert!(list.contains("token.issued"), "{list}");
-    browser.screenshot(&shots.join("console-events.png"));
+    browser.screenshot(&shot("console-events.png"));
     browser.click("table.list tbody a");
     let event = browser.wait_for("Previous hash");
     assert!(event.contains("token.issued"), "{event}");
-    browser.screenshot(&shots.join("console-event.png"));
+    browser.screenshot(&shot("console-event.png"));
 
     // Revoke the token, through the confirmation step.
     browser.goto(&server.url(&format!("/console/tokens/{jti}")));
@@ -375,7 +387,7 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
     browser.click("button.danger");
     let done = browser.wait_for("1 token revoked.");
     assert!(done.contains("revoked (admin)"), "{done}");
-    browser.screenshot(&shots.join("console-token.png"));
+    browser.screenshot(&shot("console-token.png"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -400,7 +412,7 @@ fn review_events_and_revoke_a_token_in_the_console_in_chromium() {
         Value::from(0),
         "the overview scrolls sideways on a phone"
     );
-    browser.screenshot(&shots.join("console-phone.png"));
+    browser.screenshot(&shot("console-phone.png"));
 }
 
 fn basic(id: &str, secret: &str) -> String {
