@@ -138,10 +138,12 @@ fn setup(events: usize) -> Setup {
 }
 
 fn pages(c: &mut Criterion) {
+    // `cargo test --benches` runs each case once: a small tenant is enough there.
+    let measuring = std::env::args().any(|a| a == "--bench");
     let events = std::env::var("TESSERA_BENCH_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if measuring { 1_000_000 } else { 2_000 });
     let s = setup(events);
     let system = actix_web::rt::System::new();
     let app = system.block_on(actix_web::test::init_service(tessera::http::app(

@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::Verification;
+use crate::audit::Verification;
 use crate::db::schema::audit_chain_checks;
 use crate::db::{self, DbConnection};
 use crate::error::Result;

@@ -124,7 +124,9 @@ pub fn take_sign_in(
     })?;
     Ok((taken == 1).then(|| Returning {
         code_verifier: verifier,
-        return_to: row.return_to.unwrap_or_else(|| super::PATH.to_owned()),
+        return_to: row
+            .return_to
+            .unwrap_or_else(|| crate::console::PATH.to_owned()),
     }))
 }
 
