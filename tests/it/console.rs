@@ -124,16 +124,10 @@ fn multipart(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> actix_ht
         ));
     }
     body.push_str("--XyZ--\r\n");
-    let cookies = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     actix_web::test::TestRequest::post()
         .uri(path)
         .insert_header(("content-type", "multipart/form-data; boundary=XyZ"))
-        .insert_header(("cookie", cookies))
+        .insert_header(("cookie", browser.cookie_header()))
         .set_payload(body)
         .to_request()
 }

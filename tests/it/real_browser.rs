@@ -394,7 +394,10 @@ fn console_in_chromium(db: TestDb, prefix: &str) {
         .into();
     let mut introspected = agent
         .post(server.url("/introspect"))
-        .header("authorization", basic("platform", &platform))
+        .header(
+            "authorization",
+            crate::support::basic("platform", &platform),
+        )
         .send_form([("token", token.as_str())])
         .unwrap();
     let body: Value = introspected.body_mut().read_json().unwrap();
@@ -413,8 +416,4 @@ fn console_in_chromium(db: TestDb, prefix: &str) {
         "the overview scrolls sideways on a phone"
     );
     browser.screenshot(&shot("console-phone.png"));
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    crate::support::basic(id, secret)
 }

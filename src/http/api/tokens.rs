@@ -56,12 +56,7 @@ pub async fn get_tokens(
         client_id: q.client.filter(|v| !v.is_empty()),
         active,
         mfa,
-        grant: q
-            .grant
-            .as_deref()
-            .filter(|g| !g.is_empty())
-            .map(|g| crate::clients::GrantType::parse(g).map(|g| g.as_str().to_owned()))
-            .transpose()?,
+        grant: grant_param(q.grant.as_deref())?,
         since: time_param("since", q.since.as_deref())?,
         until: time_param("until", q.until.as_deref())?,
         limit: limit_param(q.limit.as_deref())?,
@@ -99,7 +94,16 @@ pub async fn get_tokens(
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn bool_param(value: Option<&str>, invalid: &'static str) -> Result<Option<bool>> {
+/// `grant=`: a grant type's name (empty: any grant).
+pub(crate) fn grant_param(value: Option<&str>) -> Result<Option<String>> {
+    value
+        .filter(|g| !g.is_empty())
+        .map(|g| crate::clients::GrantType::parse(g).map(|g| g.as_str().to_owned()))
+        .transpose()
+}
+
+/// `true`, `false` or nothing (empty: nothing).
+pub(crate) fn bool_param(value: Option<&str>, invalid: &'static str) -> Result<Option<bool>> {
     match value {
         None | Some("") => Ok(None),
         Some("true") => Ok(Some(true)),

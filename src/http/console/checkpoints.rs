@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::views::{CheckpointResult, Checkpoints, Choice};
 use super::{failure, reader, render, Console};
-use crate::access::{self, Reader, Recorded, Target};
+use crate::access::{self, Recorded, Target};
 use crate::audit::checkpoint;
 use crate::error::{Error, Result};
 use crate::http::{blocking, AppState};
@@ -80,20 +80,16 @@ pub async fn post_take(
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    if !console.csrf_matches(&form.csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+    if let Err(e) = console.check_csrf(&form.csrf) {
+        return failure(e);
     }
     let chosen = form.tenant.trim().to_owned();
-    let ctx = console.ctx.clone();
-    let data = state.into_inner();
-    let taken = blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            Some(&chosen),
+    let taken = console
+        .read_logs(
+            &state,
+            Some(chosen),
             "audit.checkpoint",
-            |conn, target| {
+            move |conn, target, data| {
                 let Target::One(tenant) = target else {
                     return Err(Error::Invalid("tenant: a checkpoint covers one tenant"));
                 };
@@ -103,8 +99,7 @@ pub async fn post_take(
                 Ok(((jws, cp), Recorded::Once(details)))
             },
         )
-    })
-    .await;
+        .await;
     match taken {
         Ok((jws, cp)) => {
             let name = format!("checkpoint-{}-{}.jws", cp.tenant, cp.seq);
@@ -170,41 +165,43 @@ pub async fn post_check(
         Ok(u) => u,
         Err(e) => return failure(e),
     };
-    if !console.csrf_matches(&csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+    if let Err(e) = console.check_csrf(&csrf) {
+        return failure(e);
     }
     if text.trim().is_empty() {
         return failure(Error::Invalid("checkpoint: paste one or choose its file"));
     }
     let clock = console.clock();
-    let ctx = console.ctx.clone();
-    let data = state.clone().into_inner();
-    let checked = blocking(move || {
-        let jws = checkpoint::read(&text)?;
-        let keys = data.keys.current();
-        // Whose checkpoint it is decides who may check it: read from the verified payload.
-        let payload = keys
+    // Whose checkpoint it is decides who may check it: read from the verified payload.
+    let claimed = checkpoint::read(&text).and_then(|jws| {
+        let payload = state
+            .keys
+            .current()
             .verify_payload(&jws, checkpoint::TYP)
             .ok_or(Error::Invalid(
                 "checkpoint: its signature does not verify with this service's published keys",
             ))?;
         let claimed: checkpoint::Checkpoint = serde_json::from_slice(&payload)
             .map_err(|_| Error::Invalid("checkpoint: unexpected content"))?;
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            Some(&claimed.tenant_id),
+        Ok((jws, claimed))
+    });
+    let (jws, claimed) = match claimed {
+        Ok(c) => c,
+        Err(e) => return failure(e),
+    };
+    let checked = console
+        .read_logs(
+            &state,
+            Some(claimed.tenant_id),
             "audit.checkpoint_checked",
-            |conn, _| {
-                let report = checkpoint::check(conn, &keys, &jws)?;
+            move |conn, _, data| {
+                let report = checkpoint::check(conn, &data.keys.current(), &jws)?;
                 let details =
                     serde_json::json!({ "seq": report.checkpoint.seq, "matches": report.matches });
                 Ok((report, Recorded::Once(details)))
             },
         )
-    })
-    .await;
+        .await;
     let report = match checked {
         Ok(r) => r,
         Err(e) => return failure(e),

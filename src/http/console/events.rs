@@ -10,11 +10,11 @@ use super::forms::EventsQuery;
 use super::rows::{event_row, slugs};
 use super::views::{EventPage, EventRow, Events};
 use super::{failure, reader, render};
-use crate::access::{self, Reader, Recorded};
+use crate::access::Recorded;
 use crate::audit::export::Format;
 use crate::audit::{query, store, AuditRow};
 use crate::error::Error;
-use crate::http::{blocking, AppState};
+use crate::http::AppState;
 
 /// `GET /console/events`.
 pub async fn get_events(
@@ -33,27 +33,16 @@ pub async fn get_events(
     };
     let chosen = q.selector();
     let clock = console.clock();
-    let ctx = console.ctx.clone();
-    let data = state.into_inner();
-    let read = blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            chosen.as_deref(),
-            "audit.read",
-            |conn, target| {
-                filter.tenant_id = target.tenant_id().map(str::to_owned);
-                let (rows, next) = query::list(conn, &filter)?;
-                let slugs = slugs(conn, target)?;
-                let rows: Vec<EventRow> =
-                    rows.iter().map(|r| event_row(r, &clock, &slugs)).collect();
-                let details = serde_json::json!({ "events": rows.len() });
-                Ok(((rows, next), Recorded::Once(details)))
-            },
-        )
-    })
-    .await;
+    let read = console
+        .read_logs(&state, chosen, "audit.read", move |conn, target, _| {
+            filter.tenant_id = target.tenant_id().map(str::to_owned);
+            let (rows, next) = query::list(conn, &filter)?;
+            let slugs = slugs(conn, target)?;
+            let rows: Vec<EventRow> = rows.iter().map(|r| event_row(r, &clock, &slugs)).collect();
+            let details = serde_json::json!({ "events": rows.len() });
+            Ok(((rows, next), Recorded::Once(details)))
+        })
+        .await;
     let (rows, next) = match read {
         Ok(r) => r,
         Err(e) => return failure(e),
@@ -140,16 +129,12 @@ pub async fn get_event(
         return failure(Error::NotFound);
     };
     let clock = console.clock();
-    let ctx = console.ctx.clone();
-    let data = state.into_inner();
-    let read = blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            Some(&tenant),
+    let read = console
+        .read_logs(
+            &state,
+            Some(tenant),
             "audit.read",
-            |conn, target| {
+            move |conn, target, _| {
                 let Some(tenant_id) = target.tenant_id() else {
                     return Err(Error::NotFound);
                 };
@@ -177,8 +162,7 @@ pub async fn get_event(
                 ))
             },
         )
-    })
-    .await;
+        .await;
     let d = match read {
         Ok(d) => d,
         Err(e) => return failure(e),

@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 use crate::audit::{AuditFilter, Cursor};
 use crate::error::{Error, Result};
+use crate::http::api::time_param;
+use crate::http::api::tokens::{bool_param, grant_param};
 use crate::tokens::{self, TokenFilter};
 
 /// The filter form, as typed (echoed back into the form and the links).
@@ -60,39 +62,48 @@ impl EventsQuery {
         })
     }
 
-    /// This filter as a query string, with `cursor` and `format` as given.
+    /// This filter as a link to `path`, with `cursor` and `format` as given.
     pub fn link(&self, path: &str, cursor: Option<&str>, format: Option<&str>) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
-            ("tenant", &self.tenant),
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("outcome", &self.outcome),
-            ("source", &self.source),
-            ("resource", &self.resource),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        if let Some(c) = cursor {
-            q.append_pair("cursor", c);
-        }
-        if let Some(f) = format {
-            q.append_pair("format", f);
-        }
-        let q = q.finish();
-        if q.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{q}")
-        }
+        link(
+            path,
+            &[
+                ("tenant", &self.tenant),
+                ("actor", &self.actor),
+                ("action", &self.action),
+                ("outcome", &self.outcome),
+                ("source", &self.source),
+                ("resource", &self.resource),
+                ("since", &self.since),
+                ("until", &self.until),
+                ("cursor", cursor.unwrap_or_default()),
+                ("format", format.unwrap_or_default()),
+            ],
+        )
     }
 
     pub fn selector(&self) -> Option<String> {
-        Some(self.tenant.trim().to_owned()).filter(|t| !t.is_empty())
+        selector(&self.tenant)
+    }
+}
+
+/// A typed tenant selector (empty: none).
+fn selector(tenant: &str) -> Option<String> {
+    Some(tenant.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// `path` with the pairs that have a value as its query.
+fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        if !value.is_empty() {
+            q.append_pair(name, value);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
     }
 }
 
@@ -103,11 +114,8 @@ pub const EVENTS_PAGE: i64 = 50;
 /// as UTC.
 pub fn time_field(name: &'static str, text: &str) -> Result<Option<NaiveDateTime>> {
     let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(t.naive_utc()));
+    if let Ok(t) = time_param(name, Some(text)) {
+        return Ok(t);
     }
     for format in [
         "%Y-%m-%dT%H:%M",
@@ -155,16 +163,9 @@ impl TokensQuery {
             tenant_id: None,
             subject: given(&self.subject),
             client_id: given(&self.client),
-            active: match self.active.as_str() {
-                "" => None,
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => return Err(Error::Invalid("active: expected true or false")),
-            },
+            active: bool_param(Some(&self.active), "active: expected true or false")?,
             mfa: None,
-            grant: given(&self.grant)
-                .map(|g| crate::clients::GrantType::parse(&g).map(|g| g.as_str().to_owned()))
-                .transpose()?,
+            grant: grant_param(Some(self.grant.trim()))?,
             since: time_field("since", &self.since)?,
             until: time_field("until", &self.until)?,
             limit: TOKENS_PAGE,
@@ -174,24 +175,24 @@ impl TokensQuery {
         })
     }
 
+    /// This filter as a link to the tokens page, with `cursor` as given.
     pub fn link(&self, cursor: Option<&str>) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
-            ("tenant", &self.tenant),
-            ("subject", &self.subject),
-            ("client", &self.client),
-            ("active", &self.active),
-            ("grant", &self.grant),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        if let Some(c) = cursor {
-            q.append_pair("cursor", c);
-        }
-        format!("/console/tokens?{}", q.finish())
+        link(
+            "/console/tokens",
+            &[
+                ("tenant", &self.tenant),
+                ("subject", &self.subject),
+                ("client", &self.client),
+                ("active", &self.active),
+                ("grant", &self.grant),
+                ("since", &self.since),
+                ("until", &self.until),
+                ("cursor", cursor.unwrap_or_default()),
+            ],
+        )
+    }
+
+    pub fn selector(&self) -> Option<String> {
+        selector(&self.tenant)
     }
 }

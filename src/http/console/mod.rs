@@ -29,7 +29,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{blocking, request_meta, AppState};
-use crate::access::TenantContext;
+use crate::access::{self, Reader, Recorded, Target, TenantContext};
+use crate::db::DbConnection;
 use crate::error::Error;
 use crate::login::{session_csrf, session_csrf_matches};
 
@@ -84,8 +85,39 @@ impl Console {
         session_csrf(CSRF_PURPOSE, &self.cookie)
     }
 
-    pub fn csrf_matches(&self, presented: &str) -> bool {
-        session_csrf_matches(CSRF_PURPOSE, &self.cookie, presented)
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, presented: &str) -> crate::error::Result<()> {
+        if session_csrf_matches(CSRF_PURPOSE, &self.cookie, presented) {
+            Ok(())
+        } else {
+            Err(STALE_FORM)
+        }
+    }
+
+    /// Runs `read` on a pooled connection through `access::read_logs` for this reader:
+    /// authorized for `selector`, recorded as `action`; what every console page reads.
+    pub async fn read_logs<T: Send + 'static>(
+        &self,
+        state: &web::Data<AppState>,
+        selector: Option<String>,
+        action: &'static str,
+        read: impl FnOnce(&mut DbConnection, &Target, &AppState) -> crate::error::Result<(T, Recorded)>
+            + Send
+            + 'static,
+    ) -> crate::error::Result<T> {
+        let ctx = self.ctx.clone();
+        let state = state.clone().into_inner();
+        blocking(move || {
+            let mut conn = state.pool.get()?;
+            access::read_logs(
+                &mut conn,
+                Reader::Caller(&ctx),
+                selector.as_deref(),
+                action,
+                |conn, target| read(conn, target, &state),
+            )
+        })
+        .await
     }
 
     /// What every page's header shows and posts.
@@ -190,6 +222,9 @@ fn forbidden(cookie: &str) -> HttpResponse {
         },
     )
 }
+
+/// A form whose CSRF token is not the session's.
+const STALE_FORM: Error = Error::Invalid("form: reload the page and try again");
 
 /// The page for a failed request: generic words, the cause logged for 5xx only.
 pub(super) fn failure(e: Error) -> HttpResponse {
@@ -441,7 +476,7 @@ async fn post_logout(
         return see_other("/console");
     };
     if !session_csrf_matches(CSRF_PURPOSE, &cookie, &form.csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+        return failure(STALE_FORM);
     }
     let (ip, request_id) = request_meta(&req);
     let data = state.clone().into_inner();
@@ -490,8 +525,8 @@ async fn post_time_zone(
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    if !console.csrf_matches(&form.csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+    if let Err(e) = console.check_csrf(&form.csrf) {
+        return failure(e);
     }
     let text = form.time_zone.trim();
     let zone = if text.is_empty() || text.eq_ignore_ascii_case("utc") {

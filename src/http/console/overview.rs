@@ -10,7 +10,7 @@ use super::{failure, reader, render, see_other, Console};
 use crate::access::{self, Reader, Recorded, Target};
 use crate::console::stats::{self, Bucket, Window};
 use crate::error::Error;
-use crate::http::{blocking, AppState};
+use crate::http::AppState;
 use crate::tenants::{self, Tenant};
 
 #[derive(Deserialize)]
@@ -46,58 +46,49 @@ pub async fn get_overview(
     };
     let chosen = q.tenant.clone().filter(|t| !t.is_empty());
     let clock = console.clock();
-    let ctx = console.ctx.clone();
-    let data = state.into_inner();
-    let read = blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            chosen.as_deref(),
-            "audit.read",
-            |conn, target| {
-                let tenants = match target {
-                    Target::One(t) => vec![t.clone()],
-                    Target::All => tenants::list(conn)?,
-                };
-                let choices = if ctx.is_platform() {
-                    tenants::list(conn)?
-                } else {
-                    tenants.clone()
-                };
-                let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
-                let checks = crate::audit::checks::latest(conn, &ids)?;
-                let now = crate::db::now();
-                let mut chains = Vec::new();
-                for t in &tenants {
-                    let head = crate::audit::store::head(conn, &t.id)?.map_or(0, |(seq, _)| seq);
-                    let check = checks.iter().find(|c| c.tenant_id == t.id);
-                    chains.push(ChainView {
-                        tenant: t.slug.clone(),
-                        head_seq: head,
-                        checked_at: check.map(|c| clock.show(&c.checked_at)),
-                        checked_head: check.map_or(0, |c| c.head_seq),
-                        first_bad_seq: check.and_then(|c| c.first_bad_seq),
-                        problem: check.and_then(|c| c.problem.clone()),
-                    });
-                    stats::settle(conn, &t.id, now)?;
-                }
-                let buckets = stats::counts(conn, target.tenant_id(), window, now)?;
-                let details = serde_json::json!({ "view": "overview", "window": window.as_str() });
-                Ok((
-                    Read {
-                        tenants,
-                        choices,
-                        chains,
-                        buckets,
-                        all: matches!(target, Target::All),
-                    },
-                    Recorded::Once(details),
-                ))
-            },
-        )
-    })
-    .await;
+    let platform = console.ctx.is_platform();
+    let read = console
+        .read_logs(&state, chosen, "audit.read", move |conn, target, _| {
+            let tenants = match target {
+                Target::One(t) => vec![t.clone()],
+                Target::All => tenants::list(conn)?,
+            };
+            // A platform reader chooses among every tenant: listed once.
+            let choices = match target {
+                Target::One(_) if platform => tenants::list(conn)?,
+                _ => tenants.clone(),
+            };
+            let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+            let checks = crate::audit::checks::latest(conn, &ids)?;
+            let now = crate::db::now();
+            let mut chains = Vec::new();
+            for t in &tenants {
+                let head = crate::audit::store::head(conn, &t.id)?.map_or(0, |(seq, _)| seq);
+                let check = checks.iter().find(|c| c.tenant_id == t.id);
+                chains.push(ChainView {
+                    tenant: t.slug.clone(),
+                    head_seq: head,
+                    checked_at: check.map(|c| clock.show(&c.checked_at)),
+                    checked_head: check.map_or(0, |c| c.head_seq),
+                    first_bad_seq: check.and_then(|c| c.first_bad_seq),
+                    problem: check.and_then(|c| c.problem.clone()),
+                });
+                stats::settle(conn, &t.id, now)?;
+            }
+            let buckets = stats::counts(conn, target.tenant_id(), window, now)?;
+            let details = serde_json::json!({ "view": "overview", "window": window.as_str() });
+            Ok((
+                Read {
+                    tenants,
+                    choices,
+                    chains,
+                    buckets,
+                    all: matches!(target, Target::All),
+                },
+                Recorded::Once(details),
+            ))
+        })
+        .await;
     let read = match read {
         Ok(r) => r,
         Err(e) => return failure(e),
@@ -267,10 +258,7 @@ fn charts_of(buckets: &[Bucket], window: Window) -> Vec<ChartView> {
                 .iter()
                 .enumerate()
                 .map(|(i, b)| {
-                    let label = match window {
-                        Window::Week => b.start.format("%Y-%m-%d %H:%M").to_string(),
-                        _ => b.start.format("%Y-%m-%d %H:%M").to_string(),
-                    };
+                    let label = b.start.format("%Y-%m-%d %H:%M").to_string();
                     (label, series.iter().map(|s| s.values[i]).collect())
                 })
                 .collect();
@@ -303,8 +291,8 @@ pub async fn post_verify(
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    if !console.csrf_matches(&form.csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+    if let Err(e) = console.check_csrf(&form.csrf) {
+        return failure(e);
     }
     let chosen = form.tenant.clone().filter(|t| !t.is_empty());
     let slot = match state.long_reads.admit(&console.ctx.subject) {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::forms::TokensQuery;
 use super::rows::{event_row, slugs, token_row};
 use super::views::{RevokePage, TokenPage, TokenRow, Tokens};
-use super::{failure, reader, render, see_other};
-use crate::access::{self, Reader, Recorded};
+use super::{failure, reader, render, see_other, Console};
+use crate::access::{self, Recorded};
 use crate::error::{Error, Result};
 use crate::http::{blocking, AppState};
 use crate::tokens::{self, IssuedToken};
@@ -31,29 +31,18 @@ pub async fn get_tokens(
         Ok(f) => f,
         Err(e) => return failure(e),
     };
-    let chosen = Some(q.tenant.trim().to_owned()).filter(|t| !t.is_empty());
+    let chosen = q.selector();
     let clock = console.clock();
-    let ctx = console.ctx.clone();
-    let data = state.into_inner();
-    let read = blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            chosen.as_deref(),
-            "tokens.read",
-            |conn, target| {
-                filter.tenant_id = target.tenant_id().map(str::to_owned);
-                let (rows, next) = tokens::page(conn, &filter)?;
-                let slugs = slugs(conn, target)?;
-                let rows: Vec<TokenRow> =
-                    rows.iter().map(|r| token_row(r, &clock, &slugs)).collect();
-                let details = serde_json::json!({ "tokens": rows.len() });
-                Ok(((rows, next), Recorded::Once(details)))
-            },
-        )
-    })
-    .await;
+    let read = console
+        .read_logs(&state, chosen, "tokens.read", move |conn, target, _| {
+            filter.tenant_id = target.tenant_id().map(str::to_owned);
+            let (rows, next) = tokens::page(conn, &filter)?;
+            let slugs = slugs(conn, target)?;
+            let rows: Vec<TokenRow> = rows.iter().map(|r| token_row(r, &clock, &slugs)).collect();
+            let details = serde_json::json!({ "tokens": rows.len() });
+            Ok(((rows, next), Recorded::Once(details)))
+        })
+        .await;
     let (rows, next) = match read {
         Ok(r) => r,
         Err(e) => return failure(e),
@@ -79,69 +68,54 @@ struct Found {
 /// The token `jti` if the reader may see it (`NotFound` otherwise, whether it exists
 /// in another tenant or not at all), with its family and the events about it; the
 /// read recorded as `tokens.read` in the token's chain.
-async fn find(
-    state: web::Data<AppState>,
-    ctx: &access::TenantContext,
-    jti: String,
-) -> Result<Found> {
+async fn find(state: &web::Data<AppState>, console: &Console, jti: String) -> Result<Found> {
     if uuid::Uuid::parse_str(&jti).is_err() {
         return Err(Error::NotFound);
     }
-    let ctx = ctx.clone();
-    let data = state.into_inner();
-    blocking(move || {
-        let mut conn = data.pool.get()?;
-        access::read_logs(
-            &mut conn,
-            Reader::Caller(&ctx),
-            None,
-            "tokens.read",
-            |conn, target| {
-                let token = tokens::store::by_jti(conn, &jti)?.ok_or(Error::NotFound)?;
-                if target.tenant_id().is_some_and(|t| t != token.tenant_id) {
-                    return Err(Error::NotFound);
-                }
-                let family = match &token.family_id {
-                    Some(f) => tokens::store::of_family(conn, &token.tenant_id, f, 200)?,
-                    None => Vec::new(),
-                };
-                let mut about = vec![token.jti.as_str()];
-                if let Some(f) = &token.family_id {
-                    about.push(f);
-                }
-                // Events about a token happen while it and its family live, or when they
-                // are revoked: the span the ledger gives.
-                let lived = std::iter::once(&token).chain(family.iter());
-                let from = lived
-                    .clone()
-                    .map(|t| t.issued_at)
-                    .min()
-                    .unwrap_or(token.issued_at)
-                    - chrono::Duration::minutes(1);
-                let to = lived
-                    .flat_map(|t| [Some(t.expires_at), t.revoked_at])
-                    .flatten()
-                    .max()
-                    .unwrap_or(token.expires_at)
-                    + chrono::Duration::minutes(1);
-                let events =
-                    crate::audit::store::about(conn, &token.tenant_id, &about, from, to, 100)?;
-                let slugs = slugs(conn, target)?;
-                let details = serde_json::json!({ "jti": token.jti });
-                let chain = token.tenant_id.clone();
-                Ok((
-                    Found {
-                        token,
-                        family,
-                        events,
-                        slugs,
-                    },
-                    Recorded::PerTenant(vec![(chain, details)]),
-                ))
-            },
-        )
-    })
-    .await
+    console
+        .read_logs(state, None, "tokens.read", move |conn, target, _| {
+            let token = tokens::store::by_jti(conn, &jti)?.ok_or(Error::NotFound)?;
+            if target.tenant_id().is_some_and(|t| t != token.tenant_id) {
+                return Err(Error::NotFound);
+            }
+            let family = match &token.family_id {
+                Some(f) => tokens::store::of_family(conn, &token.tenant_id, f, 200)?,
+                None => Vec::new(),
+            };
+            let mut about = vec![token.jti.as_str()];
+            if let Some(f) = &token.family_id {
+                about.push(f);
+            }
+            // Events about a token happen while it and its family live, or when they
+            // are revoked: the span the ledger gives.
+            let lived = std::iter::once(&token).chain(family.iter());
+            let from = lived
+                .clone()
+                .map(|t| t.issued_at)
+                .min()
+                .unwrap_or(token.issued_at)
+                - chrono::Duration::minutes(1);
+            let to = lived
+                .flat_map(|t| [Some(t.expires_at), t.revoked_at])
+                .flatten()
+                .max()
+                .unwrap_or(token.expires_at)
+                + chrono::Duration::minutes(1);
+            let events = crate::audit::store::about(conn, &token.tenant_id, &about, from, to, 100)?;
+            let slugs = slugs(conn, target)?;
+            let details = serde_json::json!({ "jti": token.jti });
+            let chain = token.tenant_id.clone();
+            Ok((
+                Found {
+                    token,
+                    family,
+                    events,
+                    slugs,
+                },
+                Recorded::PerTenant(vec![(chain, details)]),
+            ))
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -160,7 +134,7 @@ pub async fn get_token(
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    let found = match find(state, &console.ctx, jti.into_inner()).await {
+    let found = match find(&state, &console, jti.into_inner()).await {
         Ok(f) => f,
         Err(e) => return failure(e),
     };
@@ -213,7 +187,7 @@ pub async fn get_revoke(
     if access::admin::revocation_scope(&console.ctx).is_err() {
         return only_admins(&console);
     }
-    let found = match find(state, &console.ctx, jti.into_inner()).await {
+    let found = match find(&state, &console, jti.into_inner()).await {
         Ok(f) => f,
         Err(e) => return failure(e),
     };
@@ -270,8 +244,8 @@ pub async fn post_revoke(
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    if !console.csrf_matches(&form.csrf) {
-        return failure(Error::Invalid("form: reload the page and try again"));
+    if let Err(e) = console.check_csrf(&form.csrf) {
+        return failure(e);
     }
     let Ok(scope) = access::admin::revocation_scope(&console.ctx) else {
         return only_admins(&console);
