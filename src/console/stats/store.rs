@@ -208,11 +208,25 @@ fn count_live(
     let scope = tenant_id.map_or(Scope::AllTenants, Scope::Tenant);
     let (events, grants) = db::scoped(conn, scope, |conn| {
         let mut events = audit_events::table
-            .filter(audit_events::received_at.ge(from))
-            .filter(audit_events::received_at.lt(to))
             .group_by((audit_events::action, audit_events::outcome))
             .select((audit_events::action, audit_events::outcome, count_star()))
             .into_boxed();
+        events = match tenant_id {
+            // One tenant's chain is in received order: the span is a range of its
+            // primary key, found by bisection (a database would otherwise pick the
+            // tenant's other index for the equality and read every event it has).
+            Some(tenant_id) => {
+                let first = first_received_at_or_after(conn, tenant_id, from)?;
+                let end = first_received_at_or_after(conn, tenant_id, to)?;
+                events
+                    .filter(audit_events::tenant_id.eq(tenant_id.to_owned()))
+                    .filter(audit_events::seq.ge(first))
+                    .filter(audit_events::seq.lt(end))
+            }
+            None => events
+                .filter(audit_events::received_at.ge(from))
+                .filter(audit_events::received_at.lt(to)),
+        };
         let mut grants = issued_tokens::table
             .filter(issued_tokens::issued_at.ge(from))
             .filter(issued_tokens::issued_at.lt(to))
@@ -221,7 +235,6 @@ fn count_live(
             .select((issued_tokens::grant_type, count_star()))
             .into_boxed();
         if let Some(tenant_id) = tenant_id {
-            events = events.filter(audit_events::tenant_id.eq(tenant_id.to_owned()));
             grants = grants.filter(issued_tokens::tenant_id.eq(tenant_id.to_owned()));
         }
         let events: Vec<(String, String, i64)> = events.load(conn)?;
@@ -242,6 +255,36 @@ fn count_live(
         bucket.add_grant(grant.as_deref().unwrap_or("unknown"), n);
     }
     Ok(())
+}
+
+/// The first seq of `tenant_id`'s chain received at or after `at` (one past the head
+/// when none was): a bisection over the primary key, about 20 reads for a million
+/// events. `received_at` only grows along a chain (each append takes the chain's lock
+/// and the server's clock), which is what makes the bisection exact.
+fn first_received_at_or_after(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<i64> {
+    let head: Option<i64> = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant_id))
+        .select(diesel::dsl::max(audit_events::seq))
+        .first(conn)?;
+    let (mut low, mut high) = (1, head.unwrap_or(0) + 1);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let received: Option<NaiveDateTime> = audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id))
+            .filter(audit_events::seq.eq(mid))
+            .select(audit_events::received_at)
+            .first(conn)
+            .optional()?;
+        match received {
+            Some(t) if t < at => low = mid + 1,
+            _ => high = mid,
+        }
+    }
+    Ok(low)
 }
 
 /// The buckets of `window` ending now, for one tenant or (`None`) every tenant, whose
