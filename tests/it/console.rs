@@ -53,14 +53,9 @@ fn location(reply: &Reply) -> String {
     }
 }
 
-/// Signs `email` in to the console the way a browser does: `/console` sends it to the
-/// login, the hosted login page, the callback, and back.
-pub(crate) async fn console_sign_in<S, B>(
-    app: &S,
-    browser: &mut Browser,
-    email: &str,
-    start: &str,
-) -> Reply
+/// Takes a browser through the console's sign-in up to the callback: `start` sends it
+/// to the login, then the hosted login page. Returns the callback's path.
+async fn console_callback<S, B>(app: &S, browser: &mut Browser, email: &str, start: &str) -> String
 where
     S: actix_web::dev::Service<
         actix_http::Request,
@@ -105,10 +100,43 @@ where
         .await;
     let callback = location(&posted);
     assert!(callback.starts_with("/console/callback?"), "{callback}");
+    callback
+}
+
+/// Signs `email` in to the console the way a browser does: `/console` sends it to the
+/// login, the hosted login page, the callback, and back.
+pub(crate) async fn console_sign_in<S, B>(
+    app: &S,
+    browser: &mut Browser,
+    email: &str,
+    start: &str,
+) -> Reply
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let callback = console_callback(app, browser, email, start).await;
     let back = browser.get(app, &callback).await;
     assert_eq!(back.status, 303, "{}", back.body);
     assert_eq!(location(&back), start);
     browser.get(app, start).await
+}
+
+/// A query parameter of a path.
+fn param(path: &str, name: &str) -> String {
+    url::form_urlencoded::parse(
+        path.split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == name)
+    .map(|(_, v)| v.into_owned())
+    .unwrap_or_default()
 }
 
 fn csrf_of(html: &str) -> String {
@@ -349,7 +377,12 @@ both_backends_async! {
             buckets.iter().map(|b| b.outcomes.values().sum::<i64>()).sum()
         };
         assert_eq!(events(&settled), events(&live));
-        assert!(events(&live) > 0);
+        // Every event of the tenant is in a bucket, whichever window cuts them.
+        let total = db.audit_actions(&w.globex).len() as i64;
+        assert!(total > 0);
+        assert_eq!(events(&live), total);
+        let hour = tessera::console::stats::counts(&mut conn, Some(&w.globex), tessera::console::stats::Window::Hour, now).unwrap();
+        assert_eq!(events(&hour), total);
         let every = tessera::console::stats::counts(&mut conn, None, tessera::console::stats::Window::Week, later).unwrap();
         assert!(grants(&every) >= 3);
     }
@@ -369,5 +402,63 @@ both_backends_async! {
         assert_eq!(stray.status, 400, "{}", stray.body);
         let disabled = init_service(tessera::http::app(db.state_with(|c| c.console = false))).await;
         assert_eq!(call(&disabled, actix_web::test::TestRequest::get().uri("/console").to_request()).await.status, 404);
+    }
+}
+
+both_backends_async! {
+    async fn strangers_credentials_open_nothing(db) {
+        world(&db);
+        db.client("web", None, false, &["authorization_code", "refresh_token"], &["openid", "offline_access"], &[crate::browser::REDIRECT]);
+        let state = db.state();
+        let api_token = crate::support::user_token(&state, "alice@example.com", "acme");
+        let app = init_service(tessera::http::app(state)).await;
+        let with = |header: (&'static str, String), path: &str| {
+            actix_web::test::TestRequest::get().uri(path).insert_header(header).to_request()
+        };
+
+        // An API token, however valid, is no console session; nor is a made-up cookie.
+        let bearer = call(&app, with(("authorization", format!("Bearer {api_token}")), "/console/events")).await;
+        assert_eq!(bearer.status, 303, "{}", bearer.body);
+        assert!(location(&bearer).starts_with("/console/login"));
+        let forged = call(&app, with(("cookie", "tessera_console=forged".to_owned()), "/console/events")).await;
+        assert_eq!(forged.status, 303, "{}", forged.body);
+
+        // A console session is no API credential.
+        let mut alice = Browser::default();
+        assert_eq!(console_sign_in(&app, &mut alice, "alice@example.com", "/console").await.status, 200);
+        let cookie = alice.cookies["tessera_console"].clone();
+        let api = call(&app, with(("authorization", format!("Bearer {cookie}")), "/api/v1/audit/events")).await;
+        assert_eq!(api.status, 401, "{}", api.body);
+        let api = call(&app, with(("cookie", format!("tessera_console={cookie}")), "/api/v1/audit/events")).await;
+        assert_eq!(api.status, 401, "{}", api.body);
+
+        // A code issued to another client signs nobody in, and the sign-in it was
+        // tried on is spent.
+        let mut eve = Browser::default();
+        let begin = eve.get(&app, "/console/login").await;
+        let eves_state = param(&location(&begin), "state");
+        let mut web = Browser::default();
+        let reply = crate::login::sign_in(&app, &mut web, "web", &[], "gina@example.com", PASSWORD).await;
+        let web_code = crate::login::code_of(&reply);
+        let stolen = eve.get(&app, &format!("/console/callback?code={web_code}&state={eves_state}")).await;
+        assert_eq!(stolen.status, 400, "{}", stolen.body);
+        assert!(stolen.body.contains("The sign-in could not be completed."), "{}", stolen.body);
+        assert_eq!(eve.get(&app, "/console").await.status, 303);
+
+        // Another browser's callback (its code and state) is refused in this browser:
+        // the state belongs to the other browser's session.
+        let mut gina = Browser::default();
+        let ginas = console_callback(&app, &mut gina, "gina@example.com", "/console").await;
+        let replayed = eve.get(&app, &ginas).await;
+        assert_eq!(replayed.status, 400, "{}", replayed.body);
+        assert_eq!(eve.get(&app, "/console").await.status, 303);
+        // An error answer from /authorize signs nobody in either.
+        let denied = gina.get(&app, &format!("/console/callback?error=access_denied&state={}", param(&ginas, "state"))).await;
+        assert_eq!(denied.status, 400, "{}", denied.body);
+        // The browser it was meant for still completes it, once.
+        let back = gina.get(&app, &ginas).await;
+        assert_eq!(back.status, 303, "{}", back.body);
+        assert_eq!(gina.get(&app, "/console").await.status, 200);
+        assert_eq!(gina.get(&app, &ginas).await.status, 400, "a callback works once");
     }
 }

@@ -216,5 +216,45 @@ fn a_request_sent_slowly_ends_at_its_timeout() {
         took >= Duration::from_secs(2) && took < Duration::from_secs(5),
         "{took:?}"
     );
+
+    // The console's checkpoint upload: a signed-in reader's multipart body that stalls.
+    let cookie = console_session(&db, "acme");
+    let started = Instant::now();
+    let mut stream = open(
+        &server,
+        &format!(
+            "POST /console/checkpoints/check HTTP/1.1\r\nHost: x\r\nCookie: tessera_console={cookie}\r\n\
+             Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000\r\n\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"checkpoint\"\r\n\r\neyJ"
+        ),
+    );
+    assert_eq!(status_of(&mut stream), 408);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     the_rest_keeps_answering(&server, &secret);
+}
+
+/// A console session of an auditor of `tenant`, stored as the console's callback stores
+/// it (the token issued and recorded in the ledger like a login's): its cookie.
+fn console_session(db: &TestDb, tenant: &str) -> String {
+    db.user("auditor@example.com", "correct horse battery");
+    db.member(tenant, "auditor@example.com", &["auditor"]);
+    let state = db.state();
+    let token = crate::support::user_token(&state, "auditor@example.com", tenant);
+    let mut conn = state.pool.get().unwrap();
+    let claims = tessera::tokens::verify_access_token(
+        &mut conn,
+        &state.keys.current(),
+        &state.config.issuer,
+        &token,
+    )
+    .unwrap()
+    .unwrap()
+    .claims;
+    let sign_in = tessera::console::session::begin(&mut conn, "/console").unwrap();
+    tessera::console::session::complete(&mut conn, &sign_in.cookie, &claims).unwrap();
+    sign_in.cookie
 }

@@ -339,6 +339,23 @@ fn assert_unavailable(server: &Server, secret: &str, access: &str, within: Durat
             assert_eq!(answer.retry_after.as_deref(), Some("2"), "{path}");
         }
     }
+    // The console's pages: the same prompt 503, as a page that says only that.
+    for path in ["/console/login", "/console/events"] {
+        let started = Instant::now();
+        let mut res = a
+            .get(server.url(path))
+            .header("cookie", "tessera_console=some-session")
+            .call()
+            .unwrap();
+        let took = started.elapsed();
+        let body = res.body_mut().read_to_string().unwrap_or_default();
+        assert_eq!(res.status(), 503, "{path}: {body}");
+        assert!(took <= within, "{path} took {took:?}");
+        assert!(
+            body.contains("The service is unavailable for a moment; try again shortly."),
+            "{path}: {body}"
+        );
+    }
     // What needs no database keeps answering.
     let jwks = send(a.get(server.url("/.well-known/jwks.json")));
     assert_eq!(jwks.status, 200);
