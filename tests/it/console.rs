@@ -139,6 +139,18 @@ fn param(path: &str, name: &str) -> String {
     .unwrap_or_default()
 }
 
+/// The rows of a page's table.
+fn rows_of(html: &str) -> Vec<&str> {
+    html.split("<tbody>")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</tbody>")
+        .next()
+        .unwrap_or_default()
+        .split("<tr>")
+        .collect()
+}
+
 fn csrf_of(html: &str) -> String {
     field(html, "csrf").expect("a csrf field")
 }
@@ -216,6 +228,18 @@ both_backends_async! {
         assert!(events.body.contains("tenant.cross_access_denied"), "{}", events.body);
         let bad = alice.get(&app, "/console/events?outcome=maybe").await;
         assert_eq!(bad.status, 400, "{}", bad.body);
+        // Another tenant's cursor positions nothing in hers: her newest events, no more.
+        let theirs = tessera::audit::Cursor {
+            received_at: tessera::db::now(),
+            tenant_id: w.globex.clone(),
+            seq: 3,
+        }
+        .encode();
+        let first = alice.get(&app, "/console/events?action=membership.added").await;
+        let crossed = alice.get(&app, &format!("/console/events?action=membership.added&cursor={theirs}")).await;
+        assert_eq!(crossed.status, 200, "{}", crossed.body);
+        assert!(!crossed.body.contains("globex") && crossed.body.contains("membership.added"), "{}", crossed.body);
+        assert_eq!(rows_of(&crossed.body), rows_of(&first.body));
         let bad_cursor = alice.get(&app, "/console/events?cursor=garbage").await;
         assert_eq!(bad_cursor.status, 400, "{}", bad_cursor.body);
 
