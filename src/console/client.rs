@@ -6,7 +6,7 @@
 use crate::audit::{self, Event, Origin};
 use crate::clients::Client;
 use crate::db::{self, DbConnection};
-use crate::error::Result;
+use crate::error::{is_unique_violation, Error, Result};
 use crate::tenants::SYSTEM_TENANT_ID;
 
 /// Registers the console's client, or points its redirect URI at `issuer`. Returns
@@ -29,7 +29,13 @@ pub fn ensure(conn: &mut DbConnection, issuer: &str) -> Result<bool> {
                 "client.updated"
             }
             None => {
-                crate::clients::store::insert(tx, &client(&redirect_uri))?;
+                crate::clients::store::insert(tx, &client(&redirect_uri)).map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::Conflict("client")
+                    } else {
+                        e.into()
+                    }
+                })?;
                 "client.created"
             }
         };
@@ -41,6 +47,11 @@ pub fn ensure(conn: &mut DbConnection, issuer: &str) -> Result<bool> {
             ),
         )?;
         Ok(true)
+    })
+    .or_else(|e| match e {
+        // Another instance, starting at the same moment, registered it first.
+        Error::Conflict(_) => Ok(false),
+        e => Err(e),
     })
 }
 
