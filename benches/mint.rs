@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
             roles: vec!["member".into()],
             amr: vec!["pwd".into()],
             acr: Some("pwd".into()),
+            act: None,
         };
         let (token, _) = tokens::mint_access_token(&set, &claims).expect("mint");
         // The bare signature signs the same signing input a minted token has.

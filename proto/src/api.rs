@@ -143,9 +143,16 @@ pub struct TokenItem {
     /// How the user authenticated (RFC 8176); `null` for a client's own token.
     pub amr: Option<Vec<String>>,
     /// The grant it was issued by (`authorization_code`, `refresh_token`,
-    /// `client_credentials`); `null` for tokens issued before the ledger kept it.
+    /// `client_credentials`, `token_exchange`); `null` for tokens issued before the
+    /// ledger kept it.
     #[serde(default)]
     pub grant_type: Option<String>,
+    /// For an exchanged token (RFC 8693): the subject token it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_jti: Option<String>,
+    /// For an exchanged token: the client that exchanged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// `POST /api/v1/tokens/{jti}/revoke`.
@@ -194,11 +201,15 @@ pub struct NewClient {
     /// Exact strings; `http` only for loopback hosts.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// `authorization_code` (default), `refresh_token`, `client_credentials`.
+    /// `authorization_code` (default), `refresh_token`, `client_credentials`,
+    /// `token_exchange`.
     #[serde(default)]
     pub grant_types: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// With `token_exchange`: the audiences it may exchange tokens for (at least one).
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
     /// The tenant to bind it to (platform administrators; a tenant administrator's
     /// client is bound to its own tenant).
     #[serde(default)]
@@ -279,6 +290,9 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// The audiences it may exchange tokens for (`token_exchange` clients).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_audiences: Vec<String>,
     pub created_at: String,
 }
 
@@ -294,6 +308,8 @@ pub struct ClientCreated {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_audiences: Vec<String>,
     pub created_at: String,
     pub client_secret: Option<String>,
 }
@@ -308,6 +324,7 @@ impl ClientCreated {
             redirect_uris,
             grant_types,
             scopes,
+            exchange_audiences,
             created_at,
         } = view;
         Self {
@@ -318,6 +335,7 @@ impl ClientCreated {
             redirect_uris,
             grant_types,
             scopes,
+            exchange_audiences,
             created_at,
             client_secret,
         }

@@ -37,6 +37,37 @@ pub struct AccessClaims {
     /// `pwd` for one factor, `mfa` for two; absent from a client's own token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// Who acts for the subject (RFC 8693 section 4.1): present only on a token issued
+    /// by token exchange; the current actor first, earlier ones nested inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim (RFC 8693 section 4.1): the party that exchanged the token, and,
+/// nested, the actor of the token it was exchanged from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// The chain of actors, the current one first.
+    pub fn chain(&self) -> Vec<&str> {
+        let mut chain = vec![self.sub.as_str()];
+        let mut next = self.act.as_deref();
+        while let Some(actor) = next {
+            chain.push(&actor.sub);
+            next = actor.act.as_deref();
+        }
+        chain
+    }
+
+    /// How many exchanges the token is away from the one first issued (1 for one).
+    pub fn depth(&self) -> usize {
+        self.chain().len()
+    }
 }
 
 /// Why a claims set is not an access token's.
@@ -91,6 +122,7 @@ struct PartialAccess {
     roles: Option<Vec<String>>,
     amr: Option<Vec<String>>,
     acr: Option<String>,
+    act: Option<Actor>,
 }
 
 impl TryFrom<PartialAccess> for AccessClaims {
@@ -120,6 +152,7 @@ impl TryFrom<PartialAccess> for AccessClaims {
             roles: c.roles.unwrap_or_default(),
             amr: c.amr.unwrap_or_default(),
             acr: c.acr,
+            act: c.act.filter(|a| !a.sub.is_empty()),
         })
     }
 }
@@ -246,7 +279,34 @@ mod tests {
             roles: vec!["admin".into()],
             amr: vec!["pwd".into()],
             acr: Some("pwd".into()),
+            act: None,
         }
+    }
+
+    #[test]
+    fn act_nests_and_round_trips() {
+        let mut claims = sample();
+        claims.act = Some(Actor {
+            sub: "reports".into(),
+            act: Some(Box::new(Actor {
+                sub: "notes".into(),
+                act: None,
+            })),
+        });
+        let json = serde_json::to_value(&claims).unwrap();
+        assert_eq!(
+            json["act"],
+            json!({ "sub": "reports", "act": { "sub": "notes" } })
+        );
+        let back = AccessClaims::from_json(&serde_json::to_vec(&claims).unwrap()).unwrap();
+        let act = back.act.unwrap();
+        assert_eq!((act.chain(), act.depth()), (vec!["reports", "notes"], 2));
+        let mut raw = json.clone();
+        raw["act"] = json!({ "sub": 7 });
+        assert_eq!(
+            AccessClaims::from_json(raw.to_string().as_bytes()),
+            Err(ClaimsError::Malformed)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod ingest;
 pub mod strict_json;
 
 pub use algorithm::Algorithm;
-pub use claims::{AccessClaims, Audience, ClaimsError, IdClaims};
+pub use claims::{AccessClaims, Actor, Audience, ClaimsError, IdClaims};
 pub use ingest::{IngestEvent, Reference};
 
 /// The id of the reserved `system` tenant. Roles held there reach every tenant, and a

@@ -37,12 +37,16 @@ pub struct ClientCreate {
     /// Registered redirect URI, compared by exact string (repeatable)
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
-    /// authorization_code, refresh_token or client_credentials (repeatable)
+    /// authorization_code, refresh_token, client_credentials or token_exchange
+    /// (repeatable)
     #[arg(long = "grant", value_name = "GRANT")]
     grants: Vec<GrantArg>,
     /// Scope the client may request (repeatable)
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
+    /// An audience a token_exchange client may ask for (repeatable)
+    #[arg(long = "exchange-audience", value_name = "AUD")]
+    exchange_audiences: Vec<String>,
 }
 
 pub fn run(cmd: ClientCommand, config: &Config, json: bool) -> CmdResult {
@@ -60,6 +64,7 @@ pub fn run(cmd: ClientCommand, config: &Config, json: bool) -> CmdResult {
                     .map(|g| clients::GrantType::from(g).as_str().to_owned())
                     .collect(),
                 scopes: args.scopes,
+                exchange_audiences: args.exchange_audiences,
             };
             let origin = Origin::cli();
             let (client, secret) = db::write_tx(&mut conn, |tx| {

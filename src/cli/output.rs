@@ -153,6 +153,7 @@ pub enum GrantArg {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    TokenExchange,
 }
 
 impl From<GrantArg> for crate::clients::GrantType {
@@ -161,6 +162,7 @@ impl From<GrantArg> for crate::clients::GrantType {
             GrantArg::AuthorizationCode => Self::AuthorizationCode,
             GrantArg::RefreshToken => Self::RefreshToken,
             GrantArg::ClientCredentials => Self::ClientCredentials,
+            GrantArg::TokenExchange => Self::TokenExchange,
         }
     }
 }

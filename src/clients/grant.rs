@@ -12,7 +12,13 @@ pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
     RefreshToken,
+    /// RFC 8693 token exchange (on `/token` as
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`).
+    TokenExchange,
 }
+
+/// The `grant_type` of a token-exchange request (RFC 8693 section 2.1).
+pub const TOKEN_EXCHANGE_URN: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 impl GrantType {
     pub fn parse(text: &str) -> Result<Self> {
@@ -20,8 +26,9 @@ impl GrantType {
             "authorization_code" => Ok(Self::AuthorizationCode),
             "refresh_token" => Ok(Self::RefreshToken),
             "client_credentials" => Ok(Self::ClientCredentials),
+            "token_exchange" | TOKEN_EXCHANGE_URN => Ok(Self::TokenExchange),
             _ => Err(Error::Invalid(
-                "grant: expected authorization_code, refresh_token or client_credentials",
+                "grant: expected authorization_code, refresh_token, client_credentials or token_exchange",
             )),
         }
     }
@@ -31,6 +38,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => "token_exchange",
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
+    /// The audiences a token-exchange client may ask for (RFC 8693 `audience`).
+    pub exchange_audiences: Vec<String>,
 }
 
 /// A client as shown to operators (never the secret hash): the wire contract's type.
@@ -94,6 +96,7 @@ impl From<&Client> for ClientView {
             redirect_uris: list(&c.redirect_uris),
             grant_types: list(&c.grant_types),
             scopes: list(&c.scopes),
+            exchange_audiences: list(&c.exchange_audiences),
             created_at: db::format_utc(&c.created_at),
         }
     }
@@ -155,6 +158,19 @@ pub fn validate_scope(text: &str) -> Result<()> {
     }
 }
 
+/// Checks an audience a client may exchange tokens for: a service's name or URI, 1-256
+/// printable characters without spaces (it is one value of the `aud` claim).
+pub fn validate_audience(text: &str) -> Result<()> {
+    let valid = (1..=256).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Invalid(
+            "exchange audience: 1-256 printable characters without spaces",
+        ))
+    }
+}
+
 /// Validates the request, generates the secret for a confidential client, stores the
 /// client and records `client.created` in its tenant's chain (or `system`'s).
 /// Returns the client and, once, its secret.
@@ -190,6 +206,30 @@ pub fn create(
         return Err(Error::Invalid(
             "grant: refresh_token needs authorization_code",
         ));
+    }
+    if has(GrantType::TokenExchange) && !input.confidential {
+        return Err(Error::Invalid(
+            "grant: token_exchange needs a confidential client",
+        ));
+    }
+    let mut audiences = input.exchange_audiences.clone();
+    for audience in &audiences {
+        validate_audience(audience)?;
+    }
+    audiences.sort();
+    audiences.dedup();
+    match (has(GrantType::TokenExchange), audiences.is_empty()) {
+        (true, true) => {
+            return Err(Error::Invalid(
+                "exchange audience: token_exchange needs at least one",
+            ))
+        }
+        (false, false) => {
+            return Err(Error::Invalid(
+                "exchange audience: only for a client with the token_exchange grant",
+            ))
+        }
+        _ => {}
     }
     for uri in &input.redirect_uris {
         validate_redirect_uri(uri)?;
@@ -240,6 +280,7 @@ pub fn create(
             .join(" "),
         scopes: scopes.join(" "),
         created_at: db::now(),
+        exchange_audiences: audiences.join(" "),
     };
     store::insert(tx, &client).map_err(|e| {
         if is_unique_violation(&e) {
@@ -253,7 +294,11 @@ pub fn create(
         tx,
         origin,
         Event::success(chain, "client.created", "client", &client.id).with_details(
-            serde_json::json!({ "kind": client.kind, "grant_types": client.grant_types }),
+            serde_json::json!({
+                "kind": client.kind,
+                "grant_types": client.grant_types,
+                "exchange_audiences": client.exchange_audiences,
+            }),
         ),
     )?;
     Ok((client, secret))
@@ -281,6 +326,13 @@ impl Client {
 
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scopes.split_whitespace()
+    }
+
+    /// Whether the client may exchange a token for `audience` (RFC 8693 section 2.1).
+    pub fn allows_audience(&self, audience: &str) -> bool {
+        self.exchange_audiences
+            .split_whitespace()
+            .any(|a| a == audience)
     }
 
     /// Whether `uri` is one of the client's registered redirect URIs, compared as exact

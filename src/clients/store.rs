@@ -18,6 +18,8 @@ pub struct Client {
     pub grant_types: String,
     pub scopes: String,
     pub created_at: NaiveDateTime,
+    /// The audiences it may exchange tokens for (RFC 8693), space-separated.
+    pub exchange_audiences: String,
 }
 
 pub fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {

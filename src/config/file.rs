@@ -47,6 +47,14 @@ pub(super) struct FileConfig {
     pub(super) bootstrap_admin_password: Option<String>,
     pub(super) console: Option<bool>,
     pub(super) console_require_mfa: Option<bool>,
+    pub(super) token_exchange_max_depth: Option<usize>,
+    pub(super) stream_allow_private: Option<bool>,
+    pub(super) stream_timeout_secs: Option<u64>,
+    pub(super) stream_batch_size: Option<i64>,
+    pub(super) stream_checkpoint_events: Option<i64>,
+    pub(super) stream_checkpoint_secs: Option<u64>,
+    pub(super) stream_retry_max_secs: Option<u64>,
+    pub(super) stream_suspend_after_secs: Option<u64>,
 }
 
 pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

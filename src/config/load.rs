@@ -353,6 +353,46 @@ pub(super) fn load(
     let console = layers.flag("console", file.console, true)?;
     let console_require_mfa =
         layers.flag("console_require_mfa", file.console_require_mfa, false)?;
+    let token_exchange_max_depth = layers.ranged(
+        "token_exchange_max_depth",
+        file.token_exchange_max_depth,
+        3,
+        1..=10,
+    )?;
+    let streams = super::StreamSettings {
+        allow_private: layers.flag("stream_allow_private", file.stream_allow_private, false)?,
+        timeout: Duration::from_secs(layers.ranged(
+            "stream_timeout_secs",
+            file.stream_timeout_secs,
+            10,
+            1..=300,
+        )?),
+        batch_size: layers.ranged("stream_batch_size", file.stream_batch_size, 500, 1..=1000)?,
+        checkpoint_events: layers.ranged(
+            "stream_checkpoint_events",
+            file.stream_checkpoint_events,
+            1000,
+            1..=1_000_000,
+        )?,
+        checkpoint_interval: Duration::from_secs(layers.ranged(
+            "stream_checkpoint_secs",
+            file.stream_checkpoint_secs,
+            60,
+            1..=86_400,
+        )?),
+        retry_max: Duration::from_secs(layers.ranged(
+            "stream_retry_max_secs",
+            file.stream_retry_max_secs,
+            300,
+            1..=3600,
+        )?),
+        suspend_after: Duration::from_secs(layers.ranged(
+            "stream_suspend_after_secs",
+            file.stream_suspend_after_secs,
+            86_400,
+            1..=30 * 86_400,
+        )?),
+    };
 
     Ok(Config {
         database_url,
@@ -390,6 +430,8 @@ pub(super) fn load(
         bootstrap_admin,
         console,
         console_require_mfa,
+        token_exchange_max_depth,
+        streams,
     })
 }
 

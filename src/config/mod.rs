@@ -105,6 +105,30 @@ pub struct Config {
     /// The console asks for a second factor (`acr_values=mfa`) and refuses sign-ins
     /// without one.
     pub console_require_mfa: bool,
+    /// How many exchanges deep an `act` chain may grow (RFC 8693 section 4.1).
+    pub token_exchange_max_depth: usize,
+    /// How audit streams deliver (see [`StreamSettings`]).
+    pub streams: StreamSettings,
+}
+
+/// The delivery settings of audit streams.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Destinations on loopback, private and shared address ranges are allowed
+    /// (link-local and cloud metadata addresses never are).
+    pub allow_private: bool,
+    /// The longest one delivery request may take.
+    pub timeout: Duration,
+    /// Events per delivery request, at most.
+    pub batch_size: i64,
+    /// A signed checkpoint after this many events delivered ...
+    pub checkpoint_events: i64,
+    /// ... or after this long, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// The longest wait between two attempts (the backoff's cap).
+    pub retry_max: Duration,
+    /// Failing this long, a stream is suspended until an operator resumes it.
+    pub suspend_after: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";

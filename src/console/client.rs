@@ -68,5 +68,6 @@ fn client(redirect_uri: &str) -> Client {
             .to_owned(),
         scopes: "openid".to_owned(),
         created_at: db::now(),
+        exchange_audiences: String::new(),
     }
 }

@@ -45,6 +45,7 @@ diesel::table! {
         grant_types -> Text,
         scopes -> Text,
         created_at -> Timestamp,
+        exchange_audiences -> Text,
     }
 }
 
@@ -186,6 +187,8 @@ diesel::table! {
         family_id -> Nullable<Text>,
         amr -> Nullable<Text>,
         grant_type -> Nullable<Text>,
+        parent_jti -> Nullable<Text>,
+        actor -> Nullable<Text>,
     }
 }
 

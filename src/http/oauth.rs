@@ -44,6 +44,9 @@ pub async fn post_token(
     if grant_type == "client_credentials" {
         return post_client_credentials(state, credentials, scope, ip, request_id).await;
     }
+    if grant_type == crate::clients::grant::TOKEN_EXCHANGE_URN {
+        return post_token_exchange(state, form, credentials, ip, request_id).await;
+    }
     let grant: &'static str = match grant_type.as_str() {
         "authorization_code" => "authorization_code",
         _ => "refresh_token",
@@ -130,6 +133,39 @@ async fn post_client_credentials(
         client_credentials::mint(&keys, &oauth::issuer(&state.config), &origin, &granted)?;
     state.issuance.submit(record).await?;
     crate::metrics::token_issued("client_credentials");
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+/// Token exchange (RFC 8693): the client authenticates with its secret, the checks and
+/// the new token's ledger row and audit event run in one transaction.
+async fn post_token_exchange(
+    state: std::sync::Arc<AppState>,
+    form: Form,
+    credentials: oauth::ClientCredentials,
+    ip: Option<String>,
+    request_id: Option<String>,
+) -> Result<HttpResponse, OAuthError> {
+    let response = blocking(move || {
+        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
+        let client = oauth::authenticate_client(&mut conn, &credentials)?;
+        let origin = oauth::client_origin(&client, ip, request_id);
+        let keys = state.keys.current();
+        let request = oauth::exchange::ExchangeRequest {
+            subject_token: form.get("subject_token"),
+            subject_token_type: form.get("subject_token_type"),
+            actor_token: form.get("actor_token"),
+            actor_token_type: form.get("actor_token_type"),
+            requested_token_type: form.get("requested_token_type"),
+            audiences: ["audience", "resource"]
+                .into_iter()
+                .filter_map(|name| form.get(name))
+                .collect(),
+            scope: form.get("scope"),
+        };
+        oauth::exchange::exchange(&mut conn, &keys, &state.config, &origin, &client, &request)
+    })
+    .await?;
+    crate::metrics::token_issued("token_exchange");
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 

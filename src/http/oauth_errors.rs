@@ -36,6 +36,11 @@ impl OAuthError {
                 "invalid_scope",
                 "the requested scope is invalid",
             ),
+            OAuthError::InvalidTarget => (
+                StatusCode::BAD_REQUEST,
+                "invalid_target",
+                "the requested audience is not allowed for this client",
+            ),
             OAuthError::InteractionRequired => (
                 StatusCode::BAD_REQUEST,
                 "interaction_required",

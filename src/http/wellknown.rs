@@ -50,12 +50,15 @@ pub async fn get_openid_configuration(state: web::Data<AppState>) -> HttpRespons
         "scopes_supported": ["openid", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code", "refresh_token", "client_credentials",
+            crate::clients::grant::TOKEN_EXCHANGE_URN
+        ],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "email",
-            "tenant_id", "tenant", "roles", "amr", "acr"
+            "tenant_id", "tenant", "roles", "amr", "acr", "act"
         ],
         // `pwd`: a password alone; `mfa`: a second factor too (asked for with
         // `acr_values=mfa`).

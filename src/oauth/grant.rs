@@ -218,6 +218,8 @@ pub(super) fn issue_user_tokens(
                 family_id: Some(family_id.to_owned()),
                 amr: tokens::stored_amr(amr),
                 grant_type: Some(grant_type.as_str().to_owned()),
+                parent_jti: None,
+                actor: None,
             },
         )?;
         Some(token)

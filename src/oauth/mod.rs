@@ -5,6 +5,7 @@
 
 pub mod client_credentials;
 pub mod code;
+pub mod exchange;
 mod grant;
 mod refresh;
 pub mod scope;
@@ -35,6 +36,9 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope")]
     InvalidScope,
+    /// RFC 8693 section 2.2.2: an audience the client may not exchange tokens for.
+    #[error("invalid_target")]
+    InvalidTarget,
     /// The tenant needs a second factor the grant's login did not give (OIDC Core
     /// 3.1.2.6's code, also on `/token`: the user must sign in again).
     #[error("interaction_required")]
@@ -227,6 +231,7 @@ mod tests {
             grant_types: "client_credentials".into(),
             scopes: scopes.into(),
             created_at: chrono::NaiveDateTime::default(),
+            exchange_audiences: String::new(),
         }
     }
 

@@ -141,7 +141,9 @@ pub fn revoke_family(
             continue;
         }
         let n = store::revoke_family(tx, family_id, &tenant_id, how.reason, now)?;
-        chains.push((tenant_id, n));
+        let members = store::family_jtis(tx, &tenant_id, family_id)?;
+        let exchanged = revoke_exchanged(tx, origin, &tenant_id, members)?;
+        chains.push((tenant_id, n + exchanged));
     }
     if let Some(home) = how.home.filter(|h| !chains.iter().any(|(t, _)| t == h)) {
         chains.push((home.to_owned(), 0));
@@ -205,7 +207,48 @@ pub fn revoke(
                 .with_details(serde_json::json!({ "reason": reason })),
         )?;
     }
+    revoke_exchanged(tx, origin, tenant_id, vec![jti.to_owned()])?;
     Ok(changed)
+}
+
+/// Revokes every live token exchanged from `parents` (RFC 8693), and from those, down
+/// the chain; each is recorded as `token.revoked` with reason `parent_revoked`. An
+/// exchanged token is always in its parent's tenant. Returns how many were revoked.
+fn revoke_exchanged(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    tenant_id: &str,
+    parents: Vec<String>,
+) -> Result<usize> {
+    // Each round goes one exchange deeper; the depth cap (at most 10) bounds the chain,
+    // and this bounds the loop even if the ledger were edited into a cycle.
+    const MAX_ROUNDS: usize = 16;
+    let now = db::now();
+    let mut frontier = parents;
+    let mut total = 0;
+    for _ in 0..MAX_ROUNDS {
+        if frontier.is_empty() {
+            break;
+        }
+        let children = store::live_children(tx, tenant_id, &frontier)?;
+        if children.is_empty() {
+            break;
+        }
+        total += store::revoke_many(tx, tenant_id, &children, "parent_revoked", now)?;
+        let events = children
+            .iter()
+            .map(|jti| {
+                audit::Entry::new(
+                    origin,
+                    Event::success(tenant_id, "token.revoked", "token", jti)
+                        .with_details(serde_json::json!({ "reason": "parent_revoked" })),
+                )
+            })
+            .collect();
+        audit::append(tx, events)?;
+        frontier = children;
+    }
+    Ok(total)
 }
 
 /// Records a refused revocation (the token belongs to another client).

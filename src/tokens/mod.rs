@@ -20,7 +20,7 @@ pub use ledger::{
     decode_cursor, find_by_jti, is_revoked, list, page, record_batch, record_issued,
     record_revoke_denied, revoke, revoke_by_admin, revoke_family, ChainHeads, FamilyRevocation,
 };
-pub use store::{IssuedToken, TokenFilter};
+pub use store::{hold_live, IssuedToken, TokenFilter};
 pub use verify::{verify_access_token, VerifiedAccess};
 
 pub use tessera_proto::{AccessClaims, Audience, IdClaims, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
@@ -108,7 +108,35 @@ pub fn issue_access_token(
     origin: &Origin,
     grant: &Grant<'_>,
 ) -> Result<Issued> {
-    let (issued, row) = mint_for_ledger(keys, issuer, grant)?;
+    let (issued, row) = mint_for_ledger(keys, issuer, grant, None)?;
+    record_issued(tx, origin, row)?;
+    Ok(issued)
+}
+
+/// What a token issued by token exchange (RFC 8693) carries beyond its grant.
+#[derive(Debug, Clone)]
+pub struct Delegation<'a> {
+    /// The new `act` claim: the exchanging client, the subject token's actors nested.
+    pub act: &'a tessera_proto::Actor,
+    /// The subject token's `jti`: revoking it revokes the new token.
+    pub parent_jti: &'a str,
+    /// The audience asked for, one the client's registration allows.
+    pub audience: &'a str,
+    /// The subject token's `exp`: a delegation never outlives what it delegates.
+    pub not_after: i64,
+}
+
+/// Mints an exchanged access token, records it in the ledger (with its parent and
+/// actor) and audits `token.issued`, all in `tx`.
+pub fn issue_exchanged_token(
+    tx: &mut DbConnection,
+    keys: &KeySet,
+    issuer: &Issuer<'_>,
+    origin: &Origin,
+    grant: &Grant<'_>,
+    delegation: &Delegation<'_>,
+) -> Result<Issued> {
+    let (issued, row) = mint_for_ledger(keys, issuer, grant, Some(delegation))?;
     record_issued(tx, origin, row)?;
     Ok(issued)
 }
@@ -128,7 +156,7 @@ pub fn mint_unrecorded(
     origin: &Origin,
     grant: &Grant<'_>,
 ) -> Result<Unrecorded> {
-    let (issued, row) = mint_for_ledger(keys, issuer, grant)?;
+    let (issued, row) = mint_for_ledger(keys, issuer, grant, None)?;
     let entry = audit::Entry::new(origin, issued_event(&row));
     Ok(Unrecorded {
         issued,
@@ -140,14 +168,18 @@ fn mint_for_ledger(
     keys: &KeySet,
     issuer: &Issuer<'_>,
     grant: &Grant<'_>,
+    delegation: Option<&Delegation<'_>>,
 ) -> Result<(Issued, IssuedToken)> {
     let now = Utc::now().timestamp();
-    let ttl = i64::try_from(issuer.access_ttl.as_secs()).unwrap_or(300);
+    let mut ttl = i64::try_from(issuer.access_ttl.as_secs()).unwrap_or(300);
+    if let Some(d) = delegation {
+        ttl = ttl.min(d.not_after - now).max(1);
+    }
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = AccessClaims {
         iss: issuer.iss.to_owned(),
         sub: grant.subject.to_owned(),
-        aud: Audience::one(issuer.audience),
+        aud: Audience::one(delegation.map_or(issuer.audience, |d| d.audience)),
         exp: now + ttl,
         iat: now,
         nbf: Some(now),
@@ -159,6 +191,7 @@ fn mint_for_ledger(
         roles: grant.roles.iter().map(|r| (*r).to_owned()).collect(),
         amr: grant.amr.iter().map(|m| (*m).to_owned()).collect(),
         acr: acr_of(grant.amr),
+        act: delegation.map(|d| d.act.clone()),
     };
     let (token, kid) = mint_access_token(keys, &claims)?;
     let row = IssuedToken {
@@ -176,6 +209,8 @@ fn mint_for_ledger(
         family_id: grant.family_id.map(str::to_owned),
         amr: stored_amr(grant.amr),
         grant_type: Some(grant.grant_type.as_str().to_owned()),
+        parent_jti: delegation.map(|d| d.parent_jti.to_owned()),
+        actor: delegation.map(|d| d.act.sub.clone()),
     };
     Ok((
         Issued {
@@ -251,6 +286,8 @@ pub fn issue_id_token(
             family_id: grant.family_id.map(str::to_owned),
             amr: stored_amr(grant.amr),
             grant_type: Some(grant.grant_type.as_str().to_owned()),
+            parent_jti: None,
+            actor: None,
         },
     )?;
     Ok(token)

@@ -33,6 +33,11 @@ pub struct IssuedToken {
     /// The grant it was issued by (`authorization_code`, `refresh_token`,
     /// `client_credentials`); `None` for tokens issued before the ledger kept it.
     pub grant_type: Option<String>,
+    /// The subject token an exchanged token came from (RFC 8693); revoking it revokes
+    /// this one.
+    pub parent_jti: Option<String>,
+    /// The client that exchanged it (the `act` claim's `sub`).
+    pub actor: Option<String>,
 }
 
 /// Filters of a ledger listing, newest first.
@@ -317,6 +322,8 @@ impl From<IssuedToken> for tessera_proto::api::TokenItem {
             family_id: t.family_id,
             amr: t.amr.map(|amr| amr.split(' ').map(str::to_owned).collect()),
             grant_type: t.grant_type,
+            parent_jti: t.parent_jti,
+            actor: t.actor,
         }
     }
 }
@@ -335,6 +342,87 @@ pub fn of_family(
             .order(issued_tokens::issued_at.asc())
             .limit(limit)
             .select(IssuedToken::as_select())
+            .load(conn)
+    })
+}
+
+/// Locks a live token's row until the transaction ends (an update that changes
+/// nothing); false, locking nothing, if it is revoked or missing. Token exchange holds
+/// the subject token this way, so a concurrent revocation cannot miss the new token.
+pub fn hold_live(conn: &mut DbConnection, tenant_id: &str, jti: &str) -> QueryResult<bool> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        diesel::update(
+            issued_tokens::table
+                .filter(issued_tokens::tenant_id.eq(tenant_id))
+                .filter(issued_tokens::jti.eq(jti))
+                .filter(issued_tokens::revoked_at.is_null()),
+        )
+        .set(issued_tokens::revoked_at.eq(None::<NaiveDateTime>))
+        .execute(conn)
+        .map(|n| n > 0)
+    })
+}
+
+/// The live tokens of `tenant_id` exchanged from any of `parents`.
+pub fn live_children(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    parents: &[String],
+) -> QueryResult<Vec<String>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        let mut children = Vec::new();
+        for chunk in parents.chunks(500) {
+            children.extend(
+                issued_tokens::table
+                    .filter(issued_tokens::tenant_id.eq(tenant_id))
+                    .filter(issued_tokens::parent_jti.eq_any(chunk))
+                    .filter(issued_tokens::revoked_at.is_null())
+                    .select(issued_tokens::jti)
+                    .load::<String>(conn)?,
+            );
+        }
+        Ok(children)
+    })
+}
+
+/// Revokes the live tokens among `jtis` of `tenant_id`; returns how many.
+pub fn revoke_many(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    jtis: &[String],
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        let mut revoked = 0;
+        for chunk in jtis.chunks(500) {
+            revoked += diesel::update(
+                issued_tokens::table
+                    .filter(issued_tokens::tenant_id.eq(tenant_id))
+                    .filter(issued_tokens::jti.eq_any(chunk))
+                    .filter(issued_tokens::revoked_at.is_null()),
+            )
+            .set((
+                issued_tokens::revoked_at.eq(at),
+                issued_tokens::revoked_reason.eq(reason),
+            ))
+            .execute(conn)?;
+        }
+        Ok(revoked)
+    })
+}
+
+/// The jtis of a refresh family's tokens in `tenant_id`.
+pub fn family_jtis(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    family_id: &str,
+) -> QueryResult<Vec<String>> {
+    crate::db::scoped(conn, crate::db::Scope::Tenant(tenant_id), |conn| {
+        issued_tokens::table
+            .filter(issued_tokens::tenant_id.eq(tenant_id))
+            .filter(issued_tokens::family_id.eq(family_id))
+            .select(issued_tokens::jti)
             .load(conn)
     })
 }

@@ -221,6 +221,8 @@ fn token_record(
         family_id: None,
         amr: None,
         grant_type: None,
+        parent_jti: None,
+        actor: None,
     };
     let event = Event::success(&tenant.id, "token.issued", "token", &row.jti);
     (row, audit::Entry::new(&Origin::system(), event))

@@ -14,6 +14,7 @@ mod cli;
 mod config_file;
 mod console;
 mod downstream;
+mod exchange;
 mod housekeeping;
 mod http_basics;
 mod idempotency;

@@ -77,6 +77,8 @@ pub struct TesseraAuth {
 struct Policy {
     tenant_param: Option<String>,
     reporter: Option<DenialReporter>,
+    /// The longest `act` chain accepted; `Some(0)` refuses every delegated token.
+    max_delegation: Option<usize>,
 }
 
 impl TesseraAuth {
@@ -86,6 +88,7 @@ impl TesseraAuth {
             policy: Arc::new(Policy {
                 tenant_param: None,
                 reporter: None,
+                max_delegation: None,
             }),
         }
     }
@@ -101,6 +104,18 @@ impl TesseraAuth {
         self.with_policy(|p| p.reporter = Some(reporter))
     }
 
+    /// Refuses (403) tokens obtained by token exchange: the route serves only callers
+    /// holding the subject's own token.
+    pub fn refuse_delegated(self) -> Self {
+        self.max_delegation_depth(0)
+    }
+
+    /// Refuses (403) tokens exchanged more than `depth` times (the length of their
+    /// `act` chain).
+    pub fn max_delegation_depth(self, depth: usize) -> Self {
+        self.with_policy(|p| p.max_delegation = Some(depth))
+    }
+
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
     }
@@ -109,6 +124,7 @@ impl TesseraAuth {
         let mut policy = Policy {
             tenant_param: self.policy.tenant_param.clone(),
             reporter: self.policy.reporter.clone(),
+            max_delegation: self.policy.max_delegation,
         };
         change(&mut policy);
         Self {
@@ -237,6 +253,16 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 impl Policy {
     fn check(&self, req: &HttpRequest, context: &TenantContext) -> Result<(), AuthError> {
+        if self
+            .max_delegation
+            .is_some_and(|max| context.delegation_depth() > max)
+        {
+            log::info!(
+                "delegated token refused (depth {})",
+                context.delegation_depth()
+            );
+            return Err(AuthError::Forbidden);
+        }
         let Some((selector, requested)) = self.mismatch(req, context) else {
             return Ok(());
         };
@@ -433,6 +459,69 @@ mod tests {
             let (status, _, body) = call(&app, request).await;
             assert_eq!(status, StatusCode::OK, "{tenant}");
             assert_eq!(body, json!({"tenant_id": ACME, "subject": "user-1"}));
+        }
+    }
+
+    #[actix_web::test]
+    async fn routes_can_refuse_delegated_tokens_or_cap_their_depth() {
+        async fn actors(ctx: TenantContext) -> HttpResponse {
+            HttpResponse::Ok()
+                .json(json!({ "actors": ctx.actors, "delegated": ctx.is_delegated() }))
+        }
+        let issuer = issuer();
+        let verifier = Arc::new(issuer.verifier().unwrap());
+        let app = test::init_service(
+            App::new()
+                .service(
+                    web::scope("/any")
+                        .wrap(TesseraAuth::new(Arc::clone(&verifier)))
+                        .route("", web::get().to(actors)),
+                )
+                .service(
+                    web::scope("/direct")
+                        .wrap(TesseraAuth::new(Arc::clone(&verifier)).refuse_delegated())
+                        .route("", web::get().to(actors)),
+                )
+                .service(
+                    web::scope("/one-hop")
+                        .wrap(TesseraAuth::new(Arc::clone(&verifier)).max_delegation_depth(1))
+                        .route("", web::get().to(actors)),
+                ),
+        )
+        .await;
+        let direct = issuer.token(ACME, "acme", "user-1").unwrap();
+        let mut claims = issuer.claims(ACME, "acme", "user-1");
+        claims.insert("act".into(), json!({ "sub": "notes" }));
+        let one = issuer.sign(&claims).unwrap();
+        claims.insert(
+            "act".into(),
+            json!({ "sub": "reports", "act": { "sub": "notes" } }),
+        );
+        let two = issuer.sign(&claims).unwrap();
+
+        let (status, _, body) = call(&app, get("/any", Some(&two))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({ "actors": ["reports", "notes"], "delegated": true })
+        );
+        let (_, _, body) = call(&app, get("/any", Some(&direct))).await;
+        assert_eq!(body, json!({ "actors": [], "delegated": false }));
+
+        for (path, token, expected) in [
+            ("/direct", &direct, StatusCode::OK),
+            ("/direct", &one, StatusCode::FORBIDDEN),
+            ("/one-hop", &one, StatusCode::OK),
+            ("/one-hop", &two, StatusCode::FORBIDDEN),
+        ] {
+            let (status, _, body) = call(&app, get(path, Some(token))).await;
+            assert_eq!(status, expected, "{path}");
+            if expected == StatusCode::FORBIDDEN {
+                assert_eq!(
+                    body,
+                    json!({ "error": "forbidden", "error_description": "forbidden" })
+                );
+            }
         }
     }
 

@@ -20,6 +20,10 @@ pub struct TenantContext {
     pub roles: Vec<String>,
     /// The granted scopes (claim `scope`, split on spaces).
     pub scope: Vec<String>,
+    /// Who acts for the subject when the token came from token exchange (RFC 8693
+    /// claim `act`): the current actor (the client that exchanged it) first, then the
+    /// actors of the tokens it was exchanged from. Empty for a token issued directly.
+    pub actors: Vec<String>,
 }
 
 impl TenantContext {
@@ -34,6 +38,17 @@ impl TenantContext {
     /// A client-credentials token: the client itself is the subject.
     pub fn is_client(&self) -> bool {
         self.subject == self.client_id && self.roles.is_empty()
+    }
+
+    /// Whether the token was obtained by token exchange: someone acts for the subject.
+    pub fn is_delegated(&self) -> bool {
+        !self.actors.is_empty()
+    }
+
+    /// How many exchanges lie between the subject's own token and this one (0 for a
+    /// token issued directly).
+    pub fn delegation_depth(&self) -> usize {
+        self.actors.len()
     }
 
     /// Whether a tenant named by a request (an id or a slug, as typed) is this token's.
@@ -54,6 +69,7 @@ mod tests {
             client_id: "web".into(),
             roles: vec!["member".into(), "admin".into()],
             scope: vec!["openid".into(), "notes:write".into()],
+            actors: vec![],
         }
     }
 
@@ -72,5 +88,12 @@ mod tests {
             ..context()
         };
         assert!(client.is_client());
+        assert!(!ctx.is_delegated() && ctx.delegation_depth() == 0);
+        let delegated = TenantContext {
+            actors: vec!["notes".into(), "gateway".into()],
+            ..context()
+        };
+        assert!(delegated.is_delegated());
+        assert_eq!(delegated.delegation_depth(), 2);
     }
 }

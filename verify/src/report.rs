@@ -390,6 +390,7 @@ mod tests {
             client_id: "web".into(),
             roles: vec!["member".into()],
             scope: vec![],
+            actors: vec![],
         }
     }
 

@@ -213,6 +213,11 @@ impl Verifier {
             subject: claims.sub,
             client_id: claims.client_id,
             roles: claims.roles,
+            actors: claims
+                .act
+                .as_ref()
+                .map(|act| act.chain().into_iter().map(str::to_owned).collect())
+                .unwrap_or_default(),
         })
     }
 }

@@ -345,6 +345,7 @@ pub async fn post_clients(
             redirect_uris: body.redirect_uris,
             grants: body.grant_types,
             scopes: body.scopes,
+            exchange_audiences: body.exchange_audiences,
         };
         let (client, secret) = db::write_tx(&mut conn, |tx| {
             clients::create(tx, &origin, &id, tenant.as_ref(), input)

@@ -42,8 +42,53 @@ impl TestDb {
         scopes: &[&str],
         redirect_uris: &[&str],
     ) -> Option<String> {
-        let mut conn = self.conn();
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        self.register(
+            id,
+            tenant,
+            tessera::clients::NewClient {
+                name: None,
+                confidential,
+                redirect_uris: owned(redirect_uris),
+                grants: owned(grants),
+                scopes: owned(scopes),
+                exchange_audiences: Vec::new(),
+            },
+        )
+    }
+
+    /// A confidential token-exchange client allowed `audiences`; returns its secret.
+    pub fn exchange_client(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        scopes: &[&str],
+        audiences: &[&str],
+    ) -> String {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        self.register(
+            id,
+            tenant,
+            tessera::clients::NewClient {
+                name: None,
+                confidential: true,
+                redirect_uris: Vec::new(),
+                grants: vec!["token_exchange".into(), "client_credentials".into()],
+                scopes: owned(scopes),
+                exchange_audiences: owned(audiences),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Registers a client as an operator would; returns its secret when confidential.
+    pub fn register(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        input: tessera::clients::NewClient,
+    ) -> Option<String> {
+        let mut conn = self.conn();
         db::write_tx(&mut conn, |tx| {
             let tenant = tenant
                 .map(|slug| {
@@ -59,13 +104,7 @@ impl TestDb {
                 &tessera::audit::Origin::cli(),
                 &tessera::clients::ClientId::parse(id).unwrap(),
                 tenant.as_ref(),
-                tessera::clients::NewClient {
-                    name: None,
-                    confidential,
-                    redirect_uris: owned(redirect_uris),
-                    grants: owned(grants),
-                    scopes: owned(scopes),
-                },
+                input,
             )
         })
         .unwrap()
