@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod periodic;
 pub mod server;
 pub mod state;
+pub mod streams;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -7,6 +7,9 @@
 //! The tenant of a request therefore always comes from a verified token; a tenant named
 //! by the request (path, header) is only compared with it (feature `actix`).
 //!
+//! A [`StreamChecker`] checks the receiving end of Tessera's audit stream: every
+//! tenant's hash chain complete and unedited, and its signed checkpoints matching.
+//!
 //! ```ignore
 //! let verifier = Verifier::for_issuer("https://id.example.com", "notes")?;
 //! let context = verifier.verify(token)?; // blocking on the rare JWKS fetch
@@ -17,6 +20,7 @@ mod context;
 mod error;
 mod jwks;
 pub mod report;
+pub mod stream;
 mod verifier;
 
 #[cfg(feature = "actix")]
@@ -30,6 +34,10 @@ pub use algorithm::Algorithm;
 pub use context::TenantContext;
 pub use error::{JwksError, VerifyError};
 pub use jwks::{JwksClient, JwksConfig};
+pub use stream::{
+    CheckpointRefusal, ProblemKind, StreamChecker, StreamError, StreamProblem, StreamSummary,
+    TenantSummary,
+};
 pub use verifier::Verifier;
 
 #[cfg(feature = "actix")]
