@@ -45,6 +45,11 @@ struct State {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Stream {
+    stream: String,
+}
+
 type Timing = Family<Route, Histogram, fn() -> Histogram>;
 
 struct Metrics {
@@ -60,6 +65,8 @@ struct Metrics {
     pool: Family<State, Gauge>,
     key_age: Family<State, Gauge>,
     batch_sizes: Histogram,
+    stream_lag: Family<Stream, Gauge>,
+    stream_states: Family<State, Gauge>,
 }
 
 fn request_buckets() -> Histogram {
@@ -135,6 +142,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Records per group commit (issued tokens written in one transaction)",
         batch_sizes.clone(),
     );
+    let stream_lag = Family::<Stream, Gauge>::default();
+    registry.register(
+        "tessera_stream_lag_events",
+        "Events of an audit stream's tenants not yet acknowledged by its receiver, by stream id (streams this instance delivers)",
+        stream_lag.clone(),
+    );
+    let stream_states = Family::<State, Gauge>::default();
+    registry.register(
+        "tessera_stream_state",
+        "Audit streams, by state (active, paused, suspended)",
+        stream_states.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -148,6 +167,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         pool,
         key_age,
         batch_sizes,
+        stream_lag,
+        stream_states,
     }
 });
 
@@ -242,6 +263,28 @@ pub fn service_events_committed(n: usize) {
         .audit_events
         .get_or_create(&Source { source: "service" })
         .inc_by(n as u64);
+}
+
+/// An audit stream's lag: events of its tenants not yet acknowledged.
+pub fn stream_lag(stream_id: &str, events: i64) {
+    METRICS
+        .stream_lag
+        .get_or_create(&Stream {
+            stream: stream_id.to_owned(),
+        })
+        .set(events);
+}
+
+/// How many audit streams are in each state.
+pub fn stream_states(counts: &[(&'static str, i64)]) {
+    for state in ["active", "paused", "suspended"] {
+        let n = counts
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| *n)
+            .sum();
+        METRICS.stream_states.get_or_create(&State { state }).set(n);
+    }
 }
 
 /// What the gauges read at scrape time.

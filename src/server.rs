@@ -85,10 +85,18 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 });
             })?
     };
+    let (streams_stop_tx, streams_stop) = mpsc::channel::<()>();
+    let streams = {
+        let state = state.clone();
+        std::thread::Builder::new()
+            .name("streams".into())
+            .spawn(move || crate::streams::deliver::run(&state, &streams_stop))?
+    };
     let served = crate::http::run(state);
-    drop((upkeep_stop_tx, housekeeping_stop_tx));
+    drop((upkeep_stop_tx, housekeeping_stop_tx, streams_stop_tx));
     let _ = upkeep.join();
     let _ = sweeper.join();
+    let _ = streams.join();
     Ok(served?)
 }
 

@@ -353,3 +353,58 @@ pub struct UserInfo {
     pub tenant: String,
     pub roles: Vec<String>,
 }
+
+/// `POST /api/v1/streams`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewStream {
+    /// `https://…` (plain `http` only to loopback); checked again after DNS resolution
+    /// at every delivery.
+    pub url: String,
+    /// `ndjson` (default) or `otlp` (OTLP/HTTP logs, JSON encoding).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The tenant whose chain it streams: a tenant administrator's own (the default);
+    /// a platform administrator names one, or none for every tenant.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+/// `PATCH /api/v1/streams/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StreamUpdate {
+    /// `paused`, or `active` (resumes a paused or suspended stream).
+    pub state: String,
+}
+
+/// An audit stream (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct StreamView {
+    pub id: String,
+    /// `null`: every tenant.
+    pub tenant_id: Option<String>,
+    pub url: String,
+    pub format: String,
+    /// `active`, `paused` or `suspended`.
+    pub state: String,
+    pub suspended_reason: Option<String>,
+    /// Since when deliveries fail (`null` while they succeed).
+    pub failing_since: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `201` of `POST /api/v1/streams`: the stream and its signing secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(ToSchema))]
+pub struct StreamCreated {
+    #[serde(flatten)]
+    pub stream: StreamView,
+    /// `whsec_…` (Standard Webhooks): verify each delivery's `webhook-signature`.
+    pub secret: String,
+}

@@ -32,6 +32,18 @@ pub fn issue(
 ) -> Result<(String, Checkpoint)> {
     let (seq, hash) =
         store::head(conn, &tenant.id)?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    sign_at(keys, iss, tenant, seq, hash)
+}
+
+/// Signs a checkpoint of `tenant`'s chain at `seq`, whose event has `hash` (an audit
+/// stream pins what it has just delivered).
+pub fn sign_at(
+    keys: &KeySet,
+    iss: &str,
+    tenant: &Tenant,
+    seq: i64,
+    hash: String,
+) -> Result<(String, Checkpoint)> {
     let checkpoint = Checkpoint {
         iss: iss.to_owned(),
         tenant_id: tenant.id.clone(),

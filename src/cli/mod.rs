@@ -9,6 +9,7 @@ mod client;
 mod keys;
 mod member;
 pub mod output;
+mod stream;
 mod tenant;
 mod tokens;
 mod user;
@@ -93,6 +94,9 @@ enum Command {
     /// The issued-token ledger
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Audit streams to a SIEM
+    #[command(subcommand)]
+    Stream(stream::StreamCommand),
 }
 
 /// Parses the process arguments and runs; returns the exit code.
@@ -165,6 +169,7 @@ fn dispatch(cli: Cli, config: Config) -> CmdResult {
         Command::Audit(cmd) => audit::run(cmd, &config, json),
         Command::Keys(cmd) => keys::run(cmd, &config, json),
         Command::Tokens(cmd) => tokens::run(cmd, &config, json),
+        Command::Stream(cmd) => stream::run(cmd, &config, json),
     }
 }
 

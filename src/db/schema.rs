@@ -296,3 +296,34 @@ diesel::table! {
         count -> BigInt,
     }
 }
+
+diesel::table! {
+    audit_streams (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        url -> Text,
+        format -> Text,
+        state -> Text,
+        secret_sealed -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        failing_since -> Nullable<Timestamp>,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        suspended_reason -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_stream_positions (tenant_id, stream_id) {
+        tenant_id -> Text,
+        stream_id -> Text,
+        acked_seq -> BigInt,
+        pending_until -> Nullable<BigInt>,
+        checkpoint_seq -> BigInt,
+        checkpoint_at -> Timestamp,
+    }
+}

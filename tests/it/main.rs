@@ -30,5 +30,6 @@ mod openapi;
 mod outage;
 mod postgres;
 mod real_browser;
+mod streams;
 mod tokens;
 mod webauthn;

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod openapi;
 pub mod responses;
+pub mod streams;
 pub mod tokens;
 
 use std::future::Future;
@@ -183,5 +184,10 @@ pub fn scope() -> utoipa_actix_web::scope::Scope<
         .service(admin::delete_member)
         .service(admin::get_clients)
         .service(admin::post_clients)
+        .service(streams::post_streams)
+        .service(streams::get_streams)
+        .service(streams::get_stream)
+        .service(streams::patch_stream)
+        .service(streams::delete_stream)
         .service(openapi::get_openapi)
 }

@@ -1,0 +1,2 @@
+DROP TABLE audit_stream_positions;
+DROP TABLE audit_streams;
