@@ -29,6 +29,10 @@ struct Receiver {
     max_in_flight: Arc<AtomicUsize>,
     secret: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
+    /// Every webhook-id received with a 200, duplicates included.
+    ids: Arc<Mutex<Vec<String>>>,
+    /// Milliseconds each answer waits (a slow receiver).
+    delay_ms: Arc<AtomicU16>,
 }
 
 impl Receiver {
@@ -45,6 +49,8 @@ impl Receiver {
             max_in_flight: Arc::default(),
             secret: Arc::default(),
             stop: Arc::default(),
+            ids: Arc::default(),
+            delay_ms: Arc::default(),
         };
         let (status, deliveries, requests, bad, in_flight, max, secret, stop) = (
             r.status.clone(),
@@ -56,6 +62,7 @@ impl Receiver {
             r.secret.clone(),
             r.stop.clone(),
         );
+        let (ids, delay) = (r.ids.clone(), r.delay_ms.clone());
         std::thread::spawn(move || {
             // Bounded: the test drops the receiver (stop) or ten minutes pass.
             let deadline = Instant::now() + Duration::from_secs(600);
@@ -108,11 +115,15 @@ impl Receiver {
                     if !signed {
                         bad.fetch_add(1, Ordering::SeqCst);
                     }
+                    ids.lock().unwrap().push(id.clone());
                     let mut kept = deliveries.lock().unwrap();
                     if !kept.iter().any(|(seen, _)| *seen == id) {
                         kept.push((id, String::from_utf8(body).unwrap()));
                     }
                 }
+                std::thread::sleep(Duration::from_millis(u64::from(
+                    delay.load(Ordering::SeqCst),
+                )));
                 let reason = match code {
                     200 => "OK",
                     410 => "Gone",
@@ -415,5 +426,68 @@ both_backends_async! {
             .load(&mut db.conn())
             .unwrap();
         assert_eq!(actions, ["stream.created", "stream.paused", "stream.resumed", "stream.deleted"]);
+    }
+}
+
+both_backends! {
+    /// Two instances on one database: the lease lets one deliver at a time, so no
+    /// batch reaches the receiver twice, and the copy is still exact.
+    fn two_instances_never_deliver_one_stream_at_once(db) {
+        let receiver = Receiver::start();
+        receiver.delay_ms.store(20, Ordering::SeqCst);
+        let created = db.cli(&["--json", "stream", "create", &receiver.url()]).json();
+        *receiver.secret.lock().unwrap() = Some(created["secret"].as_str().unwrap().to_owned());
+        for i in 0..8 {
+            db.cli(&["tenant", "create", &format!("t{i}")]).ok();
+        }
+        let first = db.server(FAST);
+        let second = db.server(FAST);
+        for i in 8..16 {
+            db.cli(&["tenant", "create", &format!("t{i}")]).ok();
+        }
+        eventually("the copy", Duration::from_secs(60), || complete(&db, &receiver));
+        // The instance holding the lease stops: the other takes over at once.
+        first.stop();
+        for i in 16..20 {
+            db.cli(&["tenant", "create", &format!("t{i}")]).ok();
+        }
+        eventually("the copy after a handover", Duration::from_secs(60), || complete(&db, &receiver));
+        assert_exact_copy(&db, &receiver);
+        let ids = receiver.ids.lock().unwrap().clone();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "a batch was delivered twice");
+        assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+        second.stop();
+    }
+}
+
+both_backends! {
+    /// OTLP/HTTP logs: one log record per event whose body is the audit item, so a
+    /// Collector's copy verifies like an NDJSON one.
+    fn an_otlp_stream_carries_the_chain_in_log_records(db) {
+        let receiver = Receiver::start();
+        db.cli(&["tenant", "create", "acme"]).ok();
+        let created = db.cli(&["--json", "stream", "create", "--format", "otlp", &format!("http://127.0.0.1:{}/v1/logs", receiver.port)]).json();
+        assert_eq!(created["format"], "otlp");
+        *receiver.secret.lock().unwrap() = Some(created["secret"].as_str().unwrap().to_owned());
+        let server = db.server(FAST);
+        let events: i64 = db.heads().values().sum();
+        let bodies = || -> Vec<String> {
+            receiver.deliveries.lock().unwrap().iter().flat_map(|(_, body)| {
+                let v: Value = serde_json::from_str(body).unwrap();
+                v["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().unwrap().iter()
+                    .map(|r| r["body"]["stringValue"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }).collect()
+        };
+        eventually("the OTLP copy", Duration::from_secs(30), || bodies().iter().filter(|b| b.contains("\"seq\"")).count() as i64 >= events);
+        let first: Value = serde_json::from_str(&receiver.deliveries.lock().unwrap()[0].1).unwrap();
+        assert_eq!(first["resourceLogs"][0]["resource"]["attributes"][0]["value"]["stringValue"], "tessera");
+        let jwks = ureq::get(&server.url("/.well-known/jwks.json")).call().unwrap().into_body().read_to_string().unwrap();
+        let mut checker = tessera_verify::stream::StreamChecker::new(Some(&jwks), None).unwrap();
+        for body in bodies() {
+            checker.push_line(&body).unwrap();
+        }
+        assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+        server.stop();
     }
 }
