@@ -1,9 +1,13 @@
-//! `tessera audit`: export the log and verify the chains (and a checkpoint).
+//! `tessera audit`: export the log, verify the chains (and a checkpoint), and check a
+//! received copy of an audit stream, which needs no database: only the keys that signed
+//! its checkpoints.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Subcommand;
+use tessera_verify::{ProblemKind, StreamChecker};
 
 use crate::audit::{self};
 use crate::config::Config;
@@ -16,7 +20,8 @@ use crate::access::{self, Reader, Recorded, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of one tenant, or of every tenant
+    /// Verify the hash chain of one tenant, or of every tenant; or, with --stream, a
+    /// received copy of an audit stream
     Verify {
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
@@ -24,6 +29,14 @@ pub enum AuditCommand {
         /// that GET /api/v1/audit/checkpoint returned)
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+        /// Check a received audit stream (NDJSON; `-` reads standard input) instead of
+        /// the database
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["tenant", "checkpoint"])]
+        stream: Option<PathBuf>,
+        /// The JWKS that verifies the stream's checkpoints, a file or an http(s) URL
+        /// (default: the public keys of the local keys folder)
+        #[arg(long, value_name = "FILE|URL", requires = "stream")]
+        jwks: Option<String>,
     },
     /// Write the audit log to standard output, oldest first per tenant
     Export {
@@ -40,7 +53,20 @@ pub enum AuditCommand {
     },
 }
 
+/// The most of a JWKS read, from a file or a URL.
+const MAX_JWKS_BYTES: u64 = 1024 * 1024;
+/// The whole fetch of a JWKS URL, connection included.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
+    if let AuditCommand::Verify {
+        stream: Some(stream),
+        jwks,
+        ..
+    } = &cmd
+    {
+        return verify_stream(config, stream, jwks.as_deref(), json);
+    }
     let mut conn = connect(config)?;
     match cmd {
         AuditCommand::Export {
@@ -92,7 +118,9 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                 .map_err(|e| fail(format!("cannot write the export: {e}")))?;
             Ok(0)
         }
-        AuditCommand::Verify { tenant, checkpoint } => {
+        AuditCommand::Verify {
+            tenant, checkpoint, ..
+        } => {
             let checkpoint = match checkpoint {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -192,4 +220,102 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             }
         }
     }
+}
+
+/// `audit verify --stream`: every tenant's chain in the file complete, in order, linked
+/// and unedited, and each checkpoint signed by `jwks` (or the local keys) for this
+/// issuer and matching what the file delivered. Reads nothing from the database, so it
+/// records no `audit.verified`.
+fn verify_stream(config: &Config, stream: &Path, jwks: Option<&str>, json: bool) -> CmdResult {
+    let (name, input): (String, Box<dyn std::io::BufRead>) = if stream.as_os_str() == "-" {
+        ("standard input".into(), Box::new(std::io::stdin().lock()))
+    } else {
+        let file = std::fs::File::open(stream)
+            .map_err(|e| fail(format!("cannot read {}: {e}", stream.display())))?;
+        (
+            stream.display().to_string(),
+            Box::new(std::io::BufReader::new(file)),
+        )
+    };
+    let jwks = match jwks {
+        Some(source) => read_jwks(source)?,
+        None => local_jwks(config)?,
+    };
+    let mut checker = StreamChecker::new(Some(&jwks), Some(&config.issuer))
+        .map_err(|e| fail(format!("the JWKS cannot verify checkpoints: {e}")))?;
+    if let Err(problem) = checker.check_reader(input) {
+        return Err(match problem.kind {
+            ProblemKind::Unreadable { .. } => fail(format!("cannot read {name}: {problem}")),
+            _ => Failure {
+                message: format!("audit stream {name} does not verify: {problem}"),
+                code: 3,
+            },
+        });
+    }
+    let summary = checker.summary();
+    if json {
+        return print_json(&summary);
+    }
+    if summary.tenants.is_empty() {
+        println!("{name}: no audit events in {} lines", summary.lines);
+    }
+    for t in &summary.tenants {
+        let slug = t.tenant.as_deref().map(|s| format!(" ({s})"));
+        println!(
+            "tenant {}{}: ok, {} events, head seq {}, {} checkpoints verified",
+            t.tenant_id,
+            slug.unwrap_or_default(),
+            t.events,
+            t.head_seq,
+            t.checkpoints_verified
+        );
+    }
+    Ok(0)
+}
+
+/// The published JWKS of the keys folder: on the Tessera host, no network needed.
+fn local_jwks(config: &Config) -> Result<String, Failure> {
+    let keys = Keys::open(&config.keys_dir).map_err(|e| {
+        fail(format!(
+            "signing keys: {e} (give --jwks FILE|URL to use published keys instead)"
+        ))
+    })?;
+    Ok(String::from_utf8_lossy(keys.current().jwks()).into_owned())
+}
+
+/// A JWKS from an `http(s)://` URL (10 s in all) or a file, at most 1 MiB either way.
+fn read_jwks(source: &str) -> Result<String, Failure> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .root_certs(RootCerts::PlatformVerifier)
+            .build();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(JWKS_TIMEOUT))
+                .tls_config(tls)
+                .build(),
+        );
+        return agent
+            .get(source)
+            .header("Accept", "application/jwk-set+json, application/json")
+            .call()
+            .and_then(|mut response| {
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_JWKS_BYTES)
+                    .read_to_string()
+            })
+            .map_err(|e| fail(format!("cannot fetch the JWKS {source}: {e}")));
+    }
+    let mut text = String::new();
+    std::fs::File::open(source)
+        .and_then(|file| file.take(MAX_JWKS_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| fail(format!("cannot read {source}: {e}")))?;
+    if text.len() as u64 > MAX_JWKS_BYTES {
+        return Err(fail(format!("{source}: a JWKS is at most 1 MiB")));
+    }
+    Ok(text)
 }
