@@ -486,3 +486,34 @@ both_backends_async! {
         assert_eq!(gina.get(&app, &ginas).await.status, 400, "a callback works once");
     }
 }
+
+both_backends_async! {
+    /// A suspended audit stream is an alert on its tenant's overview, and nowhere else.
+    async fn a_suspended_stream_shows_on_its_tenants_overview(db) {
+        let w = world(&db);
+        let state = db.state();
+        let sealer = state.sealer().unwrap();
+        let mut conn = state.pool.get().unwrap();
+        let origin = tessera::audit::Origin::cli();
+        for (tenant, url) in [(&w.globex, "https://siem.globex.example/hook"), (&w.acme, "https://siem.acme.example/hook")] {
+            let created = tessera::db::write_tx(&mut conn, |tx| {
+                tessera::streams::create(tx, sealer, &origin, Some(tenant), url, tessera::streams::Format::Ndjson)
+            })
+            .unwrap();
+            if tenant == &w.globex {
+                db.cli(&["stream", "pause", &created.stream.id]).ok();
+                db.exec(&format!("UPDATE audit_streams SET state = 'suspended', suspended_reason = 'the receiver answered 410 Gone' WHERE id = '{}'", created.stream.id));
+            }
+        }
+        drop(conn);
+        let app = init_service(tessera::http::app(state)).await;
+        let page = console_sign_in(&app, &mut Browser::default(), "gina@example.com", "/console").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Audit stream suspended: https://siem.globex.example/hook."), "{}", page.body);
+        assert!(page.body.contains("the receiver answered 410 Gone"));
+        assert!(!page.body.contains("siem.acme.example"));
+        let page = console_sign_in(&app, &mut Browser::default(), "alice@example.com", "/console").await;
+        assert!(page.body.contains("https://siem.acme.example/hook"));
+        assert!(!page.body.contains("siem.globex.example") && !page.body.contains("Audit stream suspended"));
+    }
+}

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::charts::{self, Series};
-use super::views::{ChainView, ChartView, Choice, Overview};
+use super::views::{ChainView, ChartView, Choice, Overview, StreamLine};
 use super::{failure, reader, render, see_other, Console};
 use crate::access::{self, Reader, Recorded, Target};
 use crate::console::stats::{self, Bucket, Window};
@@ -25,6 +25,7 @@ struct Read {
     chains: Vec<ChainView>,
     buckets: Vec<Bucket>,
     all: bool,
+    streams: Vec<crate::streams::StreamRow>,
 }
 
 /// `GET /console`.
@@ -76,6 +77,7 @@ pub async fn get_overview(
                 stats::settle(conn, &t.id, now)?;
             }
             let buckets = stats::counts(conn, target.tenant_id(), window, now)?;
+            let streams = crate::streams::list(conn, target.tenant_id())?;
             let details = serde_json::json!({ "view": "overview", "window": window.as_str() });
             Ok((
                 Read {
@@ -84,6 +86,7 @@ pub async fn get_overview(
                     chains,
                     buckets,
                     all: matches!(target, Target::All),
+                    streams,
                 },
                 Recorded::Once(details),
             ))
@@ -134,6 +137,18 @@ pub async fn get_overview(
     let mut chains = read.chains;
     // Broken chains first: they are what the reader must see.
     chains.sort_by_key(|c| !c.is_broken());
+    let mut streams: Vec<StreamLine> = read
+        .streams
+        .iter()
+        .map(|s| StreamLine {
+            url: s.url.clone(),
+            format: s.format.clone(),
+            state: s.state.clone(),
+            problem: s.suspended_reason.clone().or_else(|| s.last_error.clone()),
+            failing_since: s.failing_since.as_ref().map(|t| clock.show(t)),
+        })
+        .collect();
+    streams.sort_by_key(|s| s.state != "suspended");
     let page = Overview {
         csrf: console.csrf(),
         nav: Some(console.nav("overview")),
@@ -145,6 +160,7 @@ pub async fn get_overview(
         scope_label,
         tenant_param,
         generated: clock.show(&crate::db::now()),
+        streams,
     };
     render(StatusCode::OK, &page)
 }

@@ -92,6 +92,18 @@ pub struct Overview {
     pub scope_label: String,
     pub tenant_param: String,
     pub generated: String,
+    /// The audit streams of what the reader sees, suspended ones first.
+    pub streams: Vec<StreamLine>,
+}
+
+/// An audit stream on the overview.
+pub struct StreamLine {
+    pub url: String,
+    pub format: String,
+    pub state: String,
+    /// Why it is suspended, or its last delivery error while it fails.
+    pub problem: Option<String>,
+    pub failing_since: Option<String>,
 }
 
 pub struct EventRow {
