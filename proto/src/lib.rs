@@ -5,6 +5,7 @@
 
 pub mod algorithm;
 pub mod api;
+pub mod canonical;
 pub mod claims;
 pub mod ingest;
 pub mod strict_json;

@@ -66,30 +66,7 @@ fn new_id() -> String {
         .to_string()
 }
 
-/// JSON text with every object's keys sorted (recursively) and no insignificant white
-/// space: the stored, hashed form of `details`. Sorting is explicit because serde_json
-/// may be built to keep insertion order.
-pub fn canonical_json(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
+pub use tessera_proto::canonical::canonical_json;
 
 /// The canonical bytes of an event (see the module documentation).
 pub fn canonical(row: &AuditRow) -> Vec<u8> {

@@ -610,30 +610,7 @@ fn write_canonical(item: &AuditItem, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(out, &fields);
 }
 
-/// JSON text with every object's keys sorted (recursively) and no white space: the
-/// server's `canonical_json`. Sorting is explicit because serde_json may be built to
-/// keep insertion order (and is, in this workspace).
-fn canonical_json(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
+use tessera_proto::canonical::canonical_json;
 
 #[cfg(test)]
 mod tests {
