@@ -1,6 +1,8 @@
 //! Downstream verification end to end: the real Tessera binary issues tokens and serves
 //! its JWKS and ingestion; the example notes service (tessera-verify's middleware)
-//! checks tokens and tenants and reports denials back into Tessera's audit log.
+//! checks tokens and tenants and reports denials back into Tessera's audit log, and
+//! calls the example reports service with a token exchanged at Tessera (RFC 8693) that
+//! keeps the user's tenant and subject and names the notes service as the actor.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +10,7 @@ use actix_web::http::Method;
 use actix_web::test::init_service;
 use serde_json::{json, Value};
 use tessera_verify::report::{DenialReporter, ReporterConfig};
-use tessera_verify::{JwksClient, TesseraAuth, Verifier};
+use tessera_verify::{Exchanger, JwksClient, TesseraAuth, Verifier};
 
 use crate::support::{bearer, both_backends_async, call, user_token};
 
@@ -48,7 +50,7 @@ both_backends_async! {
         );
         let reporter = DenialReporter::start(ReporterConfig::new(&base, "notes-svc", reporter_secret)).unwrap();
         let auth = TesseraAuth::new(verifier).tenant_path_param("tenant_id").report_denials(reporter);
-        let app = init_service(notes_service::app(notes_service::AppState { pool, auth })).await;
+        let app = init_service(notes_service::app(notes_service::AppState { pool, auth, reports: None })).await;
 
         let alice = user_token(&state, "alice@acme.test", "acme");
         let bob = user_token(&state, "bob@globex.test", "globex");
@@ -137,6 +139,98 @@ both_backends_async! {
         }
         assert!(accepted, "a token signed with the new key verifies");
         assert_eq!(call(&app, get(format!("/tenants/{acme}/notes"), &alice)).await.status, 200, "the old key still verifies");
+        drop(server);
+    }
+}
+
+both_backends_async! {
+    async fn a_service_calls_the_next_with_an_exchanged_token(db) {
+        let acme = db.tenant("acme").id;
+        let globex = db.tenant("globex").id;
+        db.user("alice@acme.test", "correct horse battery");
+        db.user("bob@globex.test", "correct horse battery");
+        db.member("acme", "alice@acme.test", &["member"]);
+        db.member("globex", "bob@globex.test", &["member"]);
+        let alice_id = db.user_by_email("alice@acme.test").id;
+        // As the README registers it: a platform client (any tenant's users call the
+        // notes service) allowed to exchange for the reports audience only.
+        let notes_secret = db.exchange_client("notes-svc", None, &[], &["reports"]);
+        let globex_secret = db.exchange_client("globex.notes", Some("globex"), &[], &["reports"]);
+        let server = db.server(&[]);
+        let base = format!("http://{}", server.addr);
+        let state = db.state();
+        let (issuer, audience) = (state.config.issuer.clone(), state.config.audience.clone());
+        let jwks = || JwksClient::new(format!("{base}/.well-known/jwks.json")).unwrap();
+
+        // The reports service on a loopback port, as `src/bin/reports.rs` serves it.
+        let reports_verifier = Verifier::new(jwks(), &issuer, notes_service::reports::AUDIENCE);
+        let reports_server = actix_web::HttpServer::new(move || notes_service::reports_app(TesseraAuth::new(reports_verifier.clone())))
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+        let reports_url = format!("http://{}", reports_server.addrs()[0]);
+        let reports_server = reports_server.run();
+        let reports_handle = reports_server.handle();
+        actix_web::rt::spawn(reports_server);
+
+        // The notes service, as `src/main.rs` wires it with REPORTS_URL set.
+        let notes_dir = tempfile::tempdir().unwrap();
+        let pool = notes_service::open(&format!("sqlite://{}", notes_dir.path().join("notes.db").display())).unwrap();
+        let auth = TesseraAuth::new(Verifier::new(jwks(), &issuer, &audience)).tenant_path_param("tenant_id");
+        let exchanger = Exchanger::for_issuer(&base, "notes-svc", notes_secret.clone()).unwrap();
+        let reports = Some(notes_service::ReportsClient::new(exchanger, &reports_url));
+        let app = init_service(notes_service::app(notes_service::AppState { pool, auth, reports })).await;
+        let get = |path: String, token: &str| bearer(Method::GET, &path, token).to_request();
+
+        // Alice's report: her tenant and subject, with the notes service as the actor.
+        let alice = user_token(&state, "alice@acme.test", "acme");
+        let report = call(&app, get(format!("/tenants/{acme}/notes/report"), &alice)).await;
+        assert_eq!(report.status, 200, "{}", report.body);
+        let report = report.json();
+        assert_eq!(report["tenant_id"], json!(acme));
+        assert_eq!(report["tenant"], "acme");
+        assert_eq!(report["subject"], json!(alice_id));
+        assert_eq!(report["client_id"], "notes-svc");
+        assert_eq!(report["actors"], json!(["notes-svc"]));
+        let by_slug = call(&app, get("/tenants/acme/notes/report".into(), &alice)).await;
+        assert_eq!((by_slug.status, by_slug.json()), (200, report.clone()));
+
+        // Another tenant's token, or another tenant named by Alice, is refused.
+        let bob = user_token(&state, "bob@globex.test", "globex");
+        for (path, token) in [(format!("/tenants/{acme}/notes/report"), &bob), (format!("/tenants/{globex}/notes/report"), &alice)] {
+            let reply = call(&app, get(path, token)).await;
+            assert_eq!(reply.status, 403, "{}", reply.body);
+            assert_eq!(reply.json(), json!({ "error": "forbidden", "error_description": "forbidden" }));
+        }
+        // The exchanged token itself works only for its own tenant at the reports
+        // service, and a client bound to globex cannot exchange acme's token.
+        let exchanged = Exchanger::for_issuer(&base, "notes-svc", notes_secret).unwrap()
+            .exchange_async(&alice, "reports", None).await.unwrap();
+        assert_eq!(exchanged.issued_token_type, tessera_verify::ACCESS_TOKEN_TYPE);
+        let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
+        let status = |tenant: &str| {
+            agent.get(format!("{reports_url}/tenants/{tenant}/report"))
+                .header("Authorization", format!("Bearer {}", exchanged.access_token))
+                .call().unwrap().status().as_u16()
+        };
+        assert_eq!((status(&acme), status(&globex), status("globex")), (200, 403, 403));
+        let refused = Exchanger::for_issuer(&base, "globex.notes", globex_secret).unwrap()
+            .exchange_async(&alice, "reports", None).await.unwrap_err();
+        assert_eq!(refused.code(), Some("invalid_request"));
+        assert!(db.audit_actions(&globex).contains(&("token.exchange_denied".into(), "denied".into())));
+
+        // Revoking Alice's token ends what was exchanged from it, and the route too.
+        let jti = {
+            use base64::Engine;
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(alice.split('.').nth(1).unwrap()).unwrap();
+            serde_json::from_slice::<Value>(&payload).unwrap()["jti"].as_str().unwrap().to_owned()
+        };
+        assert!(db.cli(&["tokens", "revoke", &jti]).ok().contains("revoked"));
+        let reply = call(&app, get(format!("/tenants/{acme}/notes/report"), &alice)).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert_eq!(reply.json()["error"], "invalid_token");
+        reports_handle.stop(false).await;
         drop(server);
     }
 }

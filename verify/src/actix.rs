@@ -239,8 +239,10 @@ async fn authenticate(verifier: &Verifier, req: &HttpRequest) -> Result<TenantCo
     })
 }
 
-/// The token of the one `Authorization: Bearer` header (RFC 6750 2.1).
-fn bearer_token(req: &HttpRequest) -> Option<&str> {
+/// The token of the one `Authorization: Bearer` header (RFC 6750 2.1), exactly as the
+/// middleware reads it: for a handler that passes the caller's token on, e.g. to
+/// [`crate::Exchanger::exchange_async`].
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let value = values.next()?.to_str().ok()?;
     if values.next().is_some() {

@@ -7,6 +7,10 @@
 //! The tenant of a request therefore always comes from a verified token; a tenant named
 //! by the request (path, header) is only compared with it (feature `actix`).
 //!
+//! An [`Exchanger`] trades a caller's token for one meant for the next service (RFC 8693
+//! token exchange), so that service sees the same tenant and subject, with this service
+//! named as the actor.
+//!
 //! A [`StreamChecker`] checks the receiving end of Tessera's audit stream: every
 //! tenant's hash chain complete and unedited, and its signed checkpoints matching.
 //!
@@ -18,6 +22,7 @@
 mod algorithm;
 mod context;
 mod error;
+mod exchange;
 mod jwks;
 pub mod report;
 pub mod stream;
@@ -33,6 +38,7 @@ pub mod testing;
 pub use algorithm::Algorithm;
 pub use context::TenantContext;
 pub use error::{JwksError, VerifyError};
+pub use exchange::{ExchangeError, Exchanged, Exchanger, ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 pub use jwks::{JwksClient, JwksConfig};
 pub use stream::{
     CheckpointRefusal, ProblemKind, StreamChecker, StreamError, StreamProblem, StreamSummary,
@@ -41,4 +47,4 @@ pub use stream::{
 pub use verifier::Verifier;
 
 #[cfg(feature = "actix")]
-pub use actix::{AuthError, TesseraAuth, TesseraAuthMiddleware, TENANT_HEADER};
+pub use actix::{bearer_token, AuthError, TesseraAuth, TesseraAuthMiddleware, TENANT_HEADER};

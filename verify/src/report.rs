@@ -358,7 +358,7 @@ fn is_platform_token(token: &str) -> bool {
 }
 
 /// `application/x-www-form-urlencoded` for HTTP Basic client credentials (RFC 6749 2.3.1).
-fn form_encode(text: &str) -> String {
+pub(crate) fn form_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
