@@ -74,7 +74,8 @@ export TESSERA_DATABASE_URL="$DB_URL" TESSERA_KEYS_DIR="$WORK/keys" TESSERA_LIST
     TESSERA_ISSUER="$BASE" TESSERA_BCRYPT_COST="$COST" RUST_LOG=warn
 tessera() { "$TESSERA_BIN" "$@"; }
 
-"$TESSERA_BIN" serve > "$WORK/tessera.log" 2>&1 &
+# Loopback is allowed as a stream destination for the slow-receiver case below.
+TESSERA_STREAM_ALLOW_PRIVATE=true "$TESSERA_BIN" serve > "$WORK/tessera.log" 2>&1 &
 TESSERA_PID=$!
 PIDS+=("$TESSERA_PID")
 for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -255,6 +256,38 @@ BASIC_AUTH="$BASIC" FORM_PATH=/token FORM_BODY="grant_type=client_credentials&sc
 row "client_credentials during the flood" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$CC_RPS"
 echo "#   (during-flood rows compare with Tessera's own unloaded rate, not the peer's)" | tee -a "$OUT"
 wait "$FLOOD_PID" 2>/dev/null || true
+
+# Token issuance while an audit stream of every tenant delivers to a receiver that takes
+# a second per answer: delivery has threads of its own, so the rate should hold.
+SLOW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$SLOW_PORT" "$((DURATION * 3 + 30))" <<'PY' &
+import sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Slow(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        time.sleep(1)
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Slow)
+threading.Timer(float(sys.argv[2]), server.shutdown).start()  # bounded
+server.serve_forever()
+PY
+SLOW_PID=$!
+PIDS+=("$SLOW_PID")
+# The baseline, measured just before, under the same conditions.
+BASIC_AUTH="$BASIC" FORM_PATH=/token FORM_BODY="grant_type=client_credentials&scope=read" COOKIE="" \
+    wrk_case "$TESSERA_PID" "$BASE" form.lua
+NO_STREAM_RPS=$R_RPS
+row "client_credentials, no stream" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
+STREAM_ID=$(tessera stream create "http://127.0.0.1:$SLOW_PORT/" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+sleep 1
+BASIC_AUTH="$BASIC" FORM_PATH=/token FORM_BODY="grant_type=client_credentials&scope=read" COOKIE="" \
+    wrk_case "$TESSERA_PID" "$BASE" form.lua
+row "client_credentials, slow stream" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "$NO_STREAM_RPS"
+echo "#   with a stream to a slow receiver / without (the row above) = $(awk -v a="$R_RPS" -v b="$NO_STREAM_RPS" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')" | tee -a "$OUT"
+tessera stream delete "$STREAM_ID" >/dev/null
+kill "$SLOW_PID" 2>/dev/null || true
 
 PEER_RSS="-"
 [ -n "$PEER_OK" ] && PEER_RSS="$PEER_MAX_MEM MB"
