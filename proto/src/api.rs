@@ -400,11 +400,20 @@ pub struct StreamView {
 }
 
 /// `201` of `POST /api/v1/streams`: the stream and its signing secret, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(ToSchema))]
 pub struct StreamCreated {
     #[serde(flatten)]
     pub stream: StreamView,
     /// `whsec_…` (Standard Webhooks): verify each delivery's `webhook-signature`.
     pub secret: String,
+}
+
+impl std::fmt::Debug for StreamCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamCreated")
+            .field("stream", &self.stream)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
 }

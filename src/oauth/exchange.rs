@@ -95,10 +95,24 @@ pub fn exchange(
                 return Ok(Err(denial.error));
             }
         };
-        // Holds the subject token's ledger row until commit: a revocation running now
+        // The tenant's chain lock, then the subject token's ledger row, held until
+        // commit (revocation takes them in the same order): a revocation running now
         // either comes first (and the exchange is refused) or waits and then finds
         // this token among the ones to cascade to.
+        audit::locked_head(tx, &planned.tenant.id)?;
         if !tokens::hold_live(tx, &planned.tenant.id, &planned.subject.jti)? {
+            audit::record(
+                tx,
+                origin,
+                Event::success(
+                    client.home_tenant_id(),
+                    "token.exchange_denied",
+                    "client",
+                    &client.id,
+                )
+                .with_outcome(Outcome::Denied)
+                .with_details(serde_json::json!({ "reason": "subject_token" })),
+            )?;
             return Ok(Err(OAuthError::InvalidRequest(INVALID_TOKEN)));
         }
         let roles: Vec<&str> = planned.roles.iter().map(String::as_str).collect();
@@ -216,9 +230,16 @@ fn plan(
     if !client.allows_audience(&audience) {
         return Ok(Err(deny(InvalidTarget, "audience")));
     }
+    // Tessera's own API scope passes only to a client registered for it: an exchange
+    // must not turn a user's console token into an API credential of another client.
+    let api_allowed = client.scopes().any(|s| s == tessera_proto::API_SCOPE);
+    let allowed: Vec<&str> = subject
+        .scopes()
+        .filter(|s| api_allowed || *s != tessera_proto::API_SCOPE)
+        .collect();
     let scope = match request.scope {
-        None => subject.scope.clone(),
-        Some(requested) => match scope::narrow(subject.scopes(), requested) {
+        None => scope::narrow(allowed.iter().copied(), &allowed.join(" ")).unwrap_or_default(),
+        Some(requested) => match scope::narrow(allowed.iter().copied(), requested) {
             Some(scope) => scope,
             None => return Ok(Err(deny(InvalidScope, "scope"))),
         },

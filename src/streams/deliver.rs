@@ -219,13 +219,15 @@ impl Worker {
                     },
                     ..position
                 };
-                if !store::acknowledge(&mut conn, &acked, &self.owner)? {
+                let owner = self.owner.as_str();
+                if !db::write_tx(&mut conn, |tx| store::acknowledge(tx, &acked, owner))? {
                     return Ok(Step::Done);
                 }
                 if let Some(since) = row.failing_since {
-                    store::set_health(
+                    let recorded = store::set_health(
                         &mut conn,
                         &row.id,
+                        &self.owner,
                         &Health {
                             failing_since: None,
                             attempts: 0,
@@ -233,6 +235,9 @@ impl Worker {
                             last_error: None,
                         },
                     )?;
+                    if !recorded {
+                        return Ok(Step::Done);
+                    }
                     super::record_run(
                         &mut conn,
                         &row,
@@ -246,7 +251,12 @@ impl Worker {
                 Ok(Step::Busy)
             }
             Delivery::Gone => {
-                super::suspend(&mut conn, &row, "the receiver answered 410 Gone")?;
+                super::suspend(
+                    &mut conn,
+                    &row,
+                    &self.owner,
+                    "the receiver answered 410 Gone",
+                )?;
                 Ok(Step::Done)
             }
             Delivery::Retry {
@@ -277,24 +287,13 @@ impl Worker {
     ) -> Result<Step> {
         let settings = &self.state.config.streams;
         let since = row.failing_since.unwrap_or(now);
-        if row.failing_since.is_none() {
-            super::record_run(
-                conn,
-                row,
-                "stream.delivery_failing",
-                serde_json::json!({ "error": reason }),
-            )?;
-        }
         let failing_for = (now - since).to_std().unwrap_or_default();
         if failing_for >= settings.suspend_after {
-            super::suspend(
-                conn,
-                row,
-                &format!(
-                    "delivery failing since {}: {reason}",
-                    db::format_utc(&since)
-                ),
-            )?;
+            let reason = format!(
+                "delivery failing since {}: {reason}",
+                db::format_utc(&since)
+            );
+            super::suspend(conn, row, &self.owner, &reason)?;
             return Ok(Step::Done);
         }
         let attempts = row.attempts.saturating_add(1);
@@ -305,9 +304,10 @@ impl Worker {
         )
         .max(retry_after.unwrap_or_default());
         let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-        store::set_health(
+        let recorded = store::set_health(
             conn,
             &row.id,
+            &self.owner,
             &Health {
                 failing_since: Some(since),
                 attempts,
@@ -315,6 +315,18 @@ impl Worker {
                 last_error: Some(reason),
             },
         )?;
+        // Paused, deleted or taken over meanwhile: nothing of this attempt is kept.
+        if !recorded {
+            return Ok(Step::Done);
+        }
+        if row.failing_since.is_none() {
+            super::record_run(
+                conn,
+                row,
+                "stream.delivery_failing",
+                serde_json::json!({ "error": reason }),
+            )?;
+        }
         log::info!(
             "stream {}: delivery failed ({reason}); next attempt in {wait:?}",
             row.id
@@ -337,6 +349,9 @@ impl Worker {
                 position.acked_seq,
                 batch.end - position.acked_seq,
             )?
+            .into_iter()
+            .filter(|r| r.seq <= batch.end)
+            .collect()
         } else {
             Vec::new()
         };
@@ -472,8 +487,14 @@ fn plan(
     let interval = chrono::Duration::from_std(settings.checkpoint_interval)
         .unwrap_or(chrono::Duration::minutes(1));
     let time_passed = now - position.checkpoint_at >= interval;
-    let checkpoint = end > position.checkpoint_seq
-        && (end - position.checkpoint_seq >= settings.checkpoint_events || time_passed);
+    // A batch of events carries a checkpoint by count alone, so a retry of it decides
+    // the same way (same webhook-id, same lines); the interval sends a checkpoint of
+    // its own.
+    let checkpoint = if end > acked {
+        end - position.checkpoint_seq >= settings.checkpoint_events
+    } else {
+        acked > position.checkpoint_seq && time_passed
+    };
     (end > acked || checkpoint).then_some(Batch { end, checkpoint })
 }
 
@@ -521,6 +542,9 @@ mod tests {
         let later = now + chrono::Duration::seconds(61);
         let b = plan(&at(20, None, 10), 20, &s, later).unwrap();
         assert_eq!((b.end, b.checkpoint), (20, true));
+        // A batch of events decides by count alone, whenever it is (re)tried.
+        let b = plan(&at(20, Some(30), 10), 40, &s, later).unwrap();
+        assert_eq!((b.end, b.checkpoint), (30, false));
         assert!(plan(&at(20, None, 20), 20, &s, later).is_none());
     }
 }

@@ -20,6 +20,10 @@ use crate::mfa::Sealer;
 use crate::tenants::SYSTEM_TENANT_ID;
 pub use store::StreamRow;
 
+/// Streams a tenant may have (and streams of every tenant): each has a delivery thread
+/// and polls the database, so their number is bounded.
+pub const MAX_STREAMS: i64 = 10;
+
 /// How a stream's batches are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -82,6 +86,9 @@ pub fn create(
     format: Format,
 ) -> Result<StreamCreated> {
     let url = destination::parse_url(url.trim())?;
+    if store::count(tx, tenant_id)? >= MAX_STREAMS {
+        return Err(Error::Conflict("stream: at most 10 streams per tenant"));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let secret = sign::Secret::generate();
     let now = db::now();
@@ -145,7 +152,7 @@ pub fn set_state(
         "paused" => "stream.paused",
         _ => return Err(Error::Invalid("state: expected active or paused")),
     };
-    store::set_state(tx, &row.id, state, None, db::now())?;
+    store::set_state(tx, row, state, db::now())?;
     audit::record(
         tx,
         origin,
@@ -156,7 +163,7 @@ pub fn set_state(
 }
 
 pub fn delete(tx: &mut DbConnection, origin: &Origin, row: &StreamRow) -> Result<()> {
-    store::delete(tx, &row.id)?;
+    store::delete(tx, row)?;
     audit::record(
         tx,
         origin,
@@ -166,10 +173,17 @@ pub fn delete(tx: &mut DbConnection, origin: &Origin, row: &StreamRow) -> Result
 }
 
 /// Suspends a stream the delivery gave up on (the receiver answered 410, or it failed
-/// for longer than allowed); an operator resumes it.
-pub(crate) fn suspend(conn: &mut DbConnection, row: &StreamRow, reason: &str) -> Result<()> {
+/// for longer than allowed), if `owner` still delivers it; an operator resumes it.
+pub(crate) fn suspend(
+    conn: &mut DbConnection,
+    row: &StreamRow,
+    owner: &str,
+    reason: &str,
+) -> Result<()> {
     db::write_tx(conn, |tx| {
-        store::set_state(tx, &row.id, "suspended", Some(reason), db::now())?;
+        if !store::suspend(tx, &row.id, owner, reason, db::now())? {
+            return Ok(());
+        }
         audit::record(
             tx,
             &Origin::system(),

@@ -87,12 +87,12 @@ pub fn list(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<Vec
 /// Sets the state; resuming also forgets the failures and the pending wait.
 pub fn set_state(
     conn: &mut DbConnection,
-    id: &str,
+    row: &StreamRow,
     state: &str,
-    reason: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    crate::db::scoped(conn, Scope::AllTenants, |conn| {
+    let id = row.id.as_str();
+    crate::db::scoped(conn, scope(row.tenant_id.as_deref()), |conn| {
         let target = streams::table.filter(streams::id.eq(id));
         let n = if state == "active" {
             diesel::update(target)
@@ -107,19 +107,16 @@ pub fn set_state(
                 .execute(conn)?
         } else {
             diesel::update(target)
-                .set((
-                    streams::state.eq(state),
-                    streams::updated_at.eq(at),
-                    streams::suspended_reason.eq(reason),
-                ))
+                .set((streams::state.eq(state), streams::updated_at.eq(at)))
                 .execute(conn)?
         };
         Ok(n > 0)
     })
 }
 
-pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    crate::db::scoped(conn, Scope::AllTenants, |conn| {
+pub fn delete(conn: &mut DbConnection, row: &StreamRow) -> QueryResult<bool> {
+    let id = row.id.as_str();
+    crate::db::scoped(conn, scope(row.tenant_id.as_deref()), |conn| {
         diesel::delete(positions::table.filter(positions::stream_id.eq(id))).execute(conn)?;
         diesel::delete(streams::table.filter(streams::id.eq(id)))
             .execute(conn)
@@ -256,22 +253,23 @@ pub fn set_pending(
     })
 }
 
-/// Records an acknowledged batch, if `owner` still holds the stream's lease (else
-/// nothing changes: another instance delivers now).
+/// Records an acknowledged batch, only while `owner` holds the (active) stream's lease
+/// and only forwards, so a stale instance changes nothing. Run it in a write
+/// transaction: the first statement holds the stream's row, which a takeover of the
+/// lease must update, until the position is written.
 pub fn acknowledge(conn: &mut DbConnection, position: &Position, owner: &str) -> QueryResult<bool> {
     crate::db::scoped(conn, Scope::AllTenants, |conn| {
-        let leased = streams::table
-            .filter(streams::id.eq(&position.stream_id))
-            .filter(streams::lease_owner.eq(owner))
-            .count()
-            .get_result::<i64>(conn)?;
-        if leased == 0 {
+        let held = diesel::update(leased(&position.stream_id, owner))
+            .set(streams::lease_owner.eq(owner))
+            .execute(conn)?;
+        if held == 0 {
             return Ok(false);
         }
         diesel::update(
             positions::table
                 .filter(positions::tenant_id.eq(&position.tenant_id))
-                .filter(positions::stream_id.eq(&position.stream_id)),
+                .filter(positions::stream_id.eq(&position.stream_id))
+                .filter(positions::acked_seq.le(position.acked_seq)),
         )
         .set((
             positions::acked_seq.eq(position.acked_seq),
@@ -284,6 +282,21 @@ pub fn acknowledge(conn: &mut DbConnection, position: &Position, owner: &str) ->
     })
 }
 
+/// A stream row, if it is active and its lease is `owner`'s.
+type Leased<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<ById<'a>, diesel::dsl::Eq<streams::lease_owner, &'a str>>,
+    diesel::dsl::Eq<streams::state, &'static str>,
+>;
+type ById<'a> = diesel::dsl::Filter<streams::table, diesel::dsl::Eq<streams::id, &'a str>>;
+
+/// The stream, if it is active and `owner` holds its lease.
+fn leased<'a>(id: &'a str, owner: &'a str) -> Leased<'a> {
+    streams::table
+        .filter(streams::id.eq(id))
+        .filter(streams::lease_owner.eq(owner))
+        .filter(streams::state.eq("active"))
+}
+
 /// The delivery outcome kept on the stream: its failures (none once it delivered).
 pub struct Health<'a> {
     pub failing_since: Option<NaiveDateTime>,
@@ -292,9 +305,15 @@ pub struct Health<'a> {
     pub last_error: Option<&'a str>,
 }
 
-pub fn set_health(conn: &mut DbConnection, id: &str, health: &Health<'_>) -> QueryResult<()> {
+/// Records the delivery outcome, if `owner` still delivers the (active) stream.
+pub fn set_health(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    health: &Health<'_>,
+) -> QueryResult<bool> {
     crate::db::scoped(conn, Scope::AllTenants, |conn| {
-        diesel::update(streams::table.filter(streams::id.eq(id)))
+        diesel::update(leased(id, owner))
             .set((
                 streams::failing_since.eq(health.failing_since),
                 streams::attempts.eq(health.attempts),
@@ -302,6 +321,39 @@ pub fn set_health(conn: &mut DbConnection, id: &str, health: &Health<'_>) -> Que
                 streams::last_error.eq(health.last_error),
             ))
             .execute(conn)
-            .map(|_| ())
+            .map(|n| n > 0)
+    })
+}
+
+/// Suspends the stream, if `owner` still delivers it (an operator's pause or a
+/// deletion meanwhile wins).
+pub fn suspend(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    crate::db::scoped(conn, Scope::AllTenants, |conn| {
+        diesel::update(leased(id, owner))
+            .set((
+                streams::state.eq("suspended"),
+                streams::updated_at.eq(at),
+                streams::suspended_reason.eq(reason),
+            ))
+            .execute(conn)
+            .map(|n| n > 0)
+    })
+}
+
+/// How many streams a tenant has (`None`: streams of every tenant).
+pub fn count(conn: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<i64> {
+    crate::db::scoped(conn, scope(tenant_id), |conn| {
+        let mut query = streams::table.count().into_boxed();
+        query = match tenant_id {
+            Some(t) => query.filter(streams::tenant_id.eq(t)),
+            None => query.filter(streams::tenant_id.is_null()),
+        };
+        query.get_result(conn)
     })
 }

@@ -140,6 +140,8 @@ pub fn revoke_family(
         if only.is_some_and(|t| t != tenant_id) {
             continue;
         }
+        // The chain's lock before the rows, as in `revoke`.
+        audit::locked_head(tx, &tenant_id)?;
         let n = store::revoke_family(tx, family_id, &tenant_id, how.reason, now)?;
         let members = store::family_jtis(tx, &tenant_id, family_id)?;
         let exchanged = revoke_exchanged(tx, origin, &tenant_id, members)?;
@@ -198,6 +200,10 @@ pub fn revoke(
     jti: &str,
     reason: &str,
 ) -> Result<bool> {
+    // The chain's lock first, then rows: token exchange takes them in this order too
+    // (see `oauth::exchange`), so a revocation cascading to a token being exchanged
+    // waits instead of deadlocking.
+    audit::locked_head(tx, tenant_id)?;
     let changed = store::revoke(tx, tenant_id, jti, reason, db::now())?;
     if changed {
         audit::record(

@@ -260,6 +260,13 @@ both_backends_async! {
         // One allowed: that one.
         let reply = exchange(&app, "acme.notes", &w.notes, subject, &[]).await;
         assert_eq!(claims(reply.json()["access_token"].as_str().unwrap())["aud"], "reports");
+        // Tessera's API scope does not pass to a client not registered for it.
+        let api_token = crate::support::user_token(&db.state(), "alice@example.com", "acme");
+        let reply = exchange(&app, "gateway", &w.gateway, &api_token, &[("audience", "notes")]).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json()["scope"], "openid");
+        let reply = exchange(&app, "gateway", &w.gateway, &api_token, &[("audience", "notes"), ("scope", "tessera:api")]).await;
+        assert_error(&reply, "invalid_scope", "the requested scope is invalid");
         // Wrong token types.
         let reply = call(&app, form_post("/token", Some(&basic("gateway", &w.gateway)), &[("grant_type", GRANT), ("subject_token", subject), ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"), ("audience", "notes")])).await;
         assert_error(&reply, "invalid_request", "subject_token_type must be an access token's");
@@ -276,7 +283,7 @@ both_backends_async! {
         let reply = exchange(&app, "gateway", "not-the-secret", subject, &[("audience", "notes")]).await;
         assert_eq!(reply.status, 401, "{}", reply.body);
         let reasons: Vec<Value> = db.details_of(tessera::tenants::SYSTEM_TENANT_ID, "token.exchange_denied").into_iter().map(|(_, d)| d["reason"].clone()).collect();
-        assert_eq!(reasons, [json!("scope"), json!("audience"), json!("audience"), json!("audience"), json!("audience"), json!("request"), json!("request"), json!("request"), json!("subject_token")]);
+        assert_eq!(reasons, [json!("scope"), json!("audience"), json!("audience"), json!("audience"), json!("audience"), json!("request"), json!("scope"), json!("request"), json!("request"), json!("subject_token")]);
         let _ = w.acme;
     }
 }

@@ -426,6 +426,16 @@ both_backends_async! {
             .load(&mut db.conn())
             .unwrap();
         assert_eq!(actions, ["stream.created", "stream.paused", "stream.resumed", "stream.deleted"]);
+        // Each stream costs a delivery thread: a tenant has at most ten.
+        for i in 0..10 {
+            let reply = call(&app, post(&acme, json!({ "url": format!("https://siem.example/{i}") }))).await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+        }
+        let reply = call(&app, post(&acme, json!({ "url": "https://siem.example/11" }))).await;
+        assert_eq!(reply.status, 409, "{}", reply.body);
+        // Globex's streams are counted apart.
+        let reply = call(&app, post(&globex, json!({ "url": "https://siem.example/g" }))).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
     }
 }
 
