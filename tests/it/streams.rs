@@ -298,6 +298,13 @@ both_backends! {
         }
         let summary = checker.summary();
         assert!(summary.tenants.iter().map(|t| t.checkpoints_verified).sum::<u64>() >= 3, "{summary:?}");
+        // The operator's command says the same of the saved copy.
+        let copy = db.dir.path().join("copy.ndjson");
+        std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+        let jwks_file = db.dir.path().join("jwks.json");
+        std::fs::write(&jwks_file, &jwks).unwrap();
+        let verified = db.cli(&["--json", "audit", "verify", "--stream", copy.to_str().unwrap(), "--jwks", jwks_file.to_str().unwrap()]).json();
+        assert_eq!(verified["tenants"].as_array().unwrap().len(), db.heads().len(), "{verified}");
         // An edited, a dropped or a reordered line makes it fail, naming the seq.
         let events: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].contains("\"seq\"")).collect();
         let target = events[events.len() / 2];
