@@ -403,16 +403,55 @@ pub struct StreamView {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(ToSchema))]
 pub struct StreamCreated {
-    #[serde(flatten)]
-    pub stream: StreamView,
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub url: String,
+    pub format: String,
+    pub state: String,
+    pub suspended_reason: Option<String>,
+    pub failing_since: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
     /// `whsec_…` (Standard Webhooks): verify each delivery's `webhook-signature`.
     pub secret: String,
+}
+
+impl StreamCreated {
+    pub fn new(view: StreamView, secret: String) -> Self {
+        let StreamView {
+            id,
+            tenant_id,
+            url,
+            format,
+            state,
+            suspended_reason,
+            failing_since,
+            last_error,
+            created_at,
+            updated_at,
+        } = view;
+        Self {
+            id,
+            tenant_id,
+            url,
+            format,
+            state,
+            suspended_reason,
+            failing_since,
+            last_error,
+            created_at,
+            updated_at,
+            secret,
+        }
+    }
 }
 
 impl std::fmt::Debug for StreamCreated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamCreated")
-            .field("stream", &self.stream)
+            .field("id", &self.id)
+            .field("url", &self.url)
             .field("secret", &"[redacted]")
             .finish()
     }

@@ -58,7 +58,7 @@ pub fn run(cmd: StreamCommand, config: &Config, json: bool) -> CmdResult {
             if json {
                 return print_json(&created);
             }
-            println!("stream {}", created.stream.id);
+            println!("stream {}", created.id);
             println!("secret {}", created.secret);
             println!("(shown once: receivers verify webhook-signature with it)");
             Ok(0)

@@ -121,10 +121,7 @@ pub fn create(
             }),
         ),
     )?;
-    Ok(StreamCreated {
-        stream: StreamView::from(&row),
-        secret: secret.to_text(),
-    })
+    Ok(StreamCreated::new(StreamView::from(&row), secret.to_text()))
 }
 
 /// The stream `id` if `tenant_id` holds it (`None`: a platform caller, any stream).

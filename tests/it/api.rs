@@ -575,7 +575,7 @@ both_backends_async! {
                 assert_eq!(reply.status, expected, "{method} {path} is documented and mounted");
             }
         }
-        assert_eq!(operations, 17);
+        assert_eq!(operations, 22);
     }
 }
 

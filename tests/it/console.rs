@@ -501,8 +501,8 @@ both_backends_async! {
             })
             .unwrap();
             if tenant == &w.globex {
-                db.cli(&["stream", "pause", &created.stream.id]).ok();
-                db.exec(&format!("UPDATE audit_streams SET state = 'suspended', suspended_reason = 'the receiver answered 410 Gone' WHERE id = '{}'", created.stream.id));
+                db.cli(&["stream", "pause", &created.id]).ok();
+                db.exec(&format!("UPDATE audit_streams SET state = 'suspended', suspended_reason = 'the receiver answered 410 Gone' WHERE id = '{}'", created.id));
             }
         }
         drop(conn);

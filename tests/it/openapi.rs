@@ -127,6 +127,13 @@ both_backends_async! {
         c.check("post", "/api/v1/users/{id}/mfa/reset", &call(&app, req(Method::POST, &format!("/api/v1/users/{}/mfa/reset", user.id), &platform, Some(json!({ "reason": "lost phone" })))).await, 200);
         c.check("post", "/api/v1/users/{id}/mfa/reset", &call(&app, req(Method::POST, &format!("/api/v1/users/{}/mfa/reset", user.id), &admin, Some(json!({ "reason": "lost phone" })))).await, 403);
 
+        // Audit streams.
+        let stream = c.check("post", "/api/v1/streams", &call(&app, req(Method::POST, "/api/v1/streams", &admin, Some(json!({ "url": "https://siem.acme.example/hook" })))).await, 201);
+        let id = stream["id"].as_str().unwrap().to_owned();
+        c.check("get", "/api/v1/streams", &call(&app, req(Method::GET, "/api/v1/streams", &admin, None)).await, 200);
+        c.check("get", "/api/v1/streams/{id}", &call(&app, req(Method::GET, &format!("/api/v1/streams/{id}"), &admin, None)).await, 200);
+        c.check("patch", "/api/v1/streams/{id}", &call(&app, req(Method::PATCH, &format!("/api/v1/streams/{id}"), &admin, Some(json!({ "state": "paused" })))).await, 200);
+
         // The shared error answers.
         let no_token = call(&app, actix_web::test::TestRequest::get().uri("/api/v1/tokens").to_request()).await;
         c.check("get", "/api/v1/tokens", &no_token, 401);

@@ -351,7 +351,7 @@ both_backends_async! {
 
         let discovery = call(&app, get("/.well-known/openid-configuration")).await.json();
         assert_eq!(discovery["token_endpoint"], format!("{}/token", config.issuer));
-        assert_eq!(discovery["grant_types_supported"], json!(["authorization_code", "refresh_token", "client_credentials"]));
+        assert_eq!(discovery["grant_types_supported"], json!(["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]));
         assert_eq!(discovery["response_types_supported"], json!(["code"]));
         assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(discovery["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "none"]));
