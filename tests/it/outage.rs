@@ -320,11 +320,48 @@ fn assert_unavailable(server: &Server, secret: &str, access: &str, within: Durat
                 .unwrap();
             answer(&mut res, started)
         }),
+        ("/token (token exchange)", {
+            use base64::Engine;
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{secret}"));
+            send_form(
+                a.post(server.url("/token"))
+                    .header("authorization", format!("Basic {basic}")),
+                &[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", access),
+                    (
+                        "subject_token_type",
+                        "urn:ietf:params:oauth:token-type:access_token",
+                    ),
+                    ("audience", "reports"),
+                ],
+            )
+        }),
+        ("/api/v1/streams", {
+            let started = Instant::now();
+            let mut res = a
+                .post(server.url("/api/v1/streams"))
+                .header("authorization", format!("Bearer {access}"))
+                .header("content-type", "application/json")
+                .send(r#"{"url":"https://siem.example/hook"}"#)
+                .unwrap();
+            answer(&mut res, started)
+        }),
+        (
+            "/api/v1/streams/{id}",
+            send(
+                a.get(server.url("/api/v1/streams/00000000-0000-4000-8000-000000000001"))
+                    .header("authorization", format!("Bearer {access}")),
+            ),
+        ),
     ];
     for (path, answer) in answers {
         assert_eq!(answer.status, 503, "{path}: {}", answer.body);
         assert!(answer.took <= within, "{path} took {:?}", answer.took);
-        let expected = if path == "/token" {
+        let expected = if path.starts_with("/token") {
             "temporarily_unavailable"
         } else {
             "unavailable"
