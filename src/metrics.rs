@@ -139,7 +139,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let batch_sizes = Histogram::new(exponential_buckets(1.0, 2.0, 10));
     registry.register(
         "tessera_group_commit_batch_size",
-        "Records per group commit (issued tokens written in one transaction)",
+        "Jobs per group commit (audited writes of concurrent requests in one transaction)",
         batch_sizes.clone(),
     );
     let stream_lag = Family::<Stream, Gauge>::default();

@@ -10,16 +10,9 @@ use crate::error::Error;
 use crate::keys::Keys;
 use crate::limits;
 
-/// The group-commit writer of issued tokens.
-pub type Issuance =
-    crate::db::group_commit::BatchWriter<(crate::tokens::IssuedToken, crate::audit::Entry)>;
-
-/// Starts the group-commit writer of issued tokens.
-pub fn issuance(pool: &Pool) -> crate::error::Result<Issuance> {
-    let mut heads = crate::tokens::ChainHeads::default();
-    crate::db::group_commit::BatchWriter::start(pool.clone(), 4096, move |conn, records| {
-        crate::tokens::record_batch(conn, &mut heads, records)
-    })
+/// Starts the group-commit writer of short audited writes.
+pub fn writer(pool: &Pool) -> crate::error::Result<crate::tokens::Writer> {
+    crate::tokens::Writer::start(pool.clone(), 4096, crate::tokens::Pending::default())
 }
 
 /// What every handler can reach.
@@ -29,15 +22,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub hasher: Arc<crate::users::password::Hasher>,
-    /// Records issued tokens (ledger row + audit event) in shared, bulk commits.
-    pub issuance: Arc<Issuance>,
+    /// The group-commit writer: issued tokens, ingested events, code exchanges,
+    /// refreshes and revocations, in shared commits.
+    pub writer: Arc<crate::tokens::Writer>,
     /// Recently authenticated clients and their tenants (a few seconds).
     pub directory: Arc<crate::clients::directory::Directory>,
-    /// Audit ingestion requests being parsed and written at once: one on SQLite (whose
-    /// writes serialize anyway: one at a time ingests as fast as four), one per worker
-    /// on PostgreSQL. More wait, with their bodies read (at most
-    /// `audit_max_body_bytes` each), so that memory under an ingestion flood stays
-    /// bounded.
+    /// Audit ingestion requests being parsed and bound at once (one per worker). More
+    /// wait, with their bodies read (at most `audit_max_body_bytes` each, within the
+    /// body budget), so that memory and CPU under an ingestion flood stay bounded.
     pub ingestion: Arc<tokio::sync::Semaphore>,
     /// Password attempts per client address.
     pub throttle: Arc<crate::login::throttle::Throttle>,
@@ -60,7 +52,7 @@ impl AppState {
         keys: Keys,
         hasher: crate::users::password::Hasher,
     ) -> Result<Self, Error> {
-        let issuance = issuance(&pool)?;
+        let writer = writer(&pool)?;
         if config.console {
             crate::console::client::ensure(&mut *pool.get()?, &config.issuer)?;
         }
@@ -73,17 +65,13 @@ impl AppState {
         )
         .map_err(Error::internal)?;
         let bodies = limits::BodyBudget::new(config.body_budget_bytes);
-        let ingestion = tokio::sync::Semaphore::new(if config.database_url.is_postgres() {
-            config.workers.max(1)
-        } else {
-            1
-        });
+        let ingestion = tokio::sync::Semaphore::new(config.workers.max(1));
         Ok(Self {
             pool,
             config: Arc::new(config),
             keys: Arc::new(keys),
             hasher: Arc::new(hasher),
-            issuance: Arc::new(issuance),
+            writer: Arc::new(writer),
             directory: Arc::new(crate::clients::directory::Directory::new(
                 Duration::from_secs(5),
             )),

@@ -56,6 +56,17 @@ pub fn link(head: &mut (i64, String), entries: Vec<Entry>) -> Vec<AuditRow> {
         .collect()
 }
 
+/// Chains rows built by [`link`] again, after another head (the chain moved since
+/// they were linked); `head` moves to the last of them.
+pub fn relink(head: &mut (i64, String), rows: &mut [AuditRow]) {
+    for row in rows {
+        row.seq = head.0 + 1;
+        row.prev_hash = std::mem::take(&mut head.1);
+        row.hash = chain_hash(&row.prev_hash, row);
+        *head = (row.seq, row.hash.clone());
+    }
+}
+
 /// A random (v4) UUID from the thread's generator: one system call per event would
 /// show in ingestion throughput.
 fn new_id() -> String {

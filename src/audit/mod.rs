@@ -23,8 +23,8 @@ use crate::db::{self, DbConnection};
 use crate::error::Result;
 
 pub use chain::{
-    canonical, canonical_json, chain_hash, link, verify, verify_report, verify_with_progress,
-    Verification, GENESIS_HASH,
+    canonical, canonical_json, chain_hash, link, relink, verify, verify_report,
+    verify_with_progress, Verification, GENESIS_HASH,
 };
 pub use event::{ActorType, Appended, Entry, Event, Origin, Outcome};
 pub use store::AuditRow;

@@ -32,7 +32,9 @@ pub use self::bulk::{by_tenant, per_tenant, unnest_select, BoxedPgQuery};
 pub use self::connection::{connect, network_timeouts, ping, pool, ConnectionManager};
 pub use self::migrations::migrate;
 pub use self::time::{format_utc, now, serialize_utc, serialize_utc_opt};
-pub use self::tx::{chain_lock_key, lock_audit_chain, scoped, set_scope, write_tx, Scope};
+pub use self::tx::{
+    chain_lock_key, lock_audit_chain, reset_scopes, scoped, set_scope, write_tx, Scope,
+};
 pub use self::url::DatabaseUrl;
 
 #[derive(diesel::MultiConnection)]

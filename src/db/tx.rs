@@ -157,6 +157,28 @@ where
     })
 }
 
+/// Clears every scope set in the current transaction (PostgreSQL only; an empty
+/// setting grants nothing): the group-commit writer runs each job without the scopes
+/// of the jobs before it.
+pub fn reset_scopes(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        let names = [
+            Scope::Tenant(""),
+            Scope::AllTenants,
+            Scope::User(""),
+            Scope::Client(""),
+            Scope::Code(""),
+            Scope::RefreshToken(""),
+            Scope::Family(""),
+            Scope::Jti(""),
+            Scope::Session(""),
+        ]
+        .map(|scope| format!("set_config('{}', '', true)", scope.setting().0));
+        diesel::sql_query(format!("SELECT {}", names.join(", "))).execute(c)?;
+    }
+    Ok(())
+}
+
 /// Sets `scope` for the rest of the current transaction (PostgreSQL only).
 pub fn set_scope(conn: &mut DbConnection, scope: Scope<'_>) -> diesel::QueryResult<()> {
     if let DbConnection::Postgres(c) = conn {

@@ -49,20 +49,40 @@ pub async fn post_token(
     }
     let grant: &'static str = match grant_type.as_str() {
         "authorization_code" => "authorization_code",
-        _ => "refresh_token",
+        "refresh_token" => "refresh_token",
+        _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let response = blocking(move || {
-        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
-        match grant_type.as_str() {
-            "authorization_code" => {
-                let code = code.ok_or(OAuthError::InvalidRequest("code is required"))?;
-                let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
-                let origin = oauth::client_origin(&client, ip, request_id);
-                let keys = state.keys.current();
-                oauth::code::exchange_code(
-                    &mut conn,
+    let code = match grant {
+        "authorization_code" => Some(code.ok_or(OAuthError::InvalidRequest("code is required"))?),
+        _ => None,
+    };
+    let refresh_token = match grant {
+        "refresh_token" => {
+            Some(refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?)
+        }
+        _ => None,
+    };
+    // The client is authenticated on a pooled connection (a confidential client's
+    // secret costs a bcrypt verification); the grant itself runs in the group-commit
+    // writer's next transaction, in a savepoint of its own.
+    let checks = state.clone();
+    let (client, origin) = blocking(move || {
+        let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
+        let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
+        let origin = oauth::client_origin(&client, ip, request_id);
+        Ok((client, origin))
+    })
+    .await?;
+    let keys = state.keys.current();
+    let config = state.config.clone();
+    let response = if let Some(code) = code {
+        state
+            .writer
+            .run(move |tx| {
+                oauth::code::exchange_code_in(
+                    tx,
                     &keys,
-                    &state.config,
+                    &config,
                     &origin,
                     &client,
                     &oauth::code::CodeExchange {
@@ -71,17 +91,17 @@ pub async fn post_token(
                         code_verifier: code_verifier.as_deref(),
                     },
                 )
-            }
-            "refresh_token" => {
-                let refresh_token =
-                    refresh_token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
-                let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
-                let origin = oauth::client_origin(&client, ip, request_id);
-                let keys = state.keys.current();
-                oauth::code::refresh(
-                    &mut conn,
+            })
+            .await??
+    } else {
+        let refresh_token = refresh_token.unwrap_or_default();
+        state
+            .writer
+            .run(move |tx| {
+                oauth::code::refresh_in(
+                    tx,
                     &keys,
-                    &state.config,
+                    &config,
                     &origin,
                     &client,
                     &oauth::code::Refresh {
@@ -90,11 +110,9 @@ pub async fn post_token(
                         tenant: tenant.as_deref(),
                     },
                 )
-            }
-            _ => Err(OAuthError::UnsupportedGrantType),
-        }
-    })
-    .await?;
+            })
+            .await??
+    };
     crate::metrics::token_issued(grant);
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
@@ -131,7 +149,7 @@ async fn post_client_credentials(
     let keys = state.keys.current();
     let (response, record) =
         client_credentials::mint(&keys, &oauth::issuer(&state.config), &origin, &granted)?;
-    state.issuance.submit(record).await?;
+    crate::tokens::commit_issued(&state.writer, vec![record]).await?;
     crate::metrics::token_issued("client_credentials");
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
@@ -209,15 +227,25 @@ pub async fn post_revoke(
     let (credentials, token) = token_request(&req, &body)?;
     let (ip, request_id) = request_meta(&req);
     let state = state.into_inner();
-    blocking(move || {
-        let mut conn = state.pool.get().map_err(crate::error::Error::from)?;
-        // A public client revokes its own tokens by its id (RFC 7009 section 2.1): the
-        // token itself is the proof, and it must have been issued to that client.
+    // A public client revokes its own tokens by its id (RFC 7009 section 2.1): the
+    // token itself is the proof, and it must have been issued to that client. The
+    // client and the token's signature are checked on a blocking thread; the
+    // revocation runs in the group-commit writer's next transaction.
+    let checks = state.clone();
+    let (client, origin, presented) = blocking(move || {
+        let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
         let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
         let origin = oauth::client_origin(&client, ip, request_id);
-        let keys = state.keys.current();
-        oauth::revoke(&mut conn, &keys, &origin, &client, &token)
+        let presented = oauth::Presented::read(&checks.keys.current(), &token);
+        Ok((client, origin, presented))
     })
     .await?;
+    let allowed = state
+        .writer
+        .run(move |tx| oauth::revoke_in(tx, &origin, &client, &presented))
+        .await?;
+    if !allowed {
+        return Err(OAuthError::UnauthorizedClient);
+    }
     Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -21,7 +21,7 @@ use crate::tenants;
 use crate::tokens::{self, opaque, opaque_hash};
 use crate::users;
 
-pub use super::refresh::{refresh, Refresh};
+pub use super::refresh::{refresh, refresh_in, Refresh};
 
 /// What a code remembers of its authorization request.
 #[derive(Debug, Clone, Copy)]
@@ -114,75 +114,89 @@ pub fn exchange_code(
     client: &Client,
     request: &CodeExchange<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    db::write_tx(conn, |tx| {
+        exchange_code_in(tx, keys, config, origin, client, request)
+    })?
+}
+
+/// [`exchange_code`] inside a write transaction that is already open (the group-commit
+/// writer's): `Err` rolls back; `Ok(Err(_))` is a refusal whose revocation and audit
+/// event commit.
+pub fn exchange_code_in(
+    tx: &mut DbConnection,
+    keys: &KeySet,
+    config: &Config,
+    origin: &Origin,
+    client: &Client,
+    request: &CodeExchange<'_>,
+) -> Result<Result<TokenResponse, OAuthError>, OAuthError> {
     if !client.has_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::UnauthorizedClient);
     }
-    db::write_tx(conn, |tx| {
-        let Some(code) = store::code(tx, &opaque_hash(request.code))? else {
-            return Err(OAuthError::InvalidGrant);
-        };
-        if code.client_id != client.id {
-            return Err(OAuthError::InvalidGrant);
-        }
-        let presented = Presented {
-            tenant_id: &code.tenant_id,
-            family_id: &code.family_id,
-            used: code.used_at.is_some(),
-            replay: "token.code_replay",
-        };
-        if let Err(refused) = grant::redeem_once(tx, origin, &presented, |tx| {
-            store::use_code(tx, &code, db::now())
-        })? {
-            return Ok(Err(refused));
-        }
-        let verifier_ok = request
-            .code_verifier
-            .is_some_and(|v| pkce_matches(v, &code.code_challenge));
-        if code.expires_at <= db::now()
-            || request.redirect_uri != Some(code.redirect_uri.as_str())
-            || !verifier_ok
-        {
-            return Err(OAuthError::InvalidGrant);
-        }
-        let user = users::find(tx, &code.user_id)?.ok_or(Error::NotFound)?;
-        let tenant = tenants::find_by_id(tx, &code.tenant_id)?.ok_or(Error::NotFound)?;
-        let access = grant::fresh_access(tx, &user, client, &tenant.slug)?;
-        let issuing = Issuing {
-            keys,
-            config,
-            origin,
-            client,
-        };
-        let response = grant::issue_user_tokens(
-            tx,
-            &issuing,
-            &UserGrant {
-                user: &user,
-                access: &access,
-                scope: &code.scope,
-                lineage: Lineage {
-                    auth_time: code.auth_time,
-                    family_id: &code.family_id,
-                    session_hash: code.session_hash.as_deref(),
-                    nonce: code.nonce.as_deref(),
-                    amr: &code.amr.split(' ').collect::<Vec<_>>(),
-                },
-                grant_type: crate::clients::GrantType::AuthorizationCode,
+    let Some(code) = store::code(tx, &opaque_hash(request.code))? else {
+        return Err(OAuthError::InvalidGrant);
+    };
+    if code.client_id != client.id {
+        return Err(OAuthError::InvalidGrant);
+    }
+    let presented = Presented {
+        tenant_id: &code.tenant_id,
+        family_id: &code.family_id,
+        used: code.used_at.is_some(),
+        replay: "token.code_replay",
+    };
+    if let Err(refused) = grant::redeem_once(tx, origin, &presented, |tx| {
+        store::use_code(tx, &code, db::now())
+    })? {
+        return Ok(Err(refused));
+    }
+    let verifier_ok = request
+        .code_verifier
+        .is_some_and(|v| pkce_matches(v, &code.code_challenge));
+    if code.expires_at <= db::now()
+        || request.redirect_uri != Some(code.redirect_uri.as_str())
+        || !verifier_ok
+    {
+        return Err(OAuthError::InvalidGrant);
+    }
+    let user = users::find(tx, &code.user_id)?.ok_or(Error::NotFound)?;
+    let tenant = tenants::find_by_id(tx, &code.tenant_id)?.ok_or(Error::NotFound)?;
+    let access = grant::fresh_access(tx, &user, client, &tenant.slug)?;
+    let issuing = Issuing {
+        keys,
+        config,
+        origin,
+        client,
+    };
+    let response = grant::issue_user_tokens(
+        tx,
+        &issuing,
+        &UserGrant {
+            user: &user,
+            access: &access,
+            scope: &code.scope,
+            lineage: Lineage {
+                auth_time: code.auth_time,
+                family_id: &code.family_id,
+                session_hash: code.session_hash.as_deref(),
+                nonce: code.nonce.as_deref(),
+                amr: &code.amr.split(' ').collect::<Vec<_>>(),
             },
-        )?;
-        audit::record(
-            tx,
-            origin,
-            Event::success(
-                &access.tenant.id,
-                "authorization.code_exchanged",
-                "user",
-                &user.id,
-            )
-            .with_details(serde_json::json!({ "client_id": client.id })),
-        )?;
-        Ok(Ok(response))
-    })?
+            grant_type: crate::clients::GrantType::AuthorizationCode,
+        },
+    )?;
+    audit::record(
+        tx,
+        origin,
+        Event::success(
+            &access.tenant.id,
+            "authorization.code_exchanged",
+            "user",
+            &user.id,
+        )
+        .with_details(serde_json::json!({ "client_id": client.id })),
+    )?;
+    Ok(Ok(response))
 }
 
 /// Revokes the family of a refresh token presented to `/revoke` by its own client.

@@ -194,25 +194,57 @@ pub fn revoke(
     client: &Client,
     token: &str,
 ) -> Result<(), OAuthError> {
-    let allowed = db::write_tx(conn, |tx| {
-        let Some(payload) = keys.verify_payload(token, tokens::ACCESS_TOKEN_TYP) else {
-            // Not one of our access tokens: perhaps a refresh token.
-            return code::revoke_refresh(tx, origin, client, token);
-        };
-        let Ok(claims) = tokens::AccessClaims::from_json(&payload) else {
-            return Ok(true);
-        };
-        if claims.client_id != client.id {
-            tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), &claims.jti)?;
-            return Ok(false);
-        }
-        tokens::revoke(tx, origin, &claims.tenant_id, &claims.jti, "client")?;
-        Ok::<_, Error>(true)
-    })?;
+    let presented = Presented::read(keys, token);
+    let allowed = db::write_tx(conn, |tx| revoke_in(tx, origin, client, &presented))?;
     if allowed {
         Ok(())
     } else {
         Err(OAuthError::UnauthorizedClient)
+    }
+}
+
+/// A token presented to `/revoke`, its signature checked (outside the transaction).
+#[derive(Debug, Clone)]
+pub enum Presented {
+    /// One of this service's access tokens.
+    Access(Box<tokens::AccessClaims>),
+    /// Signed by this service but not an access token it can read: nothing to revoke.
+    Unreadable,
+    /// Not one of this service's access tokens: perhaps a refresh token.
+    Opaque(String),
+}
+
+impl Presented {
+    pub fn read(keys: &KeySet, token: &str) -> Self {
+        match keys.verify_payload(token, tokens::ACCESS_TOKEN_TYP) {
+            None => Self::Opaque(token.to_owned()),
+            Some(payload) => match tokens::AccessClaims::from_json(&payload) {
+                Ok(claims) => Self::Access(Box::new(claims)),
+                Err(_) => Self::Unreadable,
+            },
+        }
+    }
+}
+
+/// The revocation in an open write transaction; false: the token is another
+/// client's (the refusal is audited).
+pub fn revoke_in(
+    tx: &mut DbConnection,
+    origin: &Origin,
+    client: &Client,
+    presented: &Presented,
+) -> Result<bool, Error> {
+    match presented {
+        Presented::Opaque(token) => code::revoke_refresh(tx, origin, client, token),
+        Presented::Unreadable => Ok(true),
+        Presented::Access(claims) => {
+            if claims.client_id != client.id {
+                tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), &claims.jti)?;
+                return Ok(false);
+            }
+            tokens::revoke(tx, origin, &claims.tenant_id, &claims.jti, "client")?;
+            Ok(true)
+        }
     }
 }
 

@@ -7,105 +7,220 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::store::{self, IssuedToken, TokenFilter};
-use crate::audit::{self, Event, Origin, Outcome};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::audit::{self, Appended, Event, Origin, Outcome};
 use crate::db::{self, DbConnection};
 use crate::error::{Error, Result};
 
-/// The last known head of each tenant's audit chain, kept between batches by the one
-/// writer of issued tokens, so that on PostgreSQL a batch need not read it first.
+/// What the group-commit writer's buffered jobs add to a batch: audit events and
+/// ledger rows, per tenant, linked and written when the batch is flushed (one bulk
+/// insert of each per tenant); and the last known head of each tenant's chain, kept
+/// between batches, so that on PostgreSQL a tenant's share of a batch is one statement
+/// (see [`store::insert_chained`]). If another writer appended to the chain meanwhile,
+/// nothing is written by that statement and the share goes the general way: the chain
+/// is locked, its head read and the rows linked again.
 #[derive(Debug, Default)]
-pub struct ChainHeads(std::collections::HashMap<String, (i64, String)>);
-
-impl ChainHeads {
-    /// More tenants than this in the cache and it starts over (a miss costs one read).
-    const MAX: usize = 4096;
-
-    fn remember(&mut self, tenant_id: &str, head: (i64, String)) {
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        self.0.insert(tenant_id.to_owned(), head);
-    }
+pub struct Pending {
+    heads: HashMap<String, (i64, String)>,
+    groups: BTreeMap<String, Group>,
+    /// Where each buffered event landed, by the slot [`Pending::add`] gave it.
+    landed: Vec<Option<Appended>>,
+    /// Ledger rows buffered (each with its `token.issued` event): service events.
+    issued: usize,
 }
 
-/// Records a batch of minted tokens: each token's ledger row and `token.issued` event,
-/// atomically, one tenant at a time.
-///
-/// On PostgreSQL a batch of one tenant whose chain head is known from the previous batch
-/// is one statement (see [`store::insert_chained`]): one round trip and one commit. If
-/// another writer appended to the chain meanwhile, nothing is written and the batch
-/// goes the general way: in one transaction, per tenant, the chain is locked, its head
-/// read and the batch written.
-pub fn record_batch(
-    conn: &mut DbConnection,
-    heads: &mut ChainHeads,
-    records: Vec<(IssuedToken, audit::Entry)>,
-) -> Result<()> {
-    let mut groups = Vec::new();
-    for (tenant, group) in crate::db::by_tenant(records, |(row, _)| &row.tenant_id) {
-        let (rows, entries): (Vec<IssuedToken>, Vec<audit::Entry>) =
-            group.into_iter().map(|(_, record)| record).unzip();
-        if entries.iter().any(|e| e.tenant_id != tenant) {
-            return Err(crate::error::Error::internal(
-                "token event in another tenant",
-            ));
+#[derive(Debug, Default)]
+struct Group {
+    slots: Vec<usize>,
+    entries: Vec<audit::Entry>,
+    rows: Vec<IssuedToken>,
+}
+
+/// The group-commit writer of short audited writes.
+pub type Writer = db::group_commit::Writer<Pending>;
+
+impl Pending {
+    /// More tenants than this in the cache and it starts over (a miss costs one read).
+    const MAX_HEADS: usize = 4096;
+
+    /// Buffers events (appended in order) and ledger rows; returns the slots of the
+    /// events, whose positions [`Pending::landed`] gives once flushed.
+    pub fn add(
+        &mut self,
+        entries: Vec<audit::Entry>,
+        rows: Vec<IssuedToken>,
+    ) -> std::ops::Range<usize> {
+        let first = self.landed.len();
+        for entry in entries {
+            let slot = self.landed.len();
+            self.landed.push(None);
+            let group = self.groups.entry(entry.tenant_id.clone()).or_default();
+            group.slots.push(slot);
+            group.entries.push(entry);
         }
-        groups.push((tenant, rows, entries));
+        self.issued += rows.len();
+        for row in rows {
+            self.groups
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .rows
+                .push(row);
+        }
+        first..self.landed.len()
     }
-    if let (DbConnection::Postgres(_), [(tenant, rows, entries)]) = (&*conn, groups.as_slice()) {
-        if let Some(head) = heads.0.get(tenant).cloned() {
-            match write_group(conn, heads, tenant, head, rows, entries) {
-                Ok(true) => {
-                    crate::metrics::service_events_committed(rows.len());
-                    return Ok(());
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    heads.0.clear();
-                    return Err(e);
-                }
+
+    /// Where the events of `slots` landed (after the flush that wrote them).
+    pub fn landed(&self, slots: std::ops::Range<usize>) -> Option<Vec<Appended>> {
+        self.landed.get(slots)?.iter().cloned().collect()
+    }
+
+    fn write_group(&mut self, tx: &mut DbConnection, tenant: &str, group: Group) -> Result<()> {
+        let cached = match tx {
+            DbConnection::Postgres(_) => self.heads.get(tenant).cloned(),
+            DbConnection::Sqlite(_) => None,
+        };
+        let from = match cached {
+            Some(head) => head,
+            None => audit::locked_head(tx, tenant)?,
+        };
+        let mut head = from.clone();
+        let mut events = audit::link(&mut head, group.entries);
+        if !store::insert_chained(tx, tenant, &from, &group.rows, &events)? {
+            self.heads.remove(tenant);
+            // The chain moved since it was cached: under its lock, linked again.
+            let from = audit::locked_head(tx, tenant)?;
+            head = from.clone();
+            audit::relink(&mut head, &mut events);
+            if !store::insert_chained(tx, tenant, &from, &group.rows, &events)? {
+                return Err(Error::internal("audit chain moved under its lock"));
             }
         }
-    }
-    let events: usize = groups.iter().map(|(_, rows, _)| rows.len()).sum();
-    let written = crate::db::write_tx(conn, |tx| {
-        for (tenant, rows, entries) in &groups {
-            // The chain stays locked until commit: the head read here is current.
-            let head = audit::locked_head(tx, tenant)?;
-            if !write_group(tx, heads, tenant, head, rows, entries)? {
-                return Err(crate::error::Error::internal(
-                    "audit chain moved under its lock",
-                ));
-            }
+        if self.heads.len() >= Self::MAX_HEADS {
+            self.heads.clear();
+        }
+        self.heads.insert(tenant.to_owned(), head);
+        for (slot, row) in group.slots.into_iter().zip(events) {
+            self.landed[slot] = Some(Appended {
+                id: row.id,
+                seq: row.seq,
+                hash: row.hash,
+            });
         }
         Ok(())
-    });
-    match &written {
-        Ok(()) => crate::metrics::service_events_committed(events),
-        Err(_) => heads.0.clear(),
     }
-    written
 }
 
-/// Links `entries` after `head` and writes them with their ledger rows; remembers the
-/// new head if they were written, forgets the tenant's if the head had moved.
-fn write_group(
-    conn: &mut DbConnection,
-    heads: &mut ChainHeads,
-    tenant: &str,
-    head: (i64, String),
-    rows: &[IssuedToken],
-    entries: &[audit::Entry],
-) -> Result<bool> {
-    let mut next = head.clone();
-    let events = audit::link(&mut next, entries.to_vec());
-    let written = store::insert_chained(conn, tenant, &head, rows, &events)?;
-    if written {
-        heads.remember(tenant, next);
-    } else {
-        heads.0.remove(tenant);
+impl db::group_commit::Batch for Pending {
+    fn flush(&mut self, tx: &mut DbConnection) -> Result<()> {
+        for (tenant, group) in std::mem::take(&mut self.groups) {
+            self.write_group(tx, &tenant, group)?;
+        }
+        Ok(())
     }
-    Ok(written)
+
+    fn end(&mut self, committed: bool) {
+        if committed {
+            crate::metrics::service_events_committed(self.issued);
+        } else {
+            self.heads.clear();
+        }
+        self.groups.clear();
+        self.landed.clear();
+        self.issued = 0;
+    }
+}
+
+/// A buffered job: events and ledger rows for the next batch.
+struct Buffered {
+    rows: Option<(Vec<audit::Entry>, Vec<IssuedToken>)>,
+    weight: usize,
+    slots: std::ops::Range<usize>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+impl db::group_commit::Job<Pending> for Buffered {
+    fn weight(&self) -> usize {
+        self.weight
+    }
+
+    fn direct(&self) -> bool {
+        false
+    }
+
+    fn run(&mut self, _: &mut DbConnection, batch: &mut Pending) -> bool {
+        if let Some((entries, rows)) = self.rows.take() {
+            self.slots = batch.add(entries, rows);
+        }
+        true
+    }
+
+    fn answer(self: Box<Self>, committed: bool, batch: &Pending) {
+        let Buffered { slots, done, .. } = *self;
+        let landed = committed
+            .then(|| batch.landed(slots))
+            .flatten()
+            .ok_or(Error::Unavailable);
+        let _ = done.send(landed);
+    }
+}
+
+/// Appends `entries` to their chains and writes `rows` to the ledger in the writer's
+/// next batch; returns where the events landed, once that batch has committed.
+pub async fn commit(
+    writer: &Writer,
+    entries: Vec<audit::Entry>,
+    rows: Vec<IssuedToken>,
+) -> Result<Vec<Appended>> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    writer.submit(Box::new(Buffered {
+        weight: entries.len() + rows.len(),
+        rows: Some((entries, rows)),
+        slots: 0..0,
+        done,
+    }))?;
+    crate::deadline::bound(answer)
+        .await?
+        .map_err(|_| Error::Unavailable)?
+}
+
+/// Records minted tokens (each ledger row with its `token.issued` event) through the
+/// writer; returns once committed.
+pub async fn commit_issued(
+    writer: &Writer,
+    records: Vec<(IssuedToken, audit::Entry)>,
+) -> Result<()> {
+    let (rows, entries) = split_issued(records)?;
+    commit(writer, entries, rows).await.map(|_| ())
+}
+
+fn split_issued(
+    records: Vec<(IssuedToken, audit::Entry)>,
+) -> Result<(Vec<IssuedToken>, Vec<audit::Entry>)> {
+    if records
+        .iter()
+        .any(|(row, entry)| row.tenant_id != entry.tenant_id)
+    {
+        return Err(Error::internal("token event in another tenant"));
+    }
+    Ok(records.into_iter().unzip())
+}
+
+/// Records a batch of minted tokens in one transaction of `conn`, through `pending`
+/// (what the writer does with a batch of them).
+pub fn record_batch(
+    conn: &mut DbConnection,
+    pending: &mut Pending,
+    records: Vec<(IssuedToken, audit::Entry)>,
+) -> Result<()> {
+    use db::group_commit::Batch;
+    let (rows, entries) = split_issued(records)?;
+    let written = db::write_tx(conn, |tx| {
+        pending.add(entries, rows);
+        pending.flush(tx)
+    });
+    pending.end(written.is_ok());
+    written
 }
 
 /// How a refresh family came to be revoked, for the events that record it.

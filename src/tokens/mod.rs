@@ -17,8 +17,9 @@ use crate::tenants::Tenant;
 use ledger::issued_event;
 
 pub use ledger::{
-    decode_cursor, find_by_jti, is_revoked, list, page, record_batch, record_issued,
-    record_revoke_denied, revoke, revoke_by_admin, revoke_family, ChainHeads, FamilyRevocation,
+    commit, commit_issued, decode_cursor, find_by_jti, is_revoked, list, page, record_batch,
+    record_issued, record_revoke_denied, revoke, revoke_by_admin, revoke_family, FamilyRevocation,
+    Pending, Writer,
 };
 pub use store::{hold_live, IssuedToken, TokenFilter};
 pub use verify::{verify_access_token, VerifiedAccess};

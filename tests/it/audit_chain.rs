@@ -235,7 +235,7 @@ both_backends! {
     fn token_batches_chain_correctly_around_other_writers(db) {
         let (acme, globex) = (db.tenant("acme"), db.tenant("globex"));
         let pool = db.pool();
-        let mut heads = tessera::tokens::ChainHeads::default();
+        let mut heads = tessera::tokens::Pending::default();
         let mut conn = pool.get().unwrap();
         let batch = |range: std::ops::Range<usize>, tenant: &tessera::tenants::Tenant| {
             range.map(|n| token_record(tenant, n)).collect::<Vec<_>>()
@@ -296,5 +296,69 @@ both_backends! {
             .unwrap();
             assert_eq!(listed.len(), tokens, "{}", tenant.slug);
         }
+    }
+}
+
+both_backends! {
+    /// The group-commit writer: concurrent buffered and direct jobs share batches; a
+    /// direct job that fails is rolled back alone (its event is gone, its caller gets
+    /// its own error), and every other job's rows are committed once, gap-free.
+    fn a_failing_job_does_not_fail_its_batch(db) {
+        let acme = db.tenant("acme");
+        let writer = std::sync::Arc::new(
+            tessera::tokens::Writer::start(db.pool(), 256, tessera::tokens::Pending::default()).unwrap(),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcomes = runtime.block_on(async {
+            let mut jobs = Vec::new();
+            for n in 0..120usize {
+                let writer = writer.clone();
+                let tenant = acme.clone();
+                jobs.push(tokio::spawn(async move {
+                    match n % 3 {
+                        // Buffered: a token and its event.
+                        0 => tessera::tokens::commit_issued(&writer, vec![token_record(&tenant, n)])
+                            .await
+                            .map(|_| "issued"),
+                        // Direct, succeeds.
+                        1 => writer
+                            .run(move |tx| {
+                                audit::record(tx, &Origin::system(), Event::success(&tenant.id, "user.login", "user", &n.to_string()))
+                                    .map(|_| "recorded")
+                            })
+                            .await,
+                        // Direct, writes and then fails: rolled back to its savepoint.
+                        _ => writer
+                            .run(move |tx| {
+                                audit::record(tx, &Origin::system(), Event::success(&tenant.id, "user.logout", "user", &n.to_string()))?;
+                                Err::<&str, _>(tessera::error::Error::NotFound)
+                            })
+                            .await,
+                    }
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for job in jobs {
+                outcomes.push(job.await.unwrap());
+            }
+            outcomes
+        });
+        for (n, outcome) in outcomes.iter().enumerate() {
+            match n % 3 {
+                0 => assert_eq!(outcome.as_ref().ok(), Some(&"issued"), "job {n}"),
+                1 => assert_eq!(outcome.as_ref().ok(), Some(&"recorded"), "job {n}"),
+                _ => assert!(matches!(outcome, Err(tessera::error::Error::NotFound)), "job {n}: {outcome:?}"),
+            }
+        }
+        let actions = db.audit_actions(&acme.id);
+        let count = |name: &str| actions.iter().filter(|(action, _)| action == name).count();
+        assert_eq!((count("token.issued"), count("user.login"), count("user.logout")), (40, 40, 0));
+        let mut conn = db.pool().get().unwrap();
+        let report = audit::verify(&mut conn, &acme.id).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.events, report.head_seq), (80, 80));
     }
 }

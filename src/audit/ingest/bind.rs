@@ -29,6 +29,21 @@ pub fn ingest(
     ctx: &TenantContext,
     events: Vec<IngestEvent>,
 ) -> Result<std::result::Result<Vec<Appended>, Refused>> {
+    match bind(tx, ctx, events)? {
+        Ok(entries) => Ok(Ok(crate::audit::append(tx, entries)?)),
+        Err(refused) => Ok(Err(refused)),
+    }
+}
+
+/// The entries a validated batch becomes under the caller's token rules (reads only:
+/// the tenants a platform client names, the memberships of the users it names), or
+/// the refusal.
+pub fn bind(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+) -> Result<std::result::Result<Vec<Entry>, Refused>> {
+    let tx = conn;
     let platform_client = ctx.is_client() && ctx.tenant_id == SYSTEM_TENANT_ID;
     if ctx.is_client() && !ctx.has_scope(WRITE_SCOPE) {
         return Ok(Err(Refused {
@@ -140,5 +155,5 @@ pub fn ingest(
             details: serde_json::Value::Object(event.details.unwrap_or_default()),
         });
     }
-    Ok(Ok(crate::audit::append(tx, entries)?))
+    Ok(Ok(entries))
 }

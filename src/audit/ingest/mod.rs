@@ -11,7 +11,7 @@ use crate::access::TenantContext;
 use crate::db::{self, DbConnection};
 use crate::error::{Error, Result};
 
-pub use bind::{ingest, Refused};
+pub use bind::{bind, ingest, Refused};
 pub use validate::{parse, MAX_BATCH};
 
 pub use tessera_proto::AUDIT_WRITE_SCOPE as WRITE_SCOPE;
@@ -153,6 +153,13 @@ pub fn ingest_batch(
         }
         Decided::Refused(refused) => refused,
     };
+    Err(refuse(conn, ctx, &refused)?)
+}
+
+/// Records a refused batch in the caller's chain (as `tenant.cross_access_denied` when
+/// an event named a tenant the token may not write, as `audit.ingest_denied`
+/// otherwise) and returns the answer: `Forbidden`.
+pub fn refuse(conn: &mut DbConnection, ctx: &TenantContext, refused: &Refused) -> Result<Error> {
     match &refused.other_tenant {
         Some(requested) => {
             let mut extra = serde_json::Map::new();
@@ -170,5 +177,5 @@ pub fn ingest_batch(
             db::write_tx(conn, |tx| super::record(tx, &ctx.origin(), event))?;
         }
     }
-    Err(Error::Forbidden)
+    Ok(Error::Forbidden)
 }

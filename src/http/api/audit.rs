@@ -50,21 +50,44 @@ pub async fn post_events(
         None => None,
     };
     // Bodies are read first, so a client that sends its body slowly holds no slot.
+    // Parsing and binding run off the async workers, a few requests at a time; the
+    // events then go to the group-commit writer (a retry-safe request, with its key,
+    // runs its own transaction).
     let slots = state.ingestion.clone();
-    let _slot = slots.acquire().await.map_err(|_| Error::Unavailable)?;
-    let events = ingest::parse(&body)?;
     let state = state.into_inner();
-    let ingested = blocking(move || {
-        let mut conn = state.pool.get()?;
-        ingest::ingest_batch(
-            &mut conn,
-            &ctx,
-            events,
-            key.as_ref(),
-            state.config.idempotency_window,
-        )
-    })
-    .await?;
+    let writer = state.writer.clone();
+    let prepared = {
+        let _slot = slots.acquire().await.map_err(|_| Error::Unavailable)?;
+        blocking(move || {
+            let events = ingest::parse(&body)?;
+            let mut conn = state.pool.get()?;
+            match key {
+                Some(key) => Ok(Prepared::Done(ingest::ingest_batch(
+                    &mut conn,
+                    &ctx,
+                    events,
+                    Some(&key),
+                    state.config.idempotency_window,
+                )?)),
+                None => match ingest::bind(&mut conn, &ctx, events)? {
+                    Ok(entries) => Ok(Prepared::Bound(entries)),
+                    Err(refused) => Err(ingest::refuse(&mut conn, &ctx, &refused)?),
+                },
+            }
+        })
+        .await?
+    };
+    let ingested = match prepared {
+        Prepared::Done(ingested) => ingested,
+        Prepared::Bound(entries) => ingest::Ingested {
+            events: crate::tokens::commit(&writer, entries, Vec::new())
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.seq))
+                .collect(),
+            replayed: false,
+        },
+    };
     let mut response = HttpResponse::build(StatusCode::ACCEPTED);
     if ingested.replayed {
         // A retry: nothing new was stored; these are the original events.
@@ -78,6 +101,14 @@ pub async fn post_events(
         .map(|(id, seq)| Ingested { id, seq })
         .collect();
     Ok(response.json(IngestAccepted { events }))
+}
+
+/// An ingestion request after parsing and binding.
+enum Prepared {
+    /// Stored already (a retry-safe request runs its own transaction).
+    Done(ingest::Ingested),
+    /// Bound to the caller's token, for the group-commit writer.
+    Bound(Vec<crate::audit::Entry>),
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

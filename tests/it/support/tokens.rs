@@ -66,7 +66,7 @@ pub fn client_token(state: &tessera::http::AppState, client_id: &str, secret: &s
                     .enable_all()
                     .build()
                     .unwrap()
-                    .block_on(state.issuance.submit(record))
+                    .block_on(tessera::tokens::commit_issued(&state.writer, vec![record]))
             })
             .join()
             .unwrap()
