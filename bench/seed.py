@@ -3,12 +3,14 @@
 logged-in browser session) and refresh tokens. Loopback only; bounded by the counts
 given.
 
-  seed.py codes BASE N OUT       N codes for bench-web, one per line
+  seed.py codes BASE N OUT       N codes for bench-web, one per line, oldest first
+                                 (four sessions in parallel: codes live 60 s at most)
   seed.py refresh BASE N OUT     N refresh tokens (each from its own code exchange)
   seed.py login BASE OUT         a login form's request, csrf and cookie (for the flood)
 """
 import http.client
 import json
+import multiprocessing
 import re
 import sys
 import urllib.parse
@@ -79,6 +81,12 @@ def code(conn, jar):
     return urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
 
 
+def codes(base, n):
+    conn = connect(base)
+    jar = session(conn)
+    return [code(conn, jar) for _ in range(n)]
+
+
 def main():
     what, base = sys.argv[1], sys.argv[2]
     conn = connect(base)
@@ -89,13 +97,21 @@ def main():
             out.write(json.dumps({"request": request, "csrf": csrf, "cookie": cookie_header(jar)}))
         return
     n, path = int(sys.argv[3]), sys.argv[4]
+    if what == "codes":
+        parts = 4
+        with multiprocessing.Pool(parts) as pool:
+            chunks = pool.starmap(codes, [(base, n // parts + (i < n % parts)) for i in range(parts)])
+        with open(path, "w") as out:
+            # Interleaved, so the file runs from the oldest codes to the newest.
+            for k in range(max(map(len, chunks))):
+                for chunk in chunks:
+                    if k < len(chunk):
+                        out.write(chunk[k] + "\n")
+        return
     jar = session(conn)
     with open(path, "w") as out:
         for _ in range(n):
             c = code(conn, jar)
-            if what == "codes":
-                out.write(c + "\n")
-                continue
             form = urllib.parse.urlencode({
                 "grant_type": "authorization_code", "client_id": "bench-web", "code": c,
                 "redirect_uri": REDIRECT, "code_verifier": VERIFIER})

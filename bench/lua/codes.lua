@@ -2,8 +2,9 @@
 -- CODES_FILE (one per line, prepared beforehand); PKCE verifier and client fixed.
 package.path = (os.getenv("LUA_DIR") or ".") .. "/?.lua;" .. package.path
 require("result")
+-- Codes expire (60 s at most): the file is read newest first.
 local codes = {}
-for line in io.lines(os.getenv("CODES_FILE")) do codes[#codes + 1] = line end
+for line in io.lines(os.getenv("CODES_FILE")) do table.insert(codes, 1, line) end
 -- Thread t of T uses codes t, t+T, t+2T, … (T from THREADS), so no code is used twice.
 local step = tonumber(os.getenv("THREADS") or "1")
 local next_code = 0
