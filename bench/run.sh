@@ -228,7 +228,7 @@ python3 bench/seed.py codes "$BASE" "$NCODES" "$WORK/codes.txt"
 CODES_FILE="$WORK/codes.txt" THREADS=1 CLIENT_ID=bench-web REDIRECT_URI_ENC="http%3A%2F%2F127.0.0.1%3A9%2Fcb" \
     VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk wrk_case "$TESSERA_PID" "$BASE" codes.lua
 row "authorization_code exchange" "$R_RPS" "$R_P50" "$R_P99" "$R_ERR" "$R_CPU" "-"
-echo "#   (codes prepared: $NCODES)" | tee -a "$OUT"
+echo "#   (codes prepared: $NCODES; requests past them fail and count as errors, as in --smoke)" | tee -a "$OUT"
 
 # Refresh: every connection follows a rotation chain of its own (one user's session
 # each), so no refresh token is ever presented twice.

@@ -1,6 +1,6 @@
 //! Group commit: one writer thread runs the short audited writes of concurrent requests
-//! (issued tokens, ingested events, code exchanges, refreshes, revocations) in one
-//! transaction: one commit and one fsync for the whole batch instead of one each.
+//! (issued tokens, ingested events, revocations; on SQLite code exchanges and refreshes)
+//! in one transaction: one commit and one fsync for the whole batch instead of one each.
 //! Requests that arrive while a commit is in flight form the next batch by themselves:
 //! there is no added waiting. Every request is answered only after its batch commits,
 //! so durability is unchanged.
