@@ -21,7 +21,7 @@ use crate::tenants;
 use crate::tokens::{self, opaque, opaque_hash};
 use crate::users;
 
-pub use super::refresh::{refresh, refresh_in, Refresh};
+pub use super::refresh::{refresh_in, Refresh};
 
 /// What a code remembers of its authorization request.
 #[derive(Debug, Clone, Copy)]

@@ -25,21 +25,8 @@ pub struct Refresh<'a> {
     pub tenant: Option<&'a str>,
 }
 
-/// `grant_type=refresh_token`: rotates the token; a used one revokes the family.
-pub fn refresh(
-    conn: &mut DbConnection,
-    keys: &KeySet,
-    config: &Config,
-    origin: &Origin,
-    client: &Client,
-    request: &Refresh<'_>,
-) -> Result<TokenResponse, OAuthError> {
-    db::write_tx(conn, |tx| {
-        refresh_in(tx, keys, config, origin, client, request)
-    })?
-}
-
-/// [`refresh`] inside a write transaction that is already open (the group-commit
+/// `grant_type=refresh_token`: rotates the token; a used one revokes the family. Runs
+/// inside a write transaction that is already open (its own, or the group-commit
 /// writer's): `Err` rolls back; `Ok(Err(_))` is a refusal whose revocation and audit
 /// event commit.
 pub fn refresh_in(
