@@ -48,6 +48,12 @@ pub trait Job<B>: Send {
     }
     /// Whether it writes through the connection (in a savepoint of its own).
     fn direct(&self) -> bool;
+    /// Whether its request stopped waiting (its deadline passed and it was answered
+    /// 503): such a job is skipped, so that a retry of the request does not find it
+    /// done (a refresh token used, a code redeemed, an event stored twice).
+    fn abandoned(&self) -> bool {
+        false
+    }
     /// Runs in the batch's transaction; returns whether it succeeded (a direct job
     /// that failed is rolled back to its savepoint). The outcome is kept for
     /// [`Job::answer`].
@@ -117,6 +123,10 @@ where
 {
     fn direct(&self) -> bool {
         true
+    }
+
+    fn abandoned(&self) -> bool {
+        self.done.is_closed()
     }
 
     fn run(&mut self, tx: &mut DbConnection, _: &mut B) -> bool {
@@ -195,22 +205,21 @@ fn run_batch<B: Batch>(
     batch: &mut B,
 ) -> Result<()> {
     super::write_tx(conn, |tx| {
-        // Whether a direct job left row-level security settings behind.
-        let mut scoped = false;
         for job in jobs.iter_mut() {
+            if job.abandoned() {
+                continue;
+            }
             if !job.direct() {
                 run_job(job, tx, batch);
                 continue;
             }
             batch.flush(tx)?;
-            if scoped {
-                // Each direct job starts with no scope of another job's.
-                super::reset_scopes(tx)?;
-            }
+            // Each direct job starts with no row-level security scope: neither the
+            // flush's (the last tenant it wrote) nor an earlier job's.
+            super::reset_scopes(tx)?;
             <DbConnection as Connection>::TransactionManager::begin_transaction(tx)?;
             if run_job(job, tx, batch) {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(tx)?;
-                scoped = true;
             } else {
                 <DbConnection as Connection>::TransactionManager::rollback_transaction(tx)?;
             }

@@ -148,6 +148,10 @@ impl db::group_commit::Job<Pending> for Buffered {
         false
     }
 
+    fn abandoned(&self) -> bool {
+        self.done.is_closed()
+    }
+
     fn run(&mut self, _: &mut DbConnection, batch: &mut Pending) -> bool {
         if let Some((entries, rows)) = self.rows.take() {
             self.slots = batch.add(entries, rows);

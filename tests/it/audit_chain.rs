@@ -362,3 +362,41 @@ both_backends! {
         assert_eq!((report.events, report.head_seq), (80, 80));
     }
 }
+
+/// A job that notes whether the writer ran it.
+struct Probe {
+    abandoned: bool,
+    ran: std::sync::mpsc::Sender<(bool, bool)>,
+    did_run: bool,
+}
+
+impl tessera::db::group_commit::Job<tessera::tokens::Pending> for Probe {
+    fn direct(&self) -> bool {
+        true
+    }
+    fn abandoned(&self) -> bool {
+        self.abandoned
+    }
+    fn run(&mut self, _: &mut tessera::db::DbConnection, _: &mut tessera::tokens::Pending) -> bool {
+        self.did_run = true;
+        true
+    }
+    fn answer(self: Box<Self>, committed: bool, _: &tessera::tokens::Pending) {
+        self.ran.send((self.did_run, committed)).unwrap();
+    }
+}
+
+both_backends! {
+    /// A job whose request stopped waiting (answered 503 at its deadline) is not run:
+    /// a retry of that request must not find it done.
+    fn an_abandoned_job_is_skipped(db) {
+        let writer = tessera::tokens::Writer::start(db.pool(), 16, tessera::tokens::Pending::default()).unwrap();
+        let (ran, outcomes) = std::sync::mpsc::channel();
+        for abandoned in [true, false] {
+            writer.submit(Box::new(Probe { abandoned, ran: ran.clone(), did_run: false })).unwrap();
+        }
+        let timeout = std::time::Duration::from_secs(30);
+        assert_eq!(outcomes.recv_timeout(timeout).unwrap(), (false, true), "the abandoned job");
+        assert_eq!(outcomes.recv_timeout(timeout).unwrap(), (true, true), "the waiting job");
+    }
+}
