@@ -165,9 +165,11 @@ fn bench(c: &mut Criterion) {
             });
         }
         group.finish();
-        assert!(audit::verify(&mut backend.conn, &ingest_tenant)
-            .expect("verify")
-            .is_intact());
+        assert!(
+            audit::verify(&mut backend.conn, &ingest_tenant, audit::Mode::Full)
+                .expect("verify")
+                .is_intact()
+        );
         if let Some((admin_url, name)) = backend.cleanup.take() {
             drop(backend.conn);
             if let Ok(mut admin) = diesel::pg::PgConnection::establish(&admin_url) {

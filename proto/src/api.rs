@@ -93,6 +93,12 @@ pub struct ChainReport {
     pub tenant_id: String,
     pub tenant: String,
     pub intact: bool,
+    /// The first sequence number checked: 1 from genesis (`full`), otherwise the event
+    /// after the last verified position.
+    pub from_seq: i64,
+    /// Whether the check started from genesis.
+    pub full: bool,
+    /// Events checked (from `from_seq`, up to the first problem).
     pub events: i64,
     pub head_seq: i64,
     pub head_hash: String,

@@ -118,17 +118,44 @@ pub fn chain_hash(prev_hash: &str, row: &AuditRow) -> String {
     hex::encode(Sha256::digest(&buf))
 }
 
+/// The problem of a chain that ends before the last verified position.
+pub const TRUNCATED: &str = "events missing at the end (the chain was longer when last verified)";
+
+/// The problem of a chain whose event at the last verified position changed.
+pub const REPLACED: &str = "the last verified event was replaced (its hash changed)";
+
+/// Where a verification starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From the tenant's last verified position: a routine verification costs the
+    /// events appended since the last one. From genesis when there is none, or when
+    /// the last verification found the chain broken (until it verifies again).
+    FromLastVerified,
+    /// From genesis: also finds a row edited before the last verified position.
+    Full,
+}
+
 /// The result of checking one tenant's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
     pub tenant_id: String,
-    /// Events read before the first problem (all of them when intact).
+    /// The first sequence number this verification checked: 1 from genesis, or the
+    /// event after the last verified position.
+    pub from_seq: i64,
+    /// Whether it started from genesis.
+    pub full: bool,
+    /// Events checked before the first problem (all of them from `from_seq` when intact).
     pub events: i64,
     pub head_seq: i64,
     pub head_hash: String,
     /// The first sequence number that does not verify, and why.
     pub first_bad_seq: Option<i64>,
     pub problem: Option<&'static str>,
+    /// The position to keep as the last verified one: the head of an intact chain, or
+    /// `None` to keep the stored one. It only moves forward, so an event at a position
+    /// once verified can never be replaced unnoticed, by either kind of verification.
+    #[serde(skip)]
+    pub verified: Option<(i64, String)>,
 }
 
 impl Verification {
@@ -137,24 +164,28 @@ impl Verification {
     }
 }
 
-/// Walks a tenant's chain in sequence order, a page at a time (constant memory), and
-/// stops at the first event whose sequence, link or hash is wrong.
-pub fn verify(conn: &mut DbConnection, tenant_id: &str) -> Result<Verification> {
-    verify_with_progress(conn, tenant_id, &mut |_| {})
+/// Walks a tenant's chain in sequence order from where `mode` says, a page at a time
+/// (constant memory), and stops at the first event whose sequence, link or hash is
+/// wrong.
+pub fn verify(conn: &mut DbConnection, tenant_id: &str, mode: Mode) -> Result<Verification> {
+    verify_with_progress(conn, tenant_id, mode, &mut |_| {})
 }
 
 /// Verifies the chains of `tenants` (id, slug): the API's report.
 pub fn verify_report<'a>(
     conn: &mut DbConnection,
     tenants: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mode: Mode,
 ) -> Result<tessera_proto::api::VerifyReport> {
     let mut reports = Vec::new();
     for (id, slug) in tenants {
-        let r = verify(conn, id)?;
+        let r = verify(conn, id, mode)?;
         reports.push(tessera_proto::api::ChainReport {
             tenant_id: id.to_owned(),
             tenant: slug.to_owned(),
             intact: r.is_intact(),
+            from_seq: r.from_seq,
+            full: r.full,
             events: r.events,
             head_seq: r.head_seq,
             head_hash: r.head_hash,
@@ -168,34 +199,70 @@ pub fn verify_report<'a>(
     })
 }
 
-/// [`verify`], reporting the number of events checked after each page. The outcome
-/// is kept as the tenant's last check (see `checks`).
+/// [`verify`], reporting the number of events checked after each page. The outcome,
+/// and the newest event found intact, are kept as the tenant's last check (see
+/// `checks`).
 pub fn verify_with_progress(
     conn: &mut DbConnection,
     tenant_id: &str,
+    mode: Mode,
     progress: &mut dyn FnMut(i64),
 ) -> Result<Verification> {
-    let report = walk(conn, tenant_id, progress)?;
+    let last = super::checks::verified_position(conn, tenant_id)?;
+    let start = match (mode, &last) {
+        (Mode::FromLastVerified, Some(p)) if !p.broken => Some((p.seq, p.hash.clone())),
+        _ => None,
+    };
+    let last = last.map(|p| (p.seq, p.hash));
+    let report = walk(conn, tenant_id, start, last, progress)?;
     super::checks::record(conn, &report)?;
     Ok(report)
 }
 
+/// Checks the chain after `start` (the last verified position, trusted once its own
+/// event is still there unchanged), or from genesis; `last` is the stored position:
+/// the event there must still have the hash it had, and the chain must reach it.
 fn walk(
     conn: &mut DbConnection,
     tenant_id: &str,
+    start: Option<(i64, String)>,
+    last: Option<(i64, String)>,
     progress: &mut dyn FnMut(i64),
 ) -> Result<Verification> {
     const PAGE: i64 = 1000;
     let mut report = Verification {
         tenant_id: tenant_id.to_owned(),
+        from_seq: 1,
+        full: true,
         events: 0,
         head_seq: 0,
         head_hash: GENESIS_HASH.to_owned(),
         first_bad_seq: None,
         problem: None,
+        verified: None,
     };
     // Start below 1, so a row slipped in with seq 0 or less is read and refused.
     let mut after = i64::MIN;
+    if let Some((seq, hash)) = start.filter(|(seq, _)| *seq > 0) {
+        report.full = false;
+        report.from_seq = seq + 1;
+        let problem = match store::at(conn, tenant_id, seq)? {
+            None => Some("the last verified event is missing (deleted)"),
+            Some(row) if row.hash != hash => Some(REPLACED),
+            Some(row) if chain_hash(&row.prev_hash, &row) != row.hash => {
+                Some("hash mismatch (edited event)")
+            }
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            report.first_bad_seq = Some(seq);
+            report.problem = Some(problem);
+            return Ok(report);
+        }
+        report.head_seq = seq;
+        report.head_hash = hash;
+        after = seq;
+    }
     loop {
         let page = store::page_after(conn, tenant_id, after, PAGE)?;
         let full = page.len() as i64 == PAGE;
@@ -213,6 +280,12 @@ fn walk(
                 Some("previous-hash link broken (reordered or replaced event)")
             } else if chain_hash(&row.prev_hash, &row) != row.hash {
                 Some("hash mismatch (edited event)")
+            } else if last
+                .as_ref()
+                .is_some_and(|(s, h)| *s == row.seq && *h != row.hash)
+            {
+                // Rewritten from an earlier event on, hashes recomputed.
+                Some(REPLACED)
             } else {
                 None
             };
@@ -227,9 +300,17 @@ fn walk(
         }
         progress(report.events);
         if !full {
-            return Ok(report);
+            break;
         }
     }
+    match last {
+        Some((seq, _)) if seq > report.head_seq => {
+            report.first_bad_seq = Some(report.head_seq + 1);
+            report.problem = Some(TRUNCATED);
+        }
+        _ => report.verified = Some((report.head_seq, report.head_hash.clone())),
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::error::Result;
 
 pub use chain::{
     canonical, canonical_json, chain_hash, link, relink, verify, verify_report,
-    verify_with_progress, Verification, GENESIS_HASH,
+    verify_with_progress, Mode, Verification, GENESIS_HASH, REPLACED, TRUNCATED,
 };
 pub use event::{ActorType, Appended, Entry, Event, Origin, Outcome};
 pub use store::AuditRow;

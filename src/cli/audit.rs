@@ -29,6 +29,10 @@ pub enum AuditCommand {
         /// that GET /api/v1/audit/checkpoint returned)
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+        /// Verify from genesis instead of from the last verified position: also finds an
+        /// event edited before that position
+        #[arg(long, conflicts_with = "stream")]
+        full: bool,
         /// Check a received audit stream (NDJSON; `-` reads standard input) instead of
         /// the database
         #[arg(long, value_name = "FILE", conflicts_with_all = ["tenant", "checkpoint"])]
@@ -119,8 +123,16 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             Ok(0)
         }
         AuditCommand::Verify {
-            tenant, checkpoint, ..
+            tenant,
+            checkpoint,
+            full,
+            ..
         } => {
+            let mode = if full {
+                audit::Mode::Full
+            } else {
+                audit::Mode::FromLastVerified
+            };
             let checkpoint = match checkpoint {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -166,7 +178,7 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                     let mut reports = Vec::with_capacity(targets.len());
                     let mut recorded = Vec::with_capacity(targets.len());
                     for t in &targets {
-                        let report = audit::verify_with_progress(conn, &t.id, &mut |n| {
+                        let report = audit::verify_with_progress(conn, &t.id, mode, &mut |n| {
                             progress.show(&t.slug, n)
                         })?;
                         progress.done();
@@ -175,6 +187,7 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
                             serde_json::json!({
                                 "intact": report.is_intact(),
                                 "head_seq": report.head_seq,
+                                "full": report.full,
                             }),
                         ));
                         reports.push((t.slug.clone(), report));
@@ -193,9 +206,14 @@ pub fn run(cmd: AuditCommand, config: &Config, json: bool) -> CmdResult {
             } else {
                 for (slug, r) in &reports {
                     match r.first_bad_seq {
-                        None => {
+                        None if r.full => {
                             println!("{slug}: ok, {} events, head seq {}", r.events, r.head_seq)
                         }
+                        None => println!(
+                            "{slug}: ok, {} events from seq {} (after the last verified \
+                             position), head seq {}",
+                            r.events, r.from_seq, r.head_seq
+                        ),
                         Some(seq) => println!(
                             "{slug}: BROKEN at seq {seq}: {}",
                             r.problem.unwrap_or("invalid event")

@@ -284,6 +284,9 @@ diesel::table! {
         head_seq -> BigInt,
         first_bad_seq -> Nullable<BigInt>,
         problem -> Nullable<Text>,
+        verified_seq -> BigInt,
+        verified_hash -> Text,
+        from_seq -> BigInt,
     }
 }
 

@@ -182,7 +182,7 @@ both_backends_async! {
         // The chains still verify.
         let mut conn = db.conn();
         for t in [&w.acme, &w.globex] {
-            assert!(tessera::audit::verify(&mut conn, t).unwrap().is_intact());
+            assert!(tessera::audit::verify(&mut conn, t, tessera::audit::Mode::Full).unwrap().is_intact());
         }
     }
 }
@@ -428,7 +428,11 @@ both_backends_async! {
                 row.action, row.prev_hash, row.hash, row.tenant_id, row.seq
             ));
         }
-        db.cli(&["audit", "verify", "--tenant", "acme"]).ok();
+        // The routine check starts at the last verified event, whose hash changed.
+        let err = db.cli(&["audit", "verify", "--tenant", "acme"]).fails(3).to_owned();
+        assert!(err.contains("audit chain does not verify: tenant acme"), "{err}");
+        let err = db.cli(&["audit", "verify", "--tenant", "acme", "--full"]).fails(3).to_owned();
+        assert!(err.contains("audit chain does not verify: tenant acme"), "{err}");
         let err = db.cli(&["audit", "verify", "--tenant", "acme", "--checkpoint", &file]).fails(3).to_owned();
         assert!(err.contains("the history up to the checkpoint was rewritten"), "{err}");
 
@@ -441,10 +445,17 @@ both_backends_async! {
         let err = db.cli(&["audit", "verify", "--checkpoint", db.dir.path().join("bad.jws").to_str().unwrap()]).fails(1).to_owned();
         assert!(err.contains("checkpoint"), "{err}");
 
-        // The API reports a plain edit with its sequence number.
+        // The API reports a plain edit with its sequence number (from genesis: the
+        // chain was found broken last time).
         db.exec(&format!("UPDATE audit_events SET outcome = 'failure' WHERE tenant_id = '{}' AND seq = 2", w.acme));
         let report = call(&app, get("/api/v1/audit/verify", &auditor)).await.json();
         assert_eq!(report["intact"], false);
+        assert_eq!(report["tenants"][0]["full"], true);
+        assert_eq!(report["tenants"][0]["first_bad_seq"], 2);
+        let report = call(&app, get("/api/v1/audit/verify?full=true", &auditor)).await.json();
+        assert_eq!(report["intact"], false);
+        assert_eq!(report["tenants"][0]["full"], true);
+        assert_eq!(report["tenants"][0]["from_seq"], 1);
         assert_eq!(report["tenants"][0]["first_bad_seq"], 2);
     }
 }

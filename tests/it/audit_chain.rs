@@ -135,6 +135,93 @@ both_backends! {
 }
 
 both_backends! {
+    /// A routine verification starts after the last verified event; `--full` starts at
+    /// genesis. What each one finds, and what only the full one finds.
+    fn verification_starts_at_the_last_verified_position(db) {
+        seed(&db);
+        let run = |args: &[&str]| {
+            let mut all = vec!["audit", "verify", "--tenant", "system", "--json"];
+            all.extend_from_slice(args);
+            let out = db.cli(&all);
+            assert!(out.code == 0 || out.code == 3, "{} {}", out.stdout, out.stderr);
+            serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0]["report"].clone()
+        };
+        let first = run(&[]);
+        assert_eq!((first["full"].as_bool(), first["from_seq"].as_i64()), (Some(true), Some(1)), "{first}");
+        assert_eq!(first["events"], 4);
+        // The next one checks only what came since: the `audit.verified` event the first
+        // one appended, and the last verified event's own hash.
+        let second = run(&[]);
+        assert_eq!((second["full"].as_bool(), second["from_seq"].as_i64()), (Some(false), Some(5)), "{second}");
+        assert_eq!((second["events"].as_i64(), second["head_seq"].as_i64()), (Some(1), Some(5)), "{second}");
+        let text = db.cli(&["audit", "verify", "--tenant", "system"]).ok().to_owned();
+        assert!(text.contains("system: ok, 1 events from seq 6 (after the last verified position), head seq 6"), "{text}");
+        let full = run(&["--full"]);
+        assert_eq!((full["full"].as_bool(), full["events"].as_i64()), (Some(true), Some(7)), "{full}");
+
+        // A plain edit before the position: the routine check does not read that row;
+        // the full one finds it, and from then on every check starts at genesis again
+        // until the chain verifies.
+        db.exec(&format!("UPDATE audit_events SET outcome = 'failure' WHERE {}", system_where(2)));
+        let report = run(&[]);
+        assert!(report["problem"].is_null(), "{report}");
+        let err = db.cli(&["audit", "verify", "--tenant", "system", "--full"]).fails(3).to_owned();
+        assert!(err.ends_with("first bad seq 2"), "{err}");
+        let report = run(&[]);
+        assert_eq!((report["full"].as_bool(), report["first_bad_seq"].as_i64()), (Some(true), Some(2)), "{report}");
+        db.exec(&format!("UPDATE audit_events SET outcome = 'success' WHERE {}", system_where(2)));
+        assert_eq!(run(&[])["full"], true);
+        assert_eq!(run(&[])["full"], false);
+
+        // The chain rewritten from an early event on, every hash recomputed: it links up
+        // from genesis, but the last verified event changed. Both kinds say so, and keep
+        // saying so (the position never moves back).
+        let head = run(&[])["head_seq"].as_i64().unwrap();
+        let mut conn = db.conn();
+        let rows = tessera::audit::store::page_after(&mut conn, SYSTEM_TENANT_ID, 0, 10_000).unwrap();
+        let mut prev = audit::GENESIS_HASH.to_owned();
+        for mut row in rows.into_iter().take(head as usize) {
+            if row.seq == 3 {
+                row.action = "user.deleted".into();
+            }
+            row.prev_hash = prev;
+            row.hash = audit::chain_hash(&row.prev_hash, &row);
+            prev = row.hash.clone();
+            db.exec(&format!(
+                "UPDATE audit_events SET action = '{}', prev_hash = '{}', hash = '{}' WHERE {}",
+                row.action, row.prev_hash, row.hash, system_where(row.seq)
+            ));
+        }
+        for args in [&[][..], &["--full"], &[]] {
+            let report = run(args);
+            assert_eq!(report["first_bad_seq"], head, "{args:?} {report}");
+            assert_eq!(report["problem"], audit::REPLACED, "{args:?} {report}");
+        }
+
+        // Events removed at the end (acme's chain): the routine check misses the last
+        // verified event, and the full one sees the chain end before it.
+        let acme = |args: &[&str]| {
+            let mut all = vec!["audit", "verify", "--tenant", "acme", "--json"];
+            all.extend_from_slice(args);
+            let out = db.cli(&all);
+            assert!(out.code == 0 || out.code == 3, "{} {}", out.stdout, out.stderr);
+            serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0]["report"].clone()
+        };
+        acme(&[]);
+        acme(&[]);
+        // Each check appends its own `audit.verified` after it ran: the next one
+        // refills the first deleted position, but not the last verified one.
+        let head = acme(&[])["head_seq"].as_i64().unwrap();
+        db.exec(&format!("DELETE FROM audit_events WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme') AND seq >= {}", head - 1));
+        let report = acme(&[]);
+        assert_eq!(report["problem"], "the last verified event is missing (deleted)", "{report}");
+        let report = acme(&["--full"]);
+        assert_eq!(report["first_bad_seq"], head, "{report}");
+        assert_eq!(report["problem"], audit::TRUNCATED, "{report}");
+    }
+}
+
+both_backends! {
     fn concurrent_appends_stay_gap_free(db) {
         let pool = db.pool();
         let origin = Origin::system();
@@ -157,7 +244,7 @@ both_backends! {
                 });
             }
         });
-        let report = audit::verify(&mut pool.get().unwrap(), SYSTEM_TENANT_ID).unwrap();
+        let report = audit::verify(&mut pool.get().unwrap(), SYSTEM_TENANT_ID, audit::Mode::Full).unwrap();
         assert!(report.is_intact(), "{report:?}");
         assert_eq!(report.events, 100);
         assert_eq!(report.head_seq, 100);
@@ -280,7 +367,7 @@ both_backends! {
 
         // acme: 69 tokens and 31 other events; globex: 2 tokens.
         for (tenant, events, tokens) in [(&acme, 100, 69), (&globex, 2, 2)] {
-            let report = audit::verify(&mut conn, &tenant.id).unwrap();
+            let report = audit::verify(&mut conn, &tenant.id, audit::Mode::Full).unwrap();
             assert!(report.is_intact(), "{report:?}");
             assert_eq!((report.events, report.head_seq), (events, events), "{}", tenant.slug);
             let issued = db
@@ -357,7 +444,7 @@ both_backends! {
         let count = |name: &str| actions.iter().filter(|(action, _)| action == name).count();
         assert_eq!((count("token.issued"), count("user.login"), count("user.logout")), (40, 40, 0));
         let mut conn = db.pool().get().unwrap();
-        let report = audit::verify(&mut conn, &acme.id).unwrap();
+        let report = audit::verify(&mut conn, &acme.id, audit::Mode::Full).unwrap();
         assert!(report.is_intact(), "{report:?}");
         assert_eq!((report.events, report.head_seq), (80, 80));
     }

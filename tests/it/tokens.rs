@@ -119,7 +119,7 @@ both_backends_async! {
         assert_eq!(row.expires_at - row.issued_at, chrono::Duration::seconds(300));
         let actions = db.audit_actions(&s.acme_id);
         assert_eq!(actions.last().unwrap(), &("token.issued".to_owned(), "success".to_owned()));
-        assert!(tessera::audit::verify(&mut conn, &s.acme_id).unwrap().is_intact());
+        assert!(tessera::audit::verify(&mut conn, &s.acme_id, tessera::audit::Mode::Full).unwrap().is_intact());
 
         // No scope asked: all of the client's. Secret in the body works too.
         let reply = call(&app, form_post("/token", None, &[("grant_type", "client_credentials"),

@@ -4,4 +4,4 @@
 
 mod store;
 
-pub use store::{latest, record, ChainCheck};
+pub use store::{latest, record, verified_position, ChainCheck, Position};

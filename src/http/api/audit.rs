@@ -345,11 +345,21 @@ pub struct TenantQuery {
     tenant: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    tenant: Option<String>,
+    /// Verify from genesis instead of from the last verified position: also finds an
+    /// event edited before that position
+    #[serde(default)]
+    full: bool,
+}
+
 /// `GET /api/v1/audit/verify`: one tenant's chain, or every tenant's for platform
-/// readers.
+/// readers, from the last verified position (`full=true`: from genesis).
 #[utoipa::path(
     tag = "audit",
-    params(TenantQuery),
+    params(VerifyQuery),
     responses(
         (status = 200, description = "Each tenant's chain, checked", body = VerifyReport),
         ApiErrors,
@@ -361,9 +371,14 @@ pub async fn get_verify(
     state: web::Data<AppState>,
     ctx: TenantContext,
     req: HttpRequest,
-    q: web::Query<TenantQuery>,
+    q: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse> {
     let chosen = selector(&req, q.tenant.as_deref())?;
+    let mode = if q.full {
+        crate::audit::Mode::Full
+    } else {
+        crate::audit::Mode::FromLastVerified
+    };
     // A long read: its own place, thread and connection (see `limits`).
     let slot = state.long_reads.admit(&ctx.subject)?;
     let state = state.into_inner();
@@ -380,8 +395,8 @@ pub async fn get_verify(
                     Target::All => crate::tenants::list(conn)?,
                 };
                 let ids = tenants.iter().map(|t| (t.id.as_str(), t.slug.as_str()));
-                let report = crate::audit::verify_report(conn, ids)?;
-                let details = serde_json::json!({ "intact": report.intact });
+                let report = crate::audit::verify_report(conn, ids, mode)?;
+                let details = serde_json::json!({ "intact": report.intact, "full": mode == crate::audit::Mode::Full });
                 Ok((report, Recorded::Once(details)))
             },
         )

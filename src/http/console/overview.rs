@@ -331,7 +331,8 @@ pub async fn post_verify(
                     Target::All => tenants::list(conn)?,
                 };
                 let ids = tenants.iter().map(|t| (t.id.as_str(), t.slug.as_str()));
-                let report = crate::audit::verify_report(conn, ids)?;
+                let report =
+                    crate::audit::verify_report(conn, ids, crate::audit::Mode::FromLastVerified)?;
                 let details = serde_json::json!({ "intact": report.intact });
                 Ok(((), Recorded::Once(details)))
             },

@@ -1,0 +1,3 @@
+ALTER TABLE audit_chain_checks DROP COLUMN from_seq;
+ALTER TABLE audit_chain_checks DROP COLUMN verified_hash;
+ALTER TABLE audit_chain_checks DROP COLUMN verified_seq;
