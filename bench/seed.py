@@ -7,6 +7,9 @@ given.
                                  (four sessions in parallel: codes live 60 s at most)
   seed.py refresh BASE N OUT     N refresh tokens (each from its own code exchange)
   seed.py login BASE OUT         a login form's request, csrf and cookie (for the flood)
+  seed.py token BASE CLIENT EMAIL OUT
+                                 an access token (scope tessera:api) of EMAIL through
+                                 the public client CLIENT, from a code exchange
 """
 import http.client
 import json
@@ -26,10 +29,10 @@ def connect(base):
     return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 
 
-def authorize_path():
+def authorize_path(client="bench-web", scope="openid offline_access"):
     q = urllib.parse.urlencode({
-        "response_type": "code", "client_id": "bench-web", "redirect_uri": REDIRECT,
-        "scope": "openid offline_access", "code_challenge": CHALLENGE,
+        "response_type": "code", "client_id": client, "redirect_uri": REDIRECT,
+        "scope": scope, "code_challenge": CHALLENGE,
         "code_challenge_method": "S256",
     })
     return "/authorize?" + q
@@ -51,18 +54,18 @@ def field(html, name):
     return m.group(1) if m else None
 
 
-def login_form(conn, jar):
-    conn.request("GET", authorize_path(), headers={"Cookie": cookie_header(jar)})
+def login_form(conn, jar, path=None):
+    conn.request("GET", path or authorize_path(), headers={"Cookie": cookie_header(jar)})
     r = conn.getresponse()
     body = r.read().decode()
     cookies_of(r, jar)
     return field(body, "request"), field(body, "csrf")
 
 
-def session(conn):
+def session(conn, path=None, email=EMAIL):
     jar = {}
-    request, csrf = login_form(conn, jar)
-    form = urllib.parse.urlencode({"request": request, "csrf": csrf, "email": EMAIL, "password": PASSWORD})
+    request, csrf = login_form(conn, jar, path)
+    form = urllib.parse.urlencode({"request": request, "csrf": csrf, "email": email, "password": PASSWORD})
     conn.request("POST", "/login", body=form, headers={
         "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar)})
     r = conn.getresponse()
@@ -73,8 +76,8 @@ def session(conn):
     return jar
 
 
-def code(conn, jar):
-    conn.request("GET", authorize_path(), headers={"Cookie": cookie_header(jar)})
+def code(conn, jar, path=None):
+    conn.request("GET", path or authorize_path(), headers={"Cookie": cookie_header(jar)})
     r = conn.getresponse()
     r.read()
     location = r.getheader("Location") or ""
@@ -95,6 +98,20 @@ def main():
         request, csrf = login_form(conn, jar)
         with open(sys.argv[3], "w") as out:
             out.write(json.dumps({"request": request, "csrf": csrf, "cookie": cookie_header(jar)}))
+        return
+    if what == "token":
+        client, email, out_path = sys.argv[3], sys.argv[4], sys.argv[5]
+        path = authorize_path(client, "openid tessera:api")
+        jar = session(conn, path, email)
+        c = code(conn, jar, path)
+        form = urllib.parse.urlencode({
+            "grant_type": "authorization_code", "client_id": client, "code": c,
+            "redirect_uri": REDIRECT, "code_verifier": VERIFIER})
+        conn.request("POST", "/token", body=form,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        with open(out_path, "w") as out:
+            out.write(json.loads(r.read())["access_token"])
         return
     n, path = int(sys.argv[3]), sys.argv[4]
     if what == "codes":

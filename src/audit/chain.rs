@@ -263,54 +263,76 @@ fn walk(
         report.head_hash = hash;
         after = seq;
     }
-    loop {
-        let page = store::page_after(conn, tenant_id, after, PAGE)?;
-        let full = page.len() as i64 == PAGE;
-        for row in page {
-            after = row.seq;
-            let expected_seq = report.head_seq + 1;
-            if row.seq < 1 {
-                report.first_bad_seq = Some(row.seq);
-                report.problem = Some("invalid sequence number");
-                return Ok(report);
+    // Pages are read ahead on another thread while this one hashes.
+    let mut done = false;
+    crate::db::read_ahead(
+        conn,
+        |conn| {
+            if done {
+                return Ok(None);
             }
-            let problem = if row.seq != expected_seq {
-                Some("missing event (sequence gap)")
-            } else if row.prev_hash != report.head_hash {
-                Some("previous-hash link broken (reordered or replaced event)")
-            } else if chain_hash(&row.prev_hash, &row) != row.hash {
-                Some("hash mismatch (edited event)")
-            } else if last
-                .as_ref()
-                .is_some_and(|(s, h)| *s == row.seq && *h != row.hash)
-            {
-                // Rewritten from an earlier event on, hashes recomputed.
-                Some(REPLACED)
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                report.first_bad_seq = Some(expected_seq);
-                report.problem = Some(problem);
-                return Ok(report);
+            let page = store::page_after(conn, tenant_id, after, PAGE)?;
+            done = (page.len() as i64) < PAGE;
+            if let Some(row) = page.last() {
+                after = row.seq;
             }
-            report.events += 1;
-            report.head_seq = row.seq;
-            report.head_hash = row.hash;
-        }
-        progress(report.events);
-        if !full {
-            break;
-        }
+            Ok::<_, crate::error::Error>(Some(page))
+        },
+        |page| {
+            let intact = check_page(&mut report, last.as_ref(), page);
+            progress(report.events);
+            Ok(intact)
+        },
+    )?;
+    if !report.is_intact() {
+        return Ok(report);
     }
-    match last {
-        Some((seq, _)) if seq > report.head_seq => {
+    match &last {
+        Some((seq, _)) if *seq > report.head_seq => {
             report.first_bad_seq = Some(report.head_seq + 1);
             report.problem = Some(TRUNCATED);
         }
         _ => report.verified = Some((report.head_seq, report.head_hash.clone())),
     }
     Ok(report)
+}
+
+/// Checks the next page of a chain after `report`'s head, which moves to its last
+/// intact event; false at the first problem (recorded in `report`).
+fn check_page(
+    report: &mut Verification,
+    last: Option<&(i64, String)>,
+    page: Vec<AuditRow>,
+) -> bool {
+    for row in page {
+        let expected_seq = report.head_seq + 1;
+        if row.seq < 1 {
+            report.first_bad_seq = Some(row.seq);
+            report.problem = Some("invalid sequence number");
+            return false;
+        }
+        let problem = if row.seq != expected_seq {
+            Some("missing event (sequence gap)")
+        } else if row.prev_hash != report.head_hash {
+            Some("previous-hash link broken (reordered or replaced event)")
+        } else if chain_hash(&row.prev_hash, &row) != row.hash {
+            Some("hash mismatch (edited event)")
+        } else if last.is_some_and(|(s, h)| *s == row.seq && *h != row.hash) {
+            // Rewritten from an earlier event on, hashes recomputed.
+            Some(REPLACED)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            report.first_bad_seq = Some(expected_seq);
+            report.problem = Some(problem);
+            return false;
+        }
+        report.events += 1;
+        report.head_seq = row.seq;
+        report.head_hash = row.hash;
+    }
+    true
 }
 
 #[cfg(test)]

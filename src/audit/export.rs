@@ -138,23 +138,35 @@ pub fn run(
     if !sink(header(format)?) {
         return Ok(0);
     }
+    // Batches are read ahead on another thread while this one encodes and hands out.
     let mut after: Option<ExportPosition> = None;
+    let mut done = false;
     let mut count = 0u64;
-    loop {
-        let rows = query::export_batch(conn, filter, after.as_ref(), BATCH)?;
-        let full = rows.len() as i64 == BATCH;
-        if let Some(last) = rows.last() {
-            after = Some(ExportPosition {
-                tenant_id: last.tenant_id.clone(),
-                seq: last.seq,
-            });
-        }
-        count += rows.len() as u64;
-        if !rows.is_empty() && !sink(encode(format, rows)?) {
-            return Ok(count);
-        }
-        if !full {
-            return Ok(count);
-        }
-    }
+    db::read_ahead::<_, Error>(
+        conn,
+        |conn| {
+            if done {
+                return Ok(None);
+            }
+            let rows = query::export_batch(conn, filter, after.as_ref(), BATCH)?;
+            done = (rows.len() as i64) < BATCH;
+            if let Some(last) = rows.last() {
+                after = Some(ExportPosition {
+                    tenant_id: last.tenant_id.clone(),
+                    seq: last.seq,
+                });
+            }
+            Ok(Some(rows))
+        },
+        |rows| {
+            if rows.is_empty() {
+                return Ok(true);
+            }
+            let n = rows.len() as u64;
+            let more = sink(encode(format, rows)?);
+            count += n;
+            Ok(more)
+        },
+    )?;
+    Ok(count)
 }

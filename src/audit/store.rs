@@ -224,16 +224,39 @@ pub fn list(
     crate::db::scoped(conn, scope_of(filter.tenant_id.as_deref()), |conn| {
         use audit_events::dsl as a;
         if let Some(tenant_id) = &filter.tenant_id {
+            // A cursor of another tenant's page positions nothing here: the tenant's
+            // events from the start, as without one.
+            let before = filter
+                .cursor
+                .as_ref()
+                .filter(|c| &c.tenant_id == tenant_id)
+                .map(|c| c.seq);
+            if filter.since.is_some() || filter.until.is_some() {
+                // A time range: the page's sequence numbers first, from the time index
+                // alone (it holds `seq`), then those rows by primary key. Sorting the range's whole
+                // rows by `seq` would read every one of them, and spill to disk on
+                // SQLite once they outgrow its cache.
+                let mut seqs = filtered(filter)
+                    .select(a::seq)
+                    .order(a::seq.desc())
+                    .limit(limit);
+                if let Some(before) = before {
+                    seqs = seqs.filter(a::seq.lt(before));
+                }
+                let seqs: Vec<i64> = seqs.load(conn)?;
+                return a::audit_events
+                    .filter(a::tenant_id.eq(tenant_id))
+                    .filter(a::seq.eq_any(seqs))
+                    .select(AuditRow::as_select())
+                    .order(a::seq.desc())
+                    .load(conn);
+            }
             let mut query = filtered(filter)
                 .select(AuditRow::as_select())
                 .order(a::seq.desc())
                 .limit(limit);
-            if let Some(c) = &filter.cursor {
-                // A cursor of another tenant's page positions nothing here: the
-                // tenant's events from the start, as without one.
-                if &c.tenant_id == tenant_id {
-                    query = query.filter(a::seq.lt(c.seq));
-                }
+            if let Some(before) = before {
+                query = query.filter(a::seq.lt(before));
             }
             return query.load(conn);
         }
@@ -242,7 +265,8 @@ pub fn list(
             .order((a::received_at.desc(), a::tenant_id.desc(), a::seq.desc()))
             .limit(limit);
         if let Some(c) = &filter.cursor {
-            query = query.filter(
+            // The first term alone bounds a range of the `received_at` index.
+            query = query.filter(a::received_at.le(c.received_at)).filter(
                 a::received_at
                     .lt(c.received_at)
                     .or(a::received_at.eq(c.received_at).and(
@@ -265,18 +289,32 @@ pub fn export_batch(
 ) -> QueryResult<Vec<AuditRow>> {
     crate::db::scoped(conn, scope_of(filter.tenant_id.as_deref()), |conn| {
         use audit_events::dsl as a;
-        let mut query = filtered(filter)
-            .select(AuditRow::as_select())
-            .order((a::tenant_id.asc(), a::seq.asc()))
-            .limit(limit);
-        if let Some(p) = after {
-            query = query.filter(
-                a::tenant_id
-                    .gt(p.tenant_id.clone())
-                    .or(a::tenant_id.eq(p.tenant_id.clone()).and(a::seq.gt(p.seq))),
+        let ordered = || {
+            filtered(filter)
+                .select(AuditRow::as_select())
+                .order((a::tenant_id.asc(), a::seq.asc()))
+        };
+        let Some(p) = after else {
+            return ordered().limit(limit).load(conn);
+        };
+        // The rest of the current tenant's chain, then the tenants after it: two ranges
+        // of the primary key. One disjunction (`tenant > p OR (tenant = p AND seq > s)`)
+        // bounds no index range, and every batch would read the log from its start.
+        let mut rows = ordered()
+            .filter(a::tenant_id.eq(p.tenant_id.clone()))
+            .filter(a::seq.gt(p.seq))
+            .limit(limit)
+            .load(conn)?;
+        let more = limit - rows.len() as i64;
+        if more > 0 {
+            rows.extend(
+                ordered()
+                    .filter(a::tenant_id.gt(p.tenant_id.clone()))
+                    .limit(more)
+                    .load(conn)?,
             );
         }
-        query.load(conn)
+        Ok(rows)
     })
 }
 

@@ -19,6 +19,7 @@ mod bulk;
 mod connection;
 pub mod group_commit;
 mod migrations;
+mod read_ahead;
 pub mod schema;
 mod time;
 mod tx;
@@ -31,6 +32,7 @@ use diesel::sqlite::SqliteConnection;
 pub use self::bulk::{by_tenant, per_tenant, unnest_select, BoxedPgQuery};
 pub use self::connection::{connect, network_timeouts, ping, pool, ConnectionManager};
 pub use self::migrations::migrate;
+pub use self::read_ahead::read_ahead;
 pub use self::time::{format_utc, now, serialize_utc, serialize_utc_opt};
 pub use self::tx::{
     chain_lock_key, lock_audit_chain, reset_scopes, scoped, set_scope, write_tx, Scope,

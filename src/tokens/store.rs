@@ -94,6 +94,11 @@ pub fn by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<IssuedTo
     })
 }
 
+/// Writes ledger rows of any tenants, each tenant's under its own scope (bulk loads).
+pub fn insert_many(conn: &mut DbConnection, rows: &[IssuedToken]) -> QueryResult<()> {
+    crate::db::per_tenant(conn, rows, |r| &r.tenant_id, insert_in_scope)
+}
+
 /// Writes ledger rows of one tenant in a transaction already scoped to it.
 fn insert_in_scope(conn: &mut DbConnection, rows: &[&IssuedToken]) -> QueryResult<()> {
     for chunk in rows.chunks(500) {
@@ -288,7 +293,9 @@ pub fn list(conn: &mut DbConnection, filter: &TokenFilter) -> QueryResult<Vec<Is
                 query = query.filter(issued_tokens::issued_at.lt(until));
             }
             if let Some((at, tenant_id, jti)) = &filter.after {
-                query = query.filter(
+                // The first term alone bounds a range of the (tenant, issued_at) index;
+                // the disjunction after it does not.
+                query = query.filter(issued_tokens::issued_at.le(*at)).filter(
                     issued_tokens::issued_at
                         .lt(*at)
                         .or(issued_tokens::issued_at.eq(*at).and(

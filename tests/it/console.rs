@@ -292,11 +292,18 @@ both_backends_async! {
         // Signing out ends the console session and revokes its token.
         let session_jti = {
             use diesel::prelude::*;
-            use tessera::db::schema::issued_tokens as t;
+            use tessera::db::schema::{issued_tokens as t, users as u};
+            // Alice's: mike's sign-in (refused by role) may have been issued one too.
+            let alice: String = u::table
+                .filter(u::email.eq("alice@example.com"))
+                .select(u::id)
+                .first(&mut db.conn())
+                .unwrap();
             t::table
                 .filter(t::client_id.eq("tessera-console"))
                 .filter(t::tenant_id.eq(&w.acme))
                 .filter(t::token_type.eq("access_token"))
+                .filter(t::subject.eq(alice))
                 .select(t::jti)
                 .first::<String>(&mut db.conn())
                 .unwrap()
