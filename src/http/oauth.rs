@@ -237,7 +237,7 @@ pub async fn post_revoke(
         let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
         let client = oauth::authenticate_any_client(&mut conn, &credentials)?;
         let origin = oauth::client_origin(&client, ip, request_id);
-        let presented = oauth::Presented::read(&checks.keys.current(), &token);
+        let presented = oauth::RevokedToken::read(&checks.keys.current(), &token);
         Ok((client, origin, presented))
     })
     .await?;

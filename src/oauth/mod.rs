@@ -194,7 +194,7 @@ pub fn revoke(
     client: &Client,
     token: &str,
 ) -> Result<(), OAuthError> {
-    let presented = Presented::read(keys, token);
+    let presented = RevokedToken::read(keys, token);
     let allowed = db::write_tx(conn, |tx| revoke_in(tx, origin, client, &presented))?;
     if allowed {
         Ok(())
@@ -205,7 +205,7 @@ pub fn revoke(
 
 /// A token presented to `/revoke`, its signature checked (outside the transaction).
 #[derive(Debug, Clone)]
-pub enum Presented {
+pub enum RevokedToken {
     /// One of this service's access tokens.
     Access(Box<tokens::AccessClaims>),
     /// Signed by this service but not an access token it can read: nothing to revoke.
@@ -214,7 +214,7 @@ pub enum Presented {
     Opaque(String),
 }
 
-impl Presented {
+impl RevokedToken {
     pub fn read(keys: &KeySet, token: &str) -> Self {
         match keys.verify_payload(token, tokens::ACCESS_TOKEN_TYP) {
             None => Self::Opaque(token.to_owned()),
@@ -232,12 +232,12 @@ pub fn revoke_in(
     tx: &mut DbConnection,
     origin: &Origin,
     client: &Client,
-    presented: &Presented,
+    presented: &RevokedToken,
 ) -> Result<bool, Error> {
     match presented {
-        Presented::Opaque(token) => code::revoke_refresh(tx, origin, client, token),
-        Presented::Unreadable => Ok(true),
-        Presented::Access(claims) => {
+        RevokedToken::Opaque(token) => code::revoke_refresh(tx, origin, client, token),
+        RevokedToken::Unreadable => Ok(true),
+        RevokedToken::Access(claims) => {
             if claims.client_id != client.id {
                 tokens::record_revoke_denied(tx, origin, client.home_tenant_id(), &claims.jti)?;
                 return Ok(false);
