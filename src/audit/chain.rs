@@ -208,14 +208,17 @@ pub fn verify_with_progress(
     mode: Mode,
     progress: &mut dyn FnMut(i64),
 ) -> Result<Verification> {
-    let last = super::checks::verified_position(conn, tenant_id)?;
-    let start = match (mode, &last) {
-        (Mode::FromLastVerified, Some(p)) if !p.broken => Some((p.seq, p.hash.clone())),
+    let stored = super::checks::verified_position(conn, tenant_id)?;
+    let last = stored
+        .as_ref()
+        .filter(|p| p.seq > 0)
+        .map(|p| (p.seq, p.hash.clone()));
+    let start = match (mode, &stored) {
+        (Mode::FromLastVerified, Some(p)) if !p.broken => last.clone(),
         _ => None,
     };
-    let last = last.map(|p| (p.seq, p.hash));
     let report = walk(conn, tenant_id, start, last, progress)?;
-    super::checks::record(conn, &report)?;
+    super::checks::record(conn, &report, stored.as_ref())?;
     Ok(report)
 }
 

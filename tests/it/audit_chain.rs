@@ -222,6 +222,37 @@ both_backends! {
 }
 
 both_backends! {
+    /// A check that finishes after another one began and ended records nothing that
+    /// would undo it: the position never moves back, a finding of a broken chain stays.
+    fn a_stale_check_does_not_undo_a_newer_one(db) {
+        seed(&db);
+        let mut conn = db.conn();
+        let tenant = SYSTEM_TENANT_ID;
+        audit::verify(&mut conn, tenant, audit::Mode::Full).unwrap();
+        let before = audit::checks::verified_position(&mut conn, tenant).unwrap().unwrap();
+        tessera::db::write_tx(&mut conn, |tx| {
+            audit::record(tx, &Origin::system(), Event::success(tenant, "test.append", "worker", "x"))
+        })
+        .unwrap();
+        let stale = audit::verify(&mut conn, tenant, audit::Mode::FromLastVerified).unwrap();
+        let newer = audit::checks::verified_position(&mut conn, tenant).unwrap().unwrap();
+        assert!(newer.seq > before.seq, "{newer:?} {before:?}");
+        // The stale one began when the position was `before`, and ends now.
+        let intact = audit::Verification { verified: Some((before.seq, before.hash.clone())), ..stale.clone() };
+        audit::checks::record(&mut conn, &intact, Some(&before)).unwrap();
+        assert_eq!(audit::checks::verified_position(&mut conn, tenant).unwrap().unwrap(), newer);
+        // A stale finding of a broken chain is recorded, without moving the position.
+        let broken = audit::Verification { first_bad_seq: Some(2), problem: Some("hash mismatch (edited event)"), verified: None, ..stale.clone() };
+        audit::checks::record(&mut conn, &broken, Some(&before)).unwrap();
+        let now = audit::checks::verified_position(&mut conn, tenant).unwrap().unwrap();
+        assert_eq!((now.seq, now.hash.as_str(), now.broken), (newer.seq, newer.hash.as_str(), true));
+        // And a stale intact result does not clear it.
+        audit::checks::record(&mut conn, &intact, Some(&newer)).unwrap();
+        assert!(audit::checks::verified_position(&mut conn, tenant).unwrap().unwrap().broken);
+    }
+}
+
+both_backends! {
     fn concurrent_appends_stay_gap_free(db) {
         let pool = db.pool();
         let origin = Origin::system();

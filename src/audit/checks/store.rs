@@ -47,8 +47,16 @@ impl ChainCheck {
     }
 }
 
-/// Keeps `verification` as its tenant's last check, and the position it found intact.
-pub fn record(conn: &mut DbConnection, verification: &Verification) -> Result<()> {
+/// Keeps `verification` as its tenant's last check, and the position it found intact,
+/// unless another check was recorded since this one read `start` (the stored state when
+/// it began): then a broken finding is still recorded (its outcome only), and an
+/// intact one is dropped. A slow check can thus neither move the position back, nor
+/// over one it did not see, nor clear a newer finding that the chain is broken.
+pub fn record(
+    conn: &mut DbConnection,
+    verification: &Verification,
+    start: Option<&Position>,
+) -> Result<()> {
     let row = Outcome {
         tenant_id: verification.tenant_id.clone(),
         checked_at: db::now(),
@@ -58,39 +66,62 @@ pub fn record(conn: &mut DbConnection, verification: &Verification) -> Result<()
         first_bad_seq: verification.first_bad_seq,
         problem: verification.problem.map(str::to_owned),
     };
+    let broken = !verification.is_intact();
     db::write_tx(conn, |tx| {
         db::scoped(tx, db::Scope::Tenant(&row.tenant_id), |tx| {
-            // An upsert, spelled per backend (the multi-backend connection has none).
-            match tx {
-                db::DbConnection::Sqlite(c) => diesel::insert_into(audit_chain_checks::table)
-                    .values(&row)
-                    .on_conflict(audit_chain_checks::tenant_id)
-                    .do_update()
-                    .set(&row)
-                    .execute(c),
-                db::DbConnection::Postgres(c) => diesel::insert_into(audit_chain_checks::table)
-                    .values(&row)
-                    .on_conflict(audit_chain_checks::tenant_id)
-                    .do_update()
-                    .set(&row)
-                    .execute(c),
-            }?;
+            use audit_chain_checks::dsl as c;
+            // Claim the row as it was when the check began (compare and swap).
+            let claimed = match start {
+                None => match tx {
+                    db::DbConnection::Sqlite(t) => diesel::insert_into(c::audit_chain_checks)
+                        .values(&row)
+                        .on_conflict_do_nothing()
+                        .execute(t),
+                    db::DbConnection::Postgres(t) => diesel::insert_into(c::audit_chain_checks)
+                        .values(&row)
+                        .on_conflict_do_nothing()
+                        .execute(t),
+                }?,
+                Some(p) => {
+                    let unchanged = diesel::update(c::audit_chain_checks)
+                        .filter(c::tenant_id.eq(&row.tenant_id))
+                        .filter(c::verified_seq.eq(p.seq))
+                        .filter(c::verified_hash.eq(&p.hash));
+                    if p.broken {
+                        unchanged
+                            .filter(c::first_bad_seq.is_not_null())
+                            .set(&row)
+                            .execute(tx)?
+                    } else {
+                        unchanged
+                            .filter(c::first_bad_seq.is_null())
+                            .set(&row)
+                            .execute(tx)?
+                    }
+                }
+            };
+            if claimed == 0 {
+                // Another check was recorded meanwhile.
+                if broken {
+                    diesel::update(c::audit_chain_checks.find(&row.tenant_id))
+                        .set(&row)
+                        .execute(tx)?;
+                }
+                return diesel::QueryResult::Ok(());
+            }
             if let Some((seq, hash)) = &verification.verified {
-                diesel::update(audit_chain_checks::table.find(&row.tenant_id))
-                    .set((
-                        audit_chain_checks::verified_seq.eq(seq),
-                        audit_chain_checks::verified_hash.eq(hash),
-                    ))
+                diesel::update(c::audit_chain_checks.find(&row.tenant_id))
+                    .set((c::verified_seq.eq(seq), c::verified_hash.eq(hash)))
                     .execute(tx)?;
             }
-            diesel::QueryResult::Ok(())
+            Ok(())
         })
     })?;
     Ok(())
 }
 
-/// The newest event a check found intact, and whether the last check found the chain
-/// broken.
+/// The stored state of a tenant's checks: the newest event a check found intact (seq 0
+/// and the genesis hash when none), and whether the last check found the chain broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
     pub seq: i64,
@@ -98,8 +129,7 @@ pub struct Position {
     pub broken: bool,
 }
 
-/// The tenant's last verified position, if a check ever found its chain intact and
-/// not empty.
+/// The tenant's stored check state, if it was ever checked.
 pub fn verified_position(conn: &mut DbConnection, tenant_id: &str) -> Result<Option<Position>> {
     let row = db::scoped(conn, db::Scope::Tenant(tenant_id), |conn| {
         audit_chain_checks::table
@@ -112,13 +142,11 @@ pub fn verified_position(conn: &mut DbConnection, tenant_id: &str) -> Result<Opt
             .first::<(i64, String, Option<i64>)>(conn)
             .optional()
     })?;
-    Ok(row
-        .filter(|(seq, _, _)| *seq > 0)
-        .map(|(seq, hash, bad)| Position {
-            seq,
-            hash,
-            broken: bad.is_some(),
-        }))
+    Ok(row.map(|(seq, hash, bad)| Position {
+        seq,
+        hash,
+        broken: bad.is_some(),
+    }))
 }
 
 /// The last check of each of `tenant_ids` that has one.
