@@ -23,7 +23,8 @@ use crate::error::{Error, Result};
 
 /// Most jobs one transaction takes.
 const MAX_JOBS: usize = 256;
-/// Most rows (events, ledger rows) one batch's buffered jobs add.
+/// Most rows (events, ledger rows) one batch's jobs add (buffered, and direct ones
+/// that say how many they write).
 const MAX_WEIGHT: usize = 20_000;
 /// Most direct jobs (savepoints) per transaction. A PostgreSQL backend caches the ids
 /// of 64 subtransactions per transaction; past that, every other session's snapshots
@@ -95,8 +96,23 @@ impl<B: Batch> Writer<B> {
         R: Send + 'static,
         E: From<Error> + Send + 'static,
     {
+        self.run_weighted(1, f).await
+    }
+
+    /// [`Writer::run`] for work that writes about `weight` rows (counted against the
+    /// batch's [`MAX_WEIGHT`], so that one transaction stays short).
+    pub async fn run_weighted<R, E>(
+        &self,
+        weight: usize,
+        f: impl FnOnce(&mut DbConnection) -> std::result::Result<R, E> + Send + 'static,
+    ) -> std::result::Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.submit(Box::new(Direct {
+            weight: weight.max(1),
             f: Some(f),
             outcome: None,
             done,
@@ -110,6 +126,7 @@ impl<B: Batch> Writer<B> {
 
 /// A closure run in the batch's transaction.
 struct Direct<F, R, E> {
+    weight: usize,
     f: Option<F>,
     outcome: Option<std::result::Result<R, E>>,
     done: tokio::sync::oneshot::Sender<std::result::Result<R, E>>,
@@ -121,6 +138,10 @@ where
     R: Send,
     E: From<Error> + Send,
 {
+    fn weight(&self) -> usize {
+        self.weight
+    }
+
     fn direct(&self) -> bool {
         true
     }

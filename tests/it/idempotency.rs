@@ -57,6 +57,20 @@ both_backends_async! {
         assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
         assert_eq!(db.audit_actions(&acme).len(), stored + 2 + 2, "alice's batch and one of the racing copies");
 
+        // A refused request stores nothing, not even its key: sent again it is refused
+        // again (not replayed), each time recorded in the caller's chain only.
+        let globex = db.tenant("globex").id;
+        let foreign = json!({ "tenant_id": globex, "action": "invoice.read", "outcome": "success" });
+        let denials = || db.audit_actions(&acme).iter().filter(|(a, _)| a == "tenant.cross_access_denied").count();
+        let before = (denials(), db.audit_actions(&globex).len());
+        for _ in 0..2 {
+            let refused = call(&app, ingest(&svc, Some("foreign-1"), &foreign)).await;
+            assert_eq!((refused.status, refused.json_without_request_id()), (403, json!({ "error": "forbidden", "error_description": "forbidden" })));
+            assert!(refused.header("idempotent-replayed").is_none());
+            assert!(!refused.body.contains(&globex));
+        }
+        assert_eq!((denials(), db.audit_actions(&globex).len()), (before.0 + 2, before.1));
+
         // Past the window a key is forgotten.
         db.exec("UPDATE ingest_keys SET created_at = '2000-01-01 00:00:00'");
         let later = call(&app, ingest(&svc, Some("batch-0001"), &batch)).await;

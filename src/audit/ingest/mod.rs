@@ -52,24 +52,36 @@ pub struct Ingested {
     pub replayed: bool,
 }
 
-/// What one transaction of [`ingest_batch`] decided.
-enum Decided {
+/// What one transaction of an ingestion decided.
+#[derive(Debug)]
+pub enum Decided {
     Stored(Vec<(String, i64)>),
     Replayed(Vec<(String, i64)>),
     Refused(Refused),
 }
 
+impl Decided {
+    /// What was stored (or had been, for a retry), or the refusal.
+    pub fn stored(self) -> std::result::Result<Ingested, Refused> {
+        match self {
+            Decided::Stored(events) => Ok(Ingested {
+                events,
+                replayed: false,
+            }),
+            Decided::Replayed(events) => Ok(Ingested {
+                events,
+                replayed: true,
+            }),
+            Decided::Refused(refused) => Err(refused),
+        }
+    }
+}
+
 /// Ingests a batch: appended and committed, or refused (the refusal is recorded in the
 /// caller's chain, as `tenant.cross_access_denied` when an event named a tenant the
 /// token may not write, as `audit.ingest_denied` otherwise, and nothing else is
-/// written).
-///
-/// With an idempotency key, the answer is stored in the same transaction as the events,
-/// for `window`: a retry of the same request (same caller, key and body) stores nothing
-/// and gets the original `id`s and `seq`s, across restarts and instances; the same key
-/// with another body is `Unprocessable`. Two copies racing each other: the second
-/// finds the first's key when it tries to store its own, rolls back and answers as a
-/// retry.
+/// written). In a transaction of its own; the server runs [`decide`] in the
+/// group-commit writer instead ([`ingest_keyed`]).
 pub fn ingest_batch(
     conn: &mut DbConnection,
     ctx: &TenantContext,
@@ -77,10 +89,9 @@ pub fn ingest_batch(
     key: Option<&IdempotencyKey>,
     window: std::time::Duration,
 ) -> Result<Ingested> {
-    let caller = format!("{} {}", ctx.client_id, ctx.subject);
-    let mut attempt = 0;
     // Kept for a retry only when there is a key (a retry needs the batch again).
     let mut pending = Some(events);
+    let mut attempt = 0;
     let decided = loop {
         attempt += 1;
         let events = if key.is_some() {
@@ -89,71 +100,103 @@ pub fn ingest_batch(
             pending.take()
         }
         .unwrap_or_default();
-        let result = db::write_tx(conn, |tx| {
-            if let Some(key) = key {
-                if let Some(stored) =
-                    super::store::ingest_key(tx, &ctx.tenant_id, &caller, &key.key)?
-                {
-                    let fresh = chrono::Duration::from_std(window)
-                        .is_ok_and(|w| stored.created_at > db::now() - w);
-                    if fresh {
-                        if stored.request_hash != key.request_hash {
-                            return Err(Error::Unprocessable(
-                                "the Idempotency-Key was used for another request",
-                            ));
-                        }
-                        let events =
-                            serde_json::from_str(&stored.events).map_err(Error::internal)?;
-                        return Ok(Decided::Replayed(events));
-                    }
-                    super::store::delete_ingest_key(tx, &stored)?;
-                }
-            }
-            let appended = match ingest(tx, ctx, events)? {
-                Ok(appended) => appended,
-                Err(refused) => return Ok(Decided::Refused(refused)),
-            };
-            let stored: Vec<(String, i64)> = appended.into_iter().map(|a| (a.id, a.seq)).collect();
-            if let Some(key) = key {
-                let row = super::store::IngestKey {
-                    tenant_id: ctx.tenant_id.clone(),
-                    caller: caller.clone(),
-                    idempotency_key: key.key.clone(),
-                    request_hash: key.request_hash.clone(),
-                    events: serde_json::to_string(&stored).map_err(Error::internal)?,
-                    created_at: db::now(),
-                };
-                super::store::insert_ingest_key(tx, &row).map_err(|e| {
-                    if crate::error::is_unique_violation(&e) {
-                        Error::Conflict("idempotency key")
-                    } else {
-                        e.into()
-                    }
-                })?;
-            }
-            Ok(Decided::Stored(stored))
-        });
-        match result {
-            Err(Error::Conflict("idempotency key")) if attempt == 1 => continue,
+        match db::write_tx(conn, |tx| decide(tx, ctx, events, key, window)) {
+            Err(Error::Conflict(IDEMPOTENCY_KEY)) if attempt == 1 => continue,
             other => break other?,
         }
     };
-    let refused = match decided {
-        Decided::Stored(events) => {
-            return Ok(Ingested {
-                events,
-                replayed: false,
+    match decided.stored() {
+        Ok(ingested) => Ok(ingested),
+        Err(refused) => Err(refuse(conn, ctx, &refused)?),
+    }
+}
+
+/// A retry-safe ingestion ([`decide`] with its key) in the group-commit writer's next
+/// transaction, in a savepoint of its own; answered once that transaction committed.
+/// A copy racing it on another instance stored the same key first: the savepoint is
+/// rolled back and the request runs once more, to find that copy's answer.
+pub async fn ingest_keyed(
+    writer: &crate::tokens::Writer,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+    key: &IdempotencyKey,
+    window: std::time::Duration,
+) -> Result<Decided> {
+    let weight = events.len();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (ctx, key, events) = (ctx.clone(), key.clone(), events.clone());
+        let decided = writer
+            .run_weighted(weight, move |tx| {
+                decide(tx, &ctx, events, Some(&key), window)
             })
+            .await;
+        match decided {
+            Err(Error::Conflict(IDEMPOTENCY_KEY)) if attempt == 1 => continue,
+            other => return other,
         }
-        Decided::Replayed(events) => {
-            return Ok(Ingested {
-                events,
-                replayed: true,
-            })
+    }
+}
+
+/// What [`decide`] answers when another copy of the request stored its key first.
+const IDEMPOTENCY_KEY: &str = "idempotency key";
+
+/// One ingestion's work in `tx` (a transaction or a savepoint the caller opened).
+///
+/// With an idempotency key, the answer is stored in the same transaction as the events,
+/// for `window`: a retry of the same request (same caller, key and body) stores nothing
+/// and gets the original `id`s and `seq`s, across restarts and instances; the same key
+/// with another body is `Unprocessable`. Two copies racing each other: the second
+/// finds the first's key when it tries to store its own and fails with
+/// `Conflict("idempotency key")`; rolled back and run again, it answers as a retry.
+pub fn decide(
+    tx: &mut DbConnection,
+    ctx: &TenantContext,
+    events: Vec<IngestEvent>,
+    key: Option<&IdempotencyKey>,
+    window: std::time::Duration,
+) -> Result<Decided> {
+    let caller = format!("{} {}", ctx.client_id, ctx.subject);
+    if let Some(key) = key {
+        if let Some(stored) = super::store::ingest_key(tx, &ctx.tenant_id, &caller, &key.key)? {
+            let fresh =
+                chrono::Duration::from_std(window).is_ok_and(|w| stored.created_at > db::now() - w);
+            if fresh {
+                if stored.request_hash != key.request_hash {
+                    return Err(Error::Unprocessable(
+                        "the Idempotency-Key was used for another request",
+                    ));
+                }
+                let events = serde_json::from_str(&stored.events).map_err(Error::internal)?;
+                return Ok(Decided::Replayed(events));
+            }
+            super::store::delete_ingest_key(tx, &stored)?;
         }
-        Decided::Refused(refused) => refused,
+    }
+    let appended = match ingest(tx, ctx, events)? {
+        Ok(appended) => appended,
+        Err(refused) => return Ok(Decided::Refused(refused)),
     };
-    Err(refuse(conn, ctx, &refused)?)
+    let stored: Vec<(String, i64)> = appended.into_iter().map(|a| (a.id, a.seq)).collect();
+    if let Some(key) = key {
+        let row = super::store::IngestKey {
+            tenant_id: ctx.tenant_id.clone(),
+            caller,
+            idempotency_key: key.key.clone(),
+            request_hash: key.request_hash.clone(),
+            events: serde_json::to_string(&stored).map_err(Error::internal)?,
+            created_at: db::now(),
+        };
+        super::store::insert_ingest_key(tx, &row).map_err(|e| {
+            if crate::error::is_unique_violation(&e) {
+                Error::Conflict(IDEMPOTENCY_KEY)
+            } else {
+                e.into()
+            }
+        })?;
+    }
+    Ok(Decided::Stored(stored))
 }
 
 /// Records a refused batch in the caller's chain (as `tenant.cross_access_denied` when

@@ -51,34 +51,44 @@ pub async fn post_events(
     };
     // Bodies are read first, so a client that sends its body slowly holds no slot.
     // Parsing and binding run off the async workers, a few requests at a time; the
-    // events then go to the group-commit writer (a retry-safe request, with its key,
-    // runs its own transaction).
+    // events then go to the group-commit writer: bound ones as rows for its next
+    // batch, a retry-safe request (with its key) as work in a savepoint of its own.
     let slots = state.ingestion.clone();
     let state = state.into_inner();
     let writer = state.writer.clone();
     let prepared = {
         let _slot = slots.acquire().await.map_err(|_| Error::Unavailable)?;
+        let (state, ctx) = (state.clone(), ctx.clone());
         blocking(move || {
             let events = ingest::parse(&body)?;
+            if let Some(key) = key {
+                return Ok(Prepared::Keyed(events, key));
+            }
             let mut conn = state.pool.get()?;
-            match key {
-                Some(key) => Ok(Prepared::Done(ingest::ingest_batch(
-                    &mut conn,
-                    &ctx,
-                    events,
-                    Some(&key),
-                    state.config.idempotency_window,
-                )?)),
-                None => match ingest::bind(&mut conn, &ctx, events)? {
-                    Ok(entries) => Ok(Prepared::Bound(entries)),
-                    Err(refused) => Err(ingest::refuse(&mut conn, &ctx, &refused)?),
-                },
+            match ingest::bind(&mut conn, &ctx, events)? {
+                Ok(entries) => Ok(Prepared::Bound(entries)),
+                Err(refused) => Err(ingest::refuse(&mut conn, &ctx, &refused)?),
             }
         })
         .await?
     };
     let ingested = match prepared {
-        Prepared::Done(ingested) => ingested,
+        Prepared::Keyed(events, key) => {
+            let window = state.config.idempotency_window;
+            match ingest::ingest_keyed(&writer, &ctx, events, &key, window)
+                .await?
+                .stored()
+            {
+                Ok(ingested) => ingested,
+                Err(refused) => {
+                    return Err(blocking(move || {
+                        let mut conn = state.pool.get()?;
+                        ingest::refuse(&mut conn, &ctx, &refused)
+                    })
+                    .await?)
+                }
+            }
+        }
         Prepared::Bound(entries) => ingest::Ingested {
             events: crate::tokens::commit(&writer, entries, Vec::new())
                 .await?
@@ -103,11 +113,12 @@ pub async fn post_events(
     Ok(response.json(IngestAccepted { events }))
 }
 
-/// An ingestion request after parsing and binding.
+/// An ingestion request after parsing (and binding, without a key).
 enum Prepared {
-    /// Stored already (a retry-safe request runs its own transaction).
-    Done(ingest::Ingested),
-    /// Bound to the caller's token, for the group-commit writer.
+    /// A retry-safe request's events: looked up, bound and stored in one savepoint of
+    /// the group-commit writer's transaction.
+    Keyed(Vec<IngestEvent>, ingest::IdempotencyKey),
+    /// Bound to the caller's token, for the group-commit writer's next batch.
     Bound(Vec<crate::audit::Entry>),
 }
 
