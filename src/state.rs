@@ -27,7 +27,8 @@ pub struct AppState {
     pub writer: Arc<crate::tokens::Writer>,
     /// Recently authenticated clients and their tenants (a few seconds).
     pub directory: Arc<crate::clients::directory::Directory>,
-    /// Audit ingestion requests being parsed and bound at once (one per worker). More
+    /// Audit ingestion requests being parsed and bound at once (one per worker on
+    /// PostgreSQL, one on SQLite). More
     /// wait, with their bodies read (at most `audit_max_body_bytes` each, within the
     /// body budget), so that memory and CPU under an ingestion flood stay bounded.
     pub ingestion: Arc<tokio::sync::Semaphore>,
@@ -65,7 +66,15 @@ impl AppState {
         )
         .map_err(Error::internal)?;
         let bodies = limits::BodyBudget::new(config.body_budget_bytes);
-        let ingestion = tokio::sync::Semaphore::new(config.workers.max(1));
+        // On SQLite one at a time: the single writer bounds the rate anyway, and each
+        // blocking thread that parses a large batch keeps an allocator arena of its own
+        // (measured: peak memory under 1000-event ingestion, BENCHMARKS.md).
+        let parsers = if config.database_url.is_postgres() {
+            config.workers.max(1)
+        } else {
+            1
+        };
+        let ingestion = tokio::sync::Semaphore::new(parsers);
         Ok(Self {
             pool,
             config: Arc::new(config),

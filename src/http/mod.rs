@@ -255,6 +255,32 @@ pub async fn blocking<T: Send + 'static>(
     run_blocking(f).await
 }
 
+/// Runs a short audited write `f` and returns once it has committed: on SQLite in the
+/// group-commit writer's next transaction, in a savepoint of its own (SQLite's writers
+/// take turns anyway; the batch shares one commit and one fsync); on PostgreSQL in a
+/// transaction of its own on a pooled connection, so that concurrent writes run in
+/// parallel (measured for code exchange and refresh, where the writer's serialized
+/// savepoints were slower: BENCHMARKS.md). `f` must not open a transaction itself.
+pub async fn audited_write<R, E>(
+    state: &AppState,
+    f: impl FnOnce(&mut crate::db::DbConnection) -> Result<R, E> + Send + 'static,
+) -> Result<R, E>
+where
+    R: Send + 'static,
+    E: From<Error> + From<diesel::result::Error> + Send + 'static,
+{
+    if state.config.database_url.is_postgres() {
+        let pool = state.pool.clone();
+        run_blocking(move || {
+            let mut conn = pool.get().map_err(Error::from)?;
+            crate::db::write_tx(&mut conn, f)
+        })
+        .await
+    } else {
+        state.writer.run(f).await
+    }
+}
+
 /// The client's address: the last entry of `trusted_proxy_header` when one is
 /// configured and present (the address the trusted proxy appended), else the TCP peer.
 pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {

@@ -63,11 +63,10 @@ pub async fn post_token(
         _ => None,
     };
     // The client is authenticated on a pooled connection (a confidential client's
-    // secret costs a bcrypt verification). On SQLite, where writers take turns anyway,
-    // the grant runs in the group-commit writer's next transaction, in a savepoint of
-    // its own; on PostgreSQL in a transaction of its own on that pooled connection, so
-    // that concurrent grants run in parallel: measured, the serialized savepoints gave
-    // 127 exchanges/s and 114 refreshes/s, in parallel 203/s and 231/s (BENCHMARKS.md).
+    // secret costs a bcrypt verification); the grant is an audited write (on SQLite in
+    // the group-commit writer; on PostgreSQL in parallel transactions: measured, the
+    // writer's serialized savepoints gave 127 exchanges/s and 114 refreshes/s, parallel
+    // transactions 203/s and 231/s, BENCHMARKS.md).
     let checks = state.clone();
     let (client, origin) = blocking(move || {
         let mut conn = checks.pool.get().map_err(crate::error::Error::from)?;
@@ -104,16 +103,7 @@ pub async fn post_token(
             },
         ),
     };
-    let response = if state.config.database_url.is_postgres() {
-        let pool = state.pool.clone();
-        blocking(move || {
-            let mut conn = pool.get().map_err(crate::error::Error::from)?;
-            crate::db::write_tx(&mut conn, grant_in)?
-        })
-        .await?
-    } else {
-        state.writer.run(grant_in).await??
-    };
+    let response = crate::http::audited_write(&state, grant_in).await??;
     crate::metrics::token_issued(grant);
     Ok(no_store(HttpResponse::Ok()).json(response))
 }

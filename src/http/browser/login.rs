@@ -46,13 +46,9 @@ pub async fn post_login(
     if let Verdict::Throttled { audit } = app.throttle.check(source) {
         crate::metrics::login_throttled();
         if audit {
-            let state = app.clone().into_inner();
             let origin = login::browser_origin(None, ip.clone(), request_id.clone());
-            blocking(move || {
-                let mut conn = state.pool.get()?;
-                crate::db::write_tx(&mut conn, |tx| login::record_throttled(tx, &origin))
-            })
-            .await?;
+            crate::http::audited_write(&app, move |tx| login::record_throttled(tx, &origin))
+                .await?;
         }
         return Ok(throttled());
     }
@@ -67,21 +63,20 @@ pub async fn post_login(
     let device_cookie = request_cookie(&req, DEVICE_COOKIE);
     let first = blocking(move || {
         let mut conn = state.pool.get()?;
-        let pending =
-            match login::load_pending(&mut conn, &handle_id, &csrf_value, cookie.as_deref()) {
-                Ok(pending) => pending,
-                Err(Error::Forbidden) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-        let attempt = crate::db::write_tx(&mut conn, |tx| {
-            login::begin_login(tx, &email_for_lookup, device_cookie.as_deref(), policy)
-        })?;
-        Ok(Some((pending, attempt)))
+        match login::load_pending(&mut conn, &handle_id, &csrf_value, cookie.as_deref()) {
+            Ok(pending) => Ok(Some(pending)),
+            Err(Error::Forbidden) => Ok(None),
+            Err(e) => Err(e),
+        }
     })
     .await?;
-    let Some((pending, mut attempt)) = first else {
+    let Some(pending) = first else {
         return Ok(respond(&app, Next::expired().into(), true));
     };
+    let mut attempt = crate::http::audited_write(&app, move |tx| {
+        login::begin_login(tx, &email_for_lookup, device_cookie.as_deref(), policy)
+    })
+    .await?;
 
     // 2. The password, on the bounded hashing pool (a dummy hash when there is no
     //    usable account, so every failure costs the same).
@@ -96,81 +91,82 @@ pub async fn post_login(
     // An active account whose password was not evaluated was locked.
     let refused = attempt.user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
     let state = app.clone().into_inner();
-    let step = blocking(move || {
+    let client = {
+        let (state, id) = (state.clone(), pending.client_id.clone());
+        blocking(move || clients::find(&mut *state.pool.get()?, &id)?.ok_or(Error::NotFound))
+            .await?
+    };
+    let step = crate::http::audited_write(&app, move |tx| -> Result<Step, Error> {
         let app = &state;
-        let mut conn = app.pool.get()?;
-        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
         let user = attempt.user.as_ref();
         let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
-        crate::db::write_tx(&mut conn, |tx| {
-            let outcome = login::finish_login(
-                tx,
-                &origin,
-                &attempt,
-                matched,
-                policy,
-                app.config.session_ttl,
-            )?;
-            let (
-                Some(login::SignedIn {
-                    session,
-                    auth_time,
-                    device,
-                    first_factor_only,
-                }),
-                Some(user),
-            ) = (outcome, user)
-            else {
-                return Ok(Step::from(Next::Login {
-                    handle: PendingHandle {
-                        id: request_handle.clone(),
-                        csrf: csrf.clone(),
-                    },
-                    client_name: client.name.clone(),
-                    redirect_uri: pending.redirect_uri.clone(),
-                    email: email.clone(),
-                    error: Some(INVALID_CREDENTIALS),
-                }));
-            };
-            let session_hash = crate::tokens::opaque_hash(&session);
-            let handle = PendingHandle {
-                id: request_handle.clone(),
-                csrf: csrf.clone(),
-            };
-            let input = decide::Request {
-                flow: Flow::Pending {
-                    row: &pending,
-                    handle: &handle,
-                },
-                code: pending_code(&pending, &session_hash, login::PASSWORD_AMR),
-                client_tenant: client.tenant_id.as_deref(),
-                user,
+        let outcome = login::finish_login(
+            tx,
+            &origin,
+            &attempt,
+            matched,
+            policy,
+            app.config.session_ttl,
+        )?;
+        let (
+            Some(login::SignedIn {
+                session,
                 auth_time,
-                hint: pending.tenant_hint.as_deref(),
-                no_prompt: false,
-                picked: false,
-                wants_mfa: pending.wants_mfa(),
-            };
-            let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
-            // A user with a factor whose tenant did not ask for it has now completed the
-            // login: their count starts over, their browser becomes known.
-            let device = match decision {
-                Decision::Code(_) if first_factor_only => {
-                    login::complete_without_factor(tx, &attempt, policy)?
-                }
-                _ => device,
-            };
-            let ctx = Context {
-                issuer: &app.config.issuer,
-                redirect_uri: &pending.redirect_uri,
-                state: pending.state.as_deref(),
-                client_name: &client.name,
-            };
-            Ok(Step {
-                next: render(&ctx, decision),
-                set_session: Some(session),
-                set_device: device,
-            })
+                device,
+                first_factor_only,
+            }),
+            Some(user),
+        ) = (outcome, user)
+        else {
+            return Ok(Step::from(Next::Login {
+                handle: PendingHandle {
+                    id: request_handle.clone(),
+                    csrf: csrf.clone(),
+                },
+                client_name: client.name.clone(),
+                redirect_uri: pending.redirect_uri.clone(),
+                email: email.clone(),
+                error: Some(INVALID_CREDENTIALS),
+            }));
+        };
+        let session_hash = crate::tokens::opaque_hash(&session);
+        let handle = PendingHandle {
+            id: request_handle.clone(),
+            csrf: csrf.clone(),
+        };
+        let input = decide::Request {
+            flow: Flow::Pending {
+                row: &pending,
+                handle: &handle,
+            },
+            code: pending_code(&pending, &session_hash, login::PASSWORD_AMR),
+            client_tenant: client.tenant_id.as_deref(),
+            user,
+            auth_time,
+            hint: pending.tenant_hint.as_deref(),
+            no_prompt: false,
+            picked: false,
+            wants_mfa: pending.wants_mfa(),
+        };
+        let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
+        // A user with a factor whose tenant did not ask for it has now completed the
+        // login: their count starts over, their browser becomes known.
+        let device = match decision {
+            Decision::Code(_) if first_factor_only => {
+                login::complete_without_factor(tx, &attempt, policy)?
+            }
+            _ => device,
+        };
+        let ctx = Context {
+            issuer: &app.config.issuer,
+            redirect_uri: &pending.redirect_uri,
+            state: pending.state.as_deref(),
+            client_name: &client.name,
+        };
+        Ok(Step {
+            next: render(&ctx, decision),
+            set_session: Some(session),
+            set_device: device,
         })
     })
     .await?;
