@@ -81,9 +81,17 @@ impl Receiver {
                 let mut headers = BTreeMap::new();
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
+                // A sender killed mid-request (the kill -9 below) leaves a connection
+                // that ends early: that is no delivery, so it is neither counted nor
+                // checked.
+                let mut complete = false;
                 loop {
                     let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if h.trim().is_empty() {
+                        complete = true;
                         break;
                     }
                     if let Some((k, v)) = h.split_once(':') {
@@ -95,7 +103,10 @@ impl Receiver {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
+                if !complete || reader.read_exact(&mut body).is_err() {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
                 requests.fetch_add(1, Ordering::SeqCst);
                 let code = status.load(Ordering::SeqCst);
                 if code == 200 {
