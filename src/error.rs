@@ -95,6 +95,7 @@ impl Error {
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         if is_outage(&e) {
+            crate::db::suspect::note();
             Self::outage(e)
         } else {
             Self::internal(e)
@@ -105,6 +106,7 @@ impl From<diesel::result::Error> for Error {
 /// No connection within `db_timeout_secs`: the database is down or saturated.
 impl From<diesel::r2d2::PoolError> for Error {
     fn from(e: diesel::r2d2::PoolError) -> Self {
+        crate::db::suspect::note();
         Self::outage(e)
     }
 }

@@ -105,9 +105,18 @@ impl ManageConnection for ConnectionManager {
         }
     }
 
+    /// Runs at every check-out, but tests the connection only while the database is
+    /// [`suspect`](super::suspect) (a recent outage error): then a cut connection, or
+    /// one to a node that is now a read-only standby, is replaced before use.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        if !super::suspect::recent() {
+            return Ok(());
+        }
+        match writable(conn) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(r2d2::Error::QueryError(read_only())),
+            Err(e) => Err(r2d2::Error::QueryError(e)),
+        }
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -153,9 +162,9 @@ pub fn pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, Str
     Ok(r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
-        // No `SELECT 1` before every use: a round trip per request on PostgreSQL. A
-        // broken connection fails its query and is discarded (`has_broken`).
-        .test_on_check_out(false)
+        // `is_valid` tests a connection only while the database is suspect (a recent
+        // outage error), so a healthy database pays no round trip per check-out.
+        .test_on_check_out(true)
         .connection_timeout(timeout)
         .build_unchecked(ConnectionManager::with_timeout(url.clone(), timeout)))
 }
@@ -193,11 +202,34 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, String> {
         .map_err(|e| format!("cannot connect to the database: {e}"))
 }
 
-/// Answers whether the database is reachable, for `/readyz`.
+/// Answers whether the database takes writes, for `/readyz`: on PostgreSQL the node
+/// must not be a standby and the session not read-only (a multi-host URL without
+/// `target_session_attrs=read-write` can land on a standby); SQLite must answer.
 pub fn ping(pool: &Pool) -> bool {
     pool.get_timeout(Duration::from_secs(2))
-        .map(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+        .map(|mut conn| matches!(writable(&mut conn), Ok(true)))
         .unwrap_or(false)
+}
+
+/// Whether the connection's server takes writes (one round trip).
+fn writable(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    match conn {
+        DbConnection::Postgres(pg) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
+        ))
+        .get_result(pg),
+        DbConnection::Sqlite(lite) => lite.batch_execute("SELECT 1").map(|()| true),
+    }
+}
+
+/// The error of a connection found on a read-only node.
+fn read_only() -> diesel::result::Error {
+    diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+        Box::new(
+            "the server is read-only (a standby, or default_transaction_read_only)".to_owned(),
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod group_commit;
 mod migrations;
 mod read_ahead;
 pub mod schema;
+pub mod suspect;
 mod time;
 mod tx;
 mod url;

@@ -448,6 +448,80 @@ fn a_frozen_database_is_a_prompt_503_and_service_resumes() {
     assert_resumes(&server, &secret, Duration::from_secs(20));
 }
 
+/// A server that turned read-only under Tessera (what a connection to a demoted
+/// primary or a standby sees): not ready, writes a prompt 503, reads still served, and
+/// writes resume once it takes writes again, without a restart.
+#[test]
+fn a_read_only_database_is_not_ready_and_writes_are_503() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, secret, access) = serve(&cluster, dir.path());
+    let psql = |sql: &str| {
+        cluster.run(
+            "psql",
+            &[
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &cluster.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                // The operator's own session stays writable.
+                "SET default_transaction_read_only = off",
+                "-c",
+                sql,
+                "-c",
+                "SELECT pg_reload_conf()",
+            ],
+        )
+    };
+    psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    let a = agent();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(a.get(server.url("/readyz"))).status != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stays 200 on a read-only server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..3 {
+        let answer = token(&server, &secret);
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert_eq!(
+            answer.body["error"], "temporarily_unavailable",
+            "{}",
+            answer.body
+        );
+        assert!(answer.took < Duration::from_secs(3), "{:?}", answer.took);
+    }
+    let started = Instant::now();
+    let mut res = a
+        .post(server.url("/api/v1/audit/events"))
+        .header("authorization", format!("Bearer {access}"))
+        .header("content-type", "application/json")
+        .send(r#"{"action":"a.b","outcome":"success"}"#)
+        .unwrap();
+    let ingest = answer(&mut res, started);
+    assert_eq!(ingest.status, 503, "{}", ingest.body);
+    assert_eq!(ingest.body["error"], "unavailable", "{}", ingest.body);
+    assert_eq!(
+        ingest.body["error_description"], "service unavailable",
+        "{}",
+        ingest.body
+    );
+    psql("ALTER SYSTEM RESET default_transaction_read_only");
+    assert_resumes(&server, &secret, Duration::from_secs(10));
+    assert_eq!(server.log_count("panicked"), 0);
+}
+
 #[test]
 fn a_full_sqlite_file_is_an_outage_not_a_bug() {
     use diesel::connection::SimpleConnection;
