@@ -84,7 +84,18 @@ fn with_user(url: &url::Url, user: &str, database: &str) -> String {
 impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+        let file = dir.path().join("tessera.db");
+        Self::sqlite_in(dir, &file)
+    }
+
+    /// A SQLite database in a file of the test's choosing (a small filesystem); the
+    /// keys and other files stay in a temporary folder of their own.
+    pub fn sqlite_at(file: &std::path::Path) -> Self {
+        Self::sqlite_in(tempfile::tempdir().expect("temp dir"), file)
+    }
+
+    fn sqlite_in(dir: tempfile::TempDir, file: &std::path::Path) -> Self {
+        let url = format!("sqlite://{}", file.display());
         Self {
             url,
             migration_url: None,

@@ -11,12 +11,13 @@ mod app;
 mod cli;
 mod db;
 mod http;
+pub mod load;
 mod server;
 mod tokens;
 mod webdriver;
 mod world;
 
-pub use cli::{binary, run_binary};
+pub use cli::{binary, run_binary, CliOutput};
 pub(crate) use db::{both_backends, both_backends_async};
 pub use db::{TestDb, APP_ROLE, PG_ENV};
 pub use http::{basic, bearer, call, form_post, get, Reply};
