@@ -246,7 +246,7 @@ fn a_full_filesystem_is_an_outage_and_writes_resume_when_space_is_freed() {
     eprintln!(
         "full filesystem: {}; {stored} stored; writes back {:?} after space was freed ({:?} full)",
         record.summary(),
-        record.longest_gap(freed_at),
+        record.longest_gap(freed_at, Instant::now()),
         freed_at - full_at
     );
 }

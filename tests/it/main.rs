@@ -15,6 +15,7 @@ mod config_file;
 mod console;
 mod downstream;
 mod exchange;
+mod failover;
 mod faults;
 mod housekeeping;
 mod http_basics;

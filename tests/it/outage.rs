@@ -448,6 +448,69 @@ fn a_frozen_database_is_a_prompt_503_and_service_resumes() {
     assert_resumes(&server, &secret, Duration::from_secs(20));
 }
 
+/// Under sustained ingestion and token load, the database is stopped for 10 s, then every
+/// PostgreSQL process is killed (`kill -9`, crash recovery on restart): failures are
+/// prompt 503s with the generic body, service resumes without restarting Tessera, and
+/// nothing acknowledged is lost.
+#[test]
+fn a_database_stopped_or_killed_under_load_loses_nothing_acknowledged() {
+    use crate::support::load::{Load, Mix};
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, secret, access) = serve(&cluster, dir.path());
+    let mix = Mix {
+        single: 3,
+        batches: 1,
+        tokens: 2,
+    };
+    let load = Load::start(&server.url(""), &access, ("svc", &secret), mix);
+    load.wait_for_successes(200, Duration::from_secs(60));
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(10));
+    let restarted = Instant::now();
+    cluster.pg_ctl_start();
+    load.wait_for_successes(1, Duration::from_secs(30));
+    let after_stop = restarted.elapsed();
+    load.wait_for_successes(200, Duration::from_secs(60));
+    cluster.signal("-KILL");
+    std::thread::sleep(Duration::from_secs(3));
+    let restarted = Instant::now();
+    cluster.pg_ctl_start();
+    load.wait_for_successes(1, Duration::from_secs(30));
+    let after_kill = restarted.elapsed();
+    load.wait_for_successes(200, Duration::from_secs(60));
+    let record = load.stop();
+    assert!(
+        record.slowest_failure < Duration::from_secs(5),
+        "{}",
+        record.summary()
+    );
+    assert!(
+        record.statuses.get(&503).copied().unwrap_or(0) > 0,
+        "{}",
+        record.summary()
+    );
+    let url = tessera::db::DatabaseUrl::parse(&cluster.url()).unwrap();
+    let stored =
+        crate::faults::assert_nothing_lost(&mut tessera::db::connect(&url).unwrap(), &record);
+    let env = [("TESSERA_DATABASE_URL", cluster.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let verified = run_binary(
+        dir.path(),
+        &env,
+        &["audit", "verify", "--tenant", "acme", "--full"],
+        "",
+    );
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    assert_eq!(server.log_count("panicked"), 0);
+    eprintln!(
+        "database outages under load: {}; {stored} stored; first success {after_stop:?} after the restart, {after_kill:?} after crash recovery",
+        record.summary()
+    );
+}
+
 /// A server that turned read-only under Tessera (what a connection to a demoted
 /// primary or a standby sees): not ready, writes a prompt 503, reads still served, and
 /// writes resume once it takes writes again, without a restart.

@@ -43,13 +43,14 @@ pub struct Record {
 }
 
 impl Record {
-    /// The longest time without a success between `from` and the last success.
-    pub fn longest_gap(&self, from: Instant) -> Duration {
+    /// The longest time without a success in `[from, until)`, counting from `from`:
+    /// the time to recover from a fault at `from`.
+    pub fn longest_gap(&self, from: Instant, until: Instant) -> Duration {
         let mut times: Vec<Instant> = self
             .successes
             .iter()
             .copied()
-            .filter(|t| *t >= from)
+            .filter(|t| *t >= from && *t < until)
             .collect();
         times.sort();
         let mut gap = times.first().map_or(Duration::ZERO, |t| *t - from);
