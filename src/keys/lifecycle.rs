@@ -83,13 +83,17 @@ fn commit(
 
 /// First start: creates an active and a next key when the folder has no manifest.
 /// Returns whether keys were created. Refuses a folder with key files but no manifest
-/// rather than starting a new set beside them.
+/// rather than starting a new set beside them. A folder that has its manifest is only
+/// read (it may be read-only: a mounted Secret).
 pub fn init(
     conn: &mut DbConnection,
     dir: &Path,
     alg: Algorithm,
     origin: &Origin,
 ) -> Result<bool, KeyError> {
+    if store::read_manifest(dir)?.is_some() {
+        return Ok(false);
+    }
     let _lock = store::lock(dir)?;
     if store::read_manifest(dir)?.is_some() {
         return Ok(false);

@@ -30,6 +30,23 @@ pub fn key_path(dir: &Path, kid: &str) -> PathBuf {
 /// Holds the folder's exclusive lock until dropped.
 pub struct DirLock(#[allow(dead_code)] File);
 
+/// Opens `.lock` for the advisory lock: for writing (created if missing), or, on a
+/// read-only folder (a mounted Secret), read-only: `flock` works on either. A read-only
+/// folder without `.lock` cannot be locked, nor changed, so that is an error only for a
+/// caller that means to change it.
+fn open_lock(path: &Path) -> std::io::Result<File> {
+    let writable = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path);
+    match writable {
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => File::open(path),
+        other => other,
+    }
+}
+
 pub fn lock(dir: &Path) -> Result<DirLock, KeyError> {
     if !dir.exists() {
         fs::DirBuilder::new()
@@ -39,13 +56,7 @@ pub fn lock(dir: &Path) -> Result<DirLock, KeyError> {
             .map_err(|e| file_error(dir, format!("cannot create: {e}")))?;
     }
     let path = dir.join(LOCK);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| file_error(&path, e))?;
+    let file = open_lock(&path).map_err(|e| file_error(&path, e))?;
     file.lock().map_err(|e| file_error(&path, e))?;
     Ok(DirLock(file))
 }

@@ -288,3 +288,63 @@ both_backends! {
         db.cli(&["audit", "verify"]).ok();
     }
 }
+
+/// An initialized keys folder mounted read-only (a Docker secret, a read-only bind
+/// mount): `serve` starts, publishes the keys and signs with them. Needs `mount`
+/// (root); says so and skips where that is refused.
+#[test]
+fn serve_starts_on_a_read_only_keys_folder() {
+    let db = TestDb::sqlite();
+    db.tenant("acme");
+    let secret = db.service_client("acme-svc", Some("acme"), &["read"]);
+    let first = db.server(&[]);
+    let jwks = get_json(&agent(), &first.url("/.well-known/jwks.json"));
+    assert!(first.stop().success());
+    std::fs::write(db.dir.path().join("keys/mfa-seal.key"), [7u8; 32]).unwrap();
+    let _ = std::fs::remove_file(db.dir.path().join("keys/.lock"));
+
+    let mount = tempfile::tempdir().unwrap();
+    let target = mount.path().to_str().unwrap().to_owned();
+    let source = db.dir.path().join("keys").display().to_string();
+    let bound = std::process::Command::new("mount")
+        .args(["--bind", &source, &target])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !bound {
+        eprintln!(
+            "SKIPPED: serve_starts_on_a_read_only_keys_folder: cannot bind-mount here (needs root)"
+        );
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(target.clone());
+    let read_only = std::process::Command::new("mount")
+        .args(["-o", "remount,bind,ro", &target])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(read_only, "remount read-only");
+    assert!(
+        std::fs::write(mount.path().join("probe"), b"x").is_err(),
+        "the mount is read-only"
+    );
+
+    let server = db.server(&[("TESSERA_KEYS_DIR", target.as_str())]);
+    let a = agent();
+    assert_eq!(a.get(server.url("/readyz")).call().unwrap().status(), 200);
+    assert_eq!(get_json(&a, &server.url("/.well-known/jwks.json")), jwks);
+    let token = client_credentials(&a, &server, "acme-svc", &secret);
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(published.contains(&kid_of(&token).as_str()), "{jwks}");
+    assert!(server.stop().success());
+    assert!(!mount.path().join(".lock").exists());
+}
