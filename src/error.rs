@@ -97,6 +97,11 @@ impl From<diesel::result::Error> for Error {
         if is_outage(&e) {
             crate::db::suspect::note();
             Self::outage(e)
+        } else if is_chain_collision(&e) {
+            // Two appends took the same seq: the chain lock did not serialize them (an
+            // engine whose advisory locks are not cluster-wide). The primary key kept
+            // the chain intact; nothing was committed, and a retry is safe.
+            Self::outage(e)
         } else {
             Self::internal(e)
         }
@@ -151,6 +156,24 @@ pub fn is_outage(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether a database error is a second event for an audit chain position already
+/// taken: the `(tenant_id, seq)` primary key is the chain's last guarantee.
+pub fn is_chain_collision(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => {
+            // PostgreSQL names the constraint; SQLite only says which columns.
+            info.constraint_name() == Some("audit_events_pkey")
+                || info
+                    .message()
+                    .contains("audit_events.tenant_id, audit_events.seq")
+        }
+        _ => false,
+    }
+}
+
 /// True when a database error is a unique-key violation (a duplicate).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
@@ -170,4 +193,62 @@ pub fn cause_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind};
+
+    struct Info(&'static str, Option<&'static str>);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.1
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn unique(message: &'static str, constraint: Option<&'static str>) -> diesel::result::Error {
+        diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(Info(message, constraint)),
+        )
+    }
+
+    #[test]
+    fn a_chain_position_taken_twice_is_temporary_other_duplicates_are_not() {
+        let pg = unique(
+            "duplicate key value violates unique constraint \"audit_events_pkey\"",
+            Some("audit_events_pkey"),
+        );
+        assert!(Error::from(pg).is_temporary());
+        let sqlite = unique(
+            "UNIQUE constraint failed: audit_events.tenant_id, audit_events.seq",
+            None,
+        );
+        assert!(Error::from(sqlite).is_temporary());
+        let tenant = unique(
+            "duplicate key value violates unique constraint \"tenants_slug_key\"",
+            Some("tenants_slug_key"),
+        );
+        assert!(!Error::from(tenant).is_temporary());
+    }
 }

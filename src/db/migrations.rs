@@ -15,6 +15,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const MIGRATION_LOCK_KEY: i64 = 0x7465_7373_6572_6100; // "tessera\0"
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
+/// On a `postgres://` URL, first refuses an engine that lacks a guarantee Tessera
+/// relies on (see `engine`).
 pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
     let result = match conn {
         DbConnection::Sqlite(c) => c
@@ -22,6 +24,7 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
             .map(|v| v.len())
             .map_err(|e| e.to_string()),
         DbConnection::Postgres(c) => {
+            super::engine::check(c)?;
             diesel::sql_query("SELECT pg_advisory_lock($1)")
                 .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
                 .execute(c)

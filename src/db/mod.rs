@@ -17,6 +17,7 @@
 
 mod bulk;
 mod connection;
+mod engine;
 pub mod group_commit;
 mod migrations;
 mod read_ahead;
