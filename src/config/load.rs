@@ -438,6 +438,14 @@ pub(super) fn load(
 /// The issuer is an absolute http(s) URL without query or fragment; stored without a
 /// trailing slash so endpoint URLs can be appended.
 fn parse_issuer(text: &str) -> Result<String, ConfigError> {
+    // The URL parser drops surrounding spaces and inner tabs and newlines, but the text
+    // itself becomes every token's `iss`: refuse rather than keep them.
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            "issuer",
+            "must not contain spaces or control characters",
+        ));
+    }
     let url = url::Url::parse(text).map_err(|_| invalid("issuer", "not an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("issuer", "must use http or https"));

@@ -45,7 +45,7 @@ impl ConnectionManager {
 /// acknowledges. The URL may have several hosts (`h1:p1,h2:p2`), so it is not parsed.
 pub fn network_timeouts(url: &str, timeout: Duration) -> String {
     let secs = timeout.as_secs().max(2);
-    let millis = secs * 1000;
+    let millis = secs.saturating_mul(1000);
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let present = |name: &str| {
         query

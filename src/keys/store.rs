@@ -69,8 +69,25 @@ pub fn read_manifest(dir: &Path) -> Result<Option<(Vec<u8>, Manifest)>, KeyError
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(file_error(&path, e)),
     };
-    let manifest = serde_json::from_slice(&bytes)
+    let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| file_error(&path, format!("not a valid key manifest: {e}")))?;
+    // A key id names a file in this folder (`<kid>.jwk`), to read and to remove: one
+    // that could name a path elsewhere (`../x`, `/x`) is refused.
+    let safe = |kid: &str| {
+        (1..=64).contains(&kid.len())
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if let Some(bad) = manifest.keys.iter().find(|k| !safe(&k.kid)) {
+        return Err(file_error(
+            &path,
+            format!(
+                "not a valid key manifest: key id {:?} is not 1-64 letters, digits, - or _",
+                bad.kid.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
     Ok(Some((bytes, manifest)))
 }
 

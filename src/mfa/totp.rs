@@ -67,8 +67,12 @@ pub fn matching_step(secret: &[u8], code: &str, now: u64, last_step: i64) -> Opt
     let mut found = None;
     // Every candidate is computed and compared, so the time taken does not say which
     // one matched.
-    for step in [current.saturating_sub(1), current, current + 1] {
-        let expected = totp.generate(step * STEP);
+    for step in [
+        current.saturating_sub(1),
+        current,
+        current.saturating_add(1),
+    ] {
+        let expected = totp.generate(step.saturating_mul(STEP));
         let matches: bool = expected.as_bytes().ct_eq(code.as_bytes()).into();
         let step = i64::try_from(step).unwrap_or(i64::MAX);
         if matches && step > last_step && found.is_none() {

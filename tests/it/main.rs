@@ -17,6 +17,7 @@ mod downstream;
 mod exchange;
 mod failover;
 mod faults;
+mod fuzz;
 mod housekeeping;
 mod http_basics;
 mod idempotency;

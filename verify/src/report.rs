@@ -300,7 +300,8 @@ impl Worker {
             .with_config()
             .limit(64 * 1024)
             .read_json()?;
-        let lifetime = body.expires_in.unwrap_or(60);
+        // At most a day: a hostile or broken `expires_in` must not overflow the clock.
+        let lifetime = body.expires_in.unwrap_or(60).min(86_400);
         // Renew with a margin, so a token never expires between check and use.
         let margin = (lifetime / 2).min(30);
         Ok(Token {

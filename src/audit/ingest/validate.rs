@@ -119,9 +119,13 @@ fn validate(event: &IngestEvent) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// An RFC 3339 time, without a leap second: chrono keeps `:60` as a nanosecond count
+/// past one second, which the chain's time format (`db::format_utc`) would write as a
+/// different instant than the database stores, so the event would fail verification.
 pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
+        .filter(|t| t.timestamp_subsec_nanos() < 1_000_000_000)
         .map(|t| t.with_timezone(&Utc))
 }
 
