@@ -120,6 +120,24 @@ pub fn assert_nothing_lost(conn: &mut DbConnection, record: &Record) -> usize {
     details.len()
 }
 
+/// [`assert_nothing_lost`] on the database at `url`, then `audit verify --full` of the
+/// tenant's chain with the CLI, and no panic in the server's log. Returns how many load
+/// events are stored.
+pub fn assert_whole(url: &str, dir: &std::path::Path, server: &Server, record: &Record) -> usize {
+    let parsed = tessera::db::DatabaseUrl::parse(url).unwrap();
+    let stored = assert_nothing_lost(&mut tessera::db::connect(&parsed).unwrap(), record);
+    let env = [("TESSERA_DATABASE_URL", url)];
+    let verified = crate::support::run_binary(
+        dir,
+        &env,
+        &["audit", "verify", "--tenant", "acme", "--full"],
+        "",
+    );
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    assert_eq!(server.log_count("panicked"), 0);
+    stored
+}
+
 const MIX: Mix = Mix {
     single: 3,
     batches: 1,
@@ -191,15 +209,7 @@ fn a_full_filesystem_is_an_outage_and_writes_resume_when_space_is_freed() {
         );
         return;
     }
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", &self.0])
-                .status();
-        }
-    }
-    let _unmount = Unmount(path.clone());
+    let _unmount = crate::support::Unmount(path.clone());
     let db = TestDb::sqlite_at(&mount.path().join("tessera.db"));
     let secret = service_client(|args| db.cli(args));
     let server = db.server(&[]);

@@ -316,13 +316,7 @@ fn serve_starts_on_a_read_only_keys_folder() {
         );
         return;
     }
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(target.clone());
+    let _unmount = crate::support::Unmount(target.clone());
     let read_only = std::process::Command::new("mount")
         .args(["-o", "remount,bind,ro", &target])
         .status()

@@ -227,24 +227,7 @@ fn serve(cluster: &Cluster, dir: &std::path::Path) -> (Server, String, String) {
     let url = cluster.url();
     let env = [("TESSERA_DATABASE_URL", url.as_str())];
     let run = |args: &[&str]| run_binary(dir, &env, args, "");
-    assert_eq!(run(&["tenant", "create", "acme"]).code, 0);
-    let created = run(&[
-        "client",
-        "create",
-        "svc",
-        "--tenant",
-        "acme",
-        "--confidential",
-        "--grant",
-        "client_credentials",
-        "--scope",
-        "audit:write",
-        "--json",
-    ]);
-    let secret = serde_json::from_str::<Value>(&created.stdout).unwrap()["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = crate::faults::service_client(run);
     assert_eq!(
         run(&[
             "client",
@@ -492,19 +475,7 @@ fn a_database_stopped_or_killed_under_load_loses_nothing_acknowledged() {
         "{}",
         record.summary()
     );
-    let url = tessera::db::DatabaseUrl::parse(&cluster.url()).unwrap();
-    let stored =
-        crate::faults::assert_nothing_lost(&mut tessera::db::connect(&url).unwrap(), &record);
-    let env = [("TESSERA_DATABASE_URL", cluster.url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let verified = run_binary(
-        dir.path(),
-        &env,
-        &["audit", "verify", "--tenant", "acme", "--full"],
-        "",
-    );
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
-    assert_eq!(server.log_count("panicked"), 0);
+    let stored = crate::faults::assert_whole(&cluster.url(), dir.path(), &server, &record);
     eprintln!(
         "database outages under load: {}; {stored} stored; first success {after_stop:?} after the restart, {after_kill:?} after crash recovery",
         record.summary()

@@ -24,3 +24,14 @@ pub use http::{basic, bearer, call, form_post, get, Reply};
 pub use server::Server;
 pub use tokens::{client_token, user_token};
 pub use webdriver::Browser as RealBrowser;
+
+/// Unmounts a test's mount point (a tmpfs, a read-only bind mount) when dropped.
+pub struct Unmount(pub String);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", &self.0])
+            .status();
+    }
+}
