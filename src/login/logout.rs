@@ -30,8 +30,18 @@ pub struct LogoutRequest<'a> {
 pub enum Logout {
     /// Ask first, with this CSRF token in the confirmation form.
     Confirm(String),
-    /// Signed out (or there was nothing to end); where to go next, if anywhere.
-    Done(Option<String>),
+    /// Sign out.
+    Done(SignOut),
+}
+
+/// A decided sign-out: the caller ends the session `end` names (with [`end_session`],
+/// in an audited write) before it sends the browser to `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignOut {
+    /// The session cookie whose session ends; `None` when there was none to end.
+    pub end: Option<String>,
+    /// Where the browser may go next, if anywhere.
+    pub target: Option<String>,
 }
 
 /// `GET /logout`: signs out at once only when an ID token hint of `issuer` names the
@@ -40,7 +50,6 @@ pub fn request_logout(
     conn: &mut DbConnection,
     keys: &KeySet,
     issuer: &str,
-    origin: &Origin,
     request: &LogoutRequest<'_>,
 ) -> Result<Logout> {
     let hint = request.id_token_hint.and_then(|hint| {
@@ -64,42 +73,49 @@ pub fn request_logout(
             signed_in = Some(cookie);
         }
     }
-    let target = sign_out(conn, origin, signed_in, client_id, request)?;
-    Ok(Logout::Done(target))
+    sign_out(conn, signed_in, client_id, request).map(Logout::Done)
 }
 
 /// `POST /logout`, the confirmation: `None` unless `csrf` belongs to the session.
 pub fn confirm_logout(
     conn: &mut DbConnection,
-    origin: &Origin,
     csrf: Option<&str>,
     request: &LogoutRequest<'_>,
-) -> Result<Option<Option<String>>> {
+) -> Result<Option<SignOut>> {
     let (Some(cookie), Some(csrf)) = (request.session, csrf) else {
         return Ok(None);
     };
     if !session_csrf_matches("logout", cookie, csrf) {
         return Ok(None);
     }
-    sign_out(conn, origin, Some(cookie), request.client_id, request).map(Some)
+    sign_out(conn, Some(cookie), request.client_id, request).map(Some)
 }
 
-/// Ends the session `cookie` names (and its refresh tokens), if any, and says where the
-/// browser may go next.
+/// Ends a decided sign-out's session (and its refresh tokens), if any: the write of
+/// [`request_logout`] and [`confirm_logout`], for one transaction of the caller's.
+pub fn finish(tx: &mut DbConnection, origin: &Origin, sign_out: &SignOut) -> Result<()> {
+    if let Some(cookie) = &sign_out.end {
+        end_session(tx, origin, cookie)?;
+    }
+    Ok(())
+}
+
+/// The sign-out of the session `cookie` names, if any, and where the browser may go
+/// next.
 fn sign_out(
     conn: &mut DbConnection,
-    origin: &Origin,
     cookie: Option<&str>,
     client_id: Option<&str>,
     request: &LogoutRequest<'_>,
-) -> Result<Option<String>> {
-    if let Some(cookie) = cookie {
-        crate::db::write_tx(conn, |tx| end_session(tx, origin, cookie))?;
-    }
-    post_logout_redirect(
+) -> Result<SignOut> {
+    let target = post_logout_redirect(
         conn,
         client_id,
         request.post_logout_redirect_uri,
         request.state,
-    )
+    )?;
+    Ok(SignOut {
+        end: cookie.map(str::to_owned),
+        target,
+    })
 }

@@ -17,7 +17,7 @@ use super::{cookie, lockout, request_cookie, secure, unix_now};
 use crate::db::DbConnection;
 use crate::error::Error;
 use crate::http::pages::{self, AccountPage, AccountView, EnrolPage, RecoveryCodesPage};
-use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, SESSION_COOKIE};
+use crate::http::{audited_write, blocking, request_meta, AppState, DEVICE_COOKIE, SESSION_COOKIE};
 use crate::login::throttle::Verdict;
 use crate::login::{self, Given, Proof, Session};
 use crate::mfa;
@@ -236,12 +236,8 @@ pub async fn post_passkey_login_begin(
     if !sign_in_form_ok(&req, form.csrf.as_deref()) {
         return Err(Error::Forbidden);
     }
-    let state = app.into_inner();
-    let challenge = blocking(move || {
-        let mut conn = state.pool.get()?;
-        crate::db::write_tx(&mut conn, |tx| mfa::webauthn::begin_discoverable(tx, &rp))
-    })
-    .await?;
+    let challenge =
+        audited_write(&app, move |tx| mfa::webauthn::begin_discoverable(tx, &rp)).await?;
     Ok(super::factor::ceremony_json(challenge))
 }
 
@@ -259,29 +255,42 @@ pub async fn post_passkey_login(
     let session_cookie = request_cookie(&req, SESSION_COOKIE);
     let (ip, request_id) = request_meta(&req);
     let state = app.clone().into_inner();
-    let reply = blocking(move || {
-        let mut conn = state.pool.get()?;
+    let signed = audited_write(&app, move |tx| {
         let origin = login::browser_origin(None, ip, request_id);
-        let signed = crate::db::write_tx(&mut conn, |tx| {
-            login::sign_in_with_passkey(
-                tx,
-                &origin,
-                &rp,
-                form.handle.as_deref().unwrap_or_default(),
-                form.credential.as_deref().unwrap_or_default(),
-                state.config.session_ttl,
-            )
-        })?;
-        match signed {
-            Some((_, signed, _)) => Ok(Reply::SignedIn {
-                session: signed.session,
-                device: signed.device,
-            }),
-            None => current_page(&mut conn, session_cookie.as_deref(), Some(INVALID)),
-        }
+        login::sign_in_with_passkey(
+            tx,
+            &origin,
+            &rp,
+            form.handle.as_deref().unwrap_or_default(),
+            form.credential.as_deref().unwrap_or_default(),
+            state.config.session_ttl,
+        )
     })
     .await?;
+    let reply = match signed {
+        Some((_, signed, _)) => Reply::SignedIn {
+            session: signed.session,
+            device: signed.device,
+        },
+        None => refused(&app, session_cookie).await?,
+    };
     Ok(render(&app, reply))
+}
+
+/// The page again after a refused sign-in, with the one message for every failure.
+async fn refused(
+    app: &web::Data<AppState>,
+    session_cookie: Option<String>,
+) -> Result<Reply, Error> {
+    let state = app.clone().into_inner();
+    blocking(move || {
+        current_page(
+            &mut *state.pool.get()?,
+            session_cookie.as_deref(),
+            Some(INVALID),
+        )
+    })
+    .await
 }
 
 /// `POST /account/login`: the password (and the second factor, if the user has one);
@@ -308,13 +317,9 @@ pub async fn post_account_login(
     let (ip, request_id) = request_meta(&req);
     let device_cookie = request_cookie(&req, DEVICE_COOKIE);
     let email = form.email.unwrap_or_default();
-    let state = app.clone().into_inner();
     let device = device_cookie.clone();
-    let mut attempt = blocking(move || {
-        let mut conn = state.pool.get()?;
-        crate::db::write_tx(&mut conn, |tx| {
-            login::begin_login(tx, &email, device.as_deref(), policy)
-        })
+    let mut attempt = audited_write(&app, move |tx| {
+        login::begin_login(tx, &email, device.as_deref(), policy)
     })
     .await?;
     let evaluated = attempt.hash.is_some();
@@ -326,54 +331,50 @@ pub async fn post_account_login(
     };
     let code = form.code.unwrap_or_default();
     let state = app.clone().into_inner();
-    let reply = blocking(move || {
+    let signed_in = audited_write(&app, move |tx| -> Result<Option<Reply>, Error> {
         let app = &state;
-        let mut conn = app.pool.get()?;
-        let user = attempt.user.clone();
-        let origin = login::browser_origin(user.as_ref().map(|u| u.id.as_str()), ip, request_id);
-        let signed_in = crate::db::write_tx(&mut conn, |tx| -> Result<Option<Reply>, Error> {
-            let outcome = login::finish_login(
-                tx,
-                &origin,
-                &attempt,
-                matched,
-                policy,
-                app.config.session_ttl,
-            )?;
-            let (Some(signed), Some(user)) = (outcome, user.as_ref()) else {
-                return Ok(None);
+        let user = attempt.user.as_ref();
+        let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
+        let outcome = login::finish_login(
+            tx,
+            &origin,
+            &attempt,
+            matched,
+            policy,
+            app.config.session_ttl,
+        )?;
+        let (Some(signed), Some(user)) = (outcome, user) else {
+            return Ok(None);
+        };
+        let mut device = signed.device.clone();
+        if mfa::factors(tx, user)?.any() {
+            let hash = crate::tokens::opaque_hash(&signed.session);
+            let session = login::store::session(tx, &hash)?.ok_or(Error::NotFound)?;
+            let given = Given {
+                proof: Proof::Code(&code),
+                device_cookie: device_cookie.as_deref(),
+                now: unix_now(),
             };
-            let mut device = signed.device.clone();
-            if mfa::factors(tx, user)?.any() {
-                let hash = crate::tokens::opaque_hash(&signed.session);
-                let session = login::store::session(tx, &hash)?.ok_or(Error::NotFound)?;
-                let given = Given {
-                    proof: Proof::Code(&code),
-                    device_cookie: device_cookie.as_deref(),
-                    now: unix_now(),
-                };
-                let sealer = app.sealer()?;
-                match login::give_second_factor(tx, &origin, sealer, &session, user, given, policy)?
-                {
-                    Some(accepted) => device = accepted.device,
-                    None => {
-                        // The password alone opens nothing here.
-                        login::store::end_session(tx, &hash, crate::db::now())?;
-                        return Ok(None);
-                    }
+            let sealer = app.sealer()?;
+            match login::give_second_factor(tx, &origin, sealer, &session, user, given, policy)? {
+                Some(accepted) => device = accepted.device,
+                None => {
+                    // The password alone opens nothing here.
+                    login::store::end_session(tx, &hash, crate::db::now())?;
+                    return Ok(None);
                 }
             }
-            Ok(Some(Reply::SignedIn {
-                session: signed.session,
-                device,
-            }))
-        })?;
-        match signed_in {
-            Some(reply) => Ok(reply),
-            None => current_page(&mut conn, session_cookie.as_deref(), Some(INVALID)),
         }
+        Ok(Some(Reply::SignedIn {
+            session: signed.session,
+            device,
+        }))
     })
     .await?;
+    let reply = match signed_in {
+        Some(reply) => reply,
+        None => refused(&app, session_cookie).await?,
+    };
     crate::metrics::login(match (&reply, evaluated) {
         (Reply::SignedIn { .. }, _) => "success",
         (_, false) => "locked",

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::http::{
-    blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE,
+    audited_write, blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE, SESSION_COOKIE,
 };
 use crate::login::decide;
 use crate::login::{self, Given, PendingHandle, Proof};
@@ -82,8 +82,8 @@ impl Submitted {
     }
 }
 
-/// Runs `f` on the blocking pool with the form's pending request; an expired or
-/// foreign form gets the expired page.
+/// Runs `f` in an audited write with the form's pending request (read first); an
+/// expired or foreign form gets the expired page.
 async fn continue_with(
     app: web::Data<AppState>,
     req: HttpRequest,
@@ -97,20 +97,30 @@ async fn continue_with(
         + Send
         + 'static,
 ) -> Result<HttpResponse, Error> {
-    let Some(submitted) = Submitted::new(&req, form) else {
+    let Some((submitted, held)) = held(&app, &req, form).await? else {
         return Ok(respond(&app, Next::expired().into(), true));
     };
     let state = app.clone().into_inner();
-    let step: Step = blocking(move || {
-        let app = &state;
-        let mut conn = app.pool.get()?;
-        let Some(held) = submitted.held(&mut conn)? else {
-            return Ok(Next::expired().into());
-        };
-        f(app, &mut conn, &submitted, held)
-    })
-    .await?;
+    let step = audited_write(&app, move |tx| f(&state, tx, &submitted, held)).await?;
     Ok(respond(&app, step, true))
+}
+
+/// The form and the pending request and session it continues; `None` when the form is
+/// incomplete or expired.
+async fn held(
+    app: &web::Data<AppState>,
+    req: &HttpRequest,
+    form: FactorForm,
+) -> Result<Option<(Submitted, Continued)>, Error> {
+    let Some(submitted) = Submitted::new(req, form) else {
+        return Ok(None);
+    };
+    let state = app.clone().into_inner();
+    blocking(move || {
+        let held = submitted.held(&mut *state.pool.get()?)?;
+        Ok(held.map(|held| (submitted, held)))
+    })
+    .await
 }
 
 /// Issues the code (or the next page) for a session that now holds a second factor.
@@ -158,21 +168,14 @@ pub async fn post_webauthn_begin(
     req: HttpRequest,
     form: web::Form<FactorForm>,
 ) -> Result<HttpResponse, Error> {
-    let (Some(rp), Some(submitted)) = (
-        app.webauthn.clone(),
-        Submitted::new(&req, form.into_inner()),
-    ) else {
+    let Some(rp) = app.webauthn.clone() else {
         return Err(Error::Forbidden);
     };
-    let state = app.into_inner();
-    let challenge = blocking(move || {
-        let mut conn = state.pool.get()?;
-        let Some(held) = submitted.held(&mut conn)? else {
-            return Ok(None);
-        };
-        crate::db::write_tx(&mut conn, |tx| {
-            mfa::webauthn::begin_authentication(tx, &rp, &held.user)
-        })
+    let Some((_, held)) = held(&app, &req, form.into_inner()).await? else {
+        return Err(Error::Forbidden);
+    };
+    let challenge = audited_write(&app, move |tx| {
+        mfa::webauthn::begin_authentication(tx, &rp, &held.user)
     })
     .await?;
     Ok(ceremony_json(challenge.ok_or(Error::Forbidden)?))
@@ -194,54 +197,52 @@ async fn give(
 ) -> Result<HttpResponse, Error> {
     let policy = lockout(&app);
     let rp = app.webauthn.clone();
-    continue_with(app, req, form, move |app, conn, submitted, mut held| {
+    continue_with(app, req, form, move |app, tx, submitted, mut held| {
         let origin = submitted.origin(&held);
         let sealer = app.sealer()?;
-        crate::db::write_tx(conn, |tx| {
-            let proof = match (webauthn, rp.as_deref()) {
-                (false, _) => Proof::Code(&submitted.code),
-                (true, Some(rp)) => Proof::Webauthn {
-                    rp,
-                    handle: &submitted.ceremony,
-                    answer: &submitted.credential,
-                },
-                (true, None) => return Err(Error::NotFound),
-            };
-            let given = Given {
-                proof,
-                device_cookie: submitted.device_cookie.as_deref(),
-                now: unix_now(),
-            };
-            let accepted = login::give_second_factor(
-                tx,
-                &origin,
-                sealer,
-                &held.session,
-                &held.user,
-                given,
-                policy,
-            )?;
-            crate::metrics::second_factor(if accepted.is_some() {
-                "success"
-            } else {
-                "failure"
-            });
-            match accepted {
-                Some(accepted) => Ok(Step {
-                    next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
-                    set_session: None,
-                    set_device: accepted.device,
-                }),
-                None => Ok(Next::SecondFactor {
-                    passkey: mfa::factors(tx, &held.user)?.webauthn > 0,
-                    client_name: held.client.name.clone(),
-                    redirect_uri: held.pending.redirect_uri.clone(),
-                    handle: held.handle,
-                    error: Some(INVALID_CODE),
-                }
-                .into()),
+        let proof = match (webauthn, rp.as_deref()) {
+            (false, _) => Proof::Code(&submitted.code),
+            (true, Some(rp)) => Proof::Webauthn {
+                rp,
+                handle: &submitted.ceremony,
+                answer: &submitted.credential,
+            },
+            (true, None) => return Err(Error::NotFound),
+        };
+        let given = Given {
+            proof,
+            device_cookie: submitted.device_cookie.as_deref(),
+            now: unix_now(),
+        };
+        let accepted = login::give_second_factor(
+            tx,
+            &origin,
+            sealer,
+            &held.session,
+            &held.user,
+            given,
+            policy,
+        )?;
+        crate::metrics::second_factor(if accepted.is_some() {
+            "success"
+        } else {
+            "failure"
+        });
+        match accepted {
+            Some(accepted) => Ok(Step {
+                next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
+                set_session: None,
+                set_device: accepted.device,
+            }),
+            None => Ok(Next::SecondFactor {
+                passkey: mfa::factors(tx, &held.user)?.webauthn > 0,
+                client_name: held.client.name.clone(),
+                redirect_uri: held.pending.redirect_uri.clone(),
+                handle: held.handle,
+                error: Some(INVALID_CODE),
             }
-        })
+            .into()),
+        }
     })
     .await
 }
@@ -256,48 +257,46 @@ pub async fn post_enrol(
         app,
         req,
         form.into_inner(),
-        move |app, conn, submitted, held| {
+        move |app, tx, submitted, held| {
             let origin = submitted.origin(&held);
             let sealer = app.sealer()?;
-            crate::db::write_tx(conn, |tx| {
-                // Enrolment at login is for users without a factor: anyone else gives
-                // theirs (a pending seed of theirs is never shown or confirmed here).
-                if mfa::factors(tx, &held.user)?.any() {
-                    return Ok(Next::expired().into());
-                }
-                let enrolled = login::confirm_enrolment(
-                    tx,
-                    &origin,
-                    sealer,
-                    &held.session,
-                    &held.user,
-                    &submitted.code,
-                    unix_now(),
-                )?;
-                if let Some(enrolled) = enrolled {
-                    return Ok(Step {
-                        next: Next::RecoveryCodes {
-                            redirect_uri: held.pending.redirect_uri.clone(),
-                            handle: held.handle,
-                            codes: enrolled.recovery_codes,
-                        },
-                        set_session: None,
-                        set_device: Some(enrolled.device),
-                    });
-                }
-                // The same key again: the user may have scanned it already.
-                let next = match mfa::pending_enrolment(tx, sealer, &held.user, &app.mfa_label)? {
-                    Some(enrolment) => Next::Enrol {
-                        client_name: held.client.name.clone(),
+            // Enrolment at login is for users without a factor: anyone else gives
+            // theirs (a pending seed of theirs is never shown or confirmed here).
+            if mfa::factors(tx, &held.user)?.any() {
+                return Ok(Next::expired().into());
+            }
+            let enrolled = login::confirm_enrolment(
+                tx,
+                &origin,
+                sealer,
+                &held.session,
+                &held.user,
+                &submitted.code,
+                unix_now(),
+            )?;
+            if let Some(enrolled) = enrolled {
+                return Ok(Step {
+                    next: Next::RecoveryCodes {
                         redirect_uri: held.pending.redirect_uri.clone(),
                         handle: held.handle,
-                        enrolment,
-                        error: Some(INVALID_CODE),
+                        codes: enrolled.recovery_codes,
                     },
-                    None => Next::expired(),
-                };
-                Ok(next.into())
-            })
+                    set_session: None,
+                    set_device: Some(enrolled.device),
+                });
+            }
+            // The same key again: the user may have scanned it already.
+            let next = match mfa::pending_enrolment(tx, sealer, &held.user, &app.mfa_label)? {
+                Some(enrolment) => Next::Enrol {
+                    client_name: held.client.name.clone(),
+                    redirect_uri: held.pending.redirect_uri.clone(),
+                    handle: held.handle,
+                    enrolment,
+                    error: Some(INVALID_CODE),
+                },
+                None => Next::expired(),
+            };
+            Ok(next.into())
         },
     )
     .await
@@ -314,14 +313,13 @@ pub async fn post_continue(
         app,
         req,
         form.into_inner(),
-        move |app, conn, submitted, mut held| {
+        move |app, tx, submitted, mut held| {
             if !held.session.has_second_factor() {
                 return Ok(Next::expired().into());
             }
             let origin = submitted.origin(&held);
             let amr = held.session.amr.clone();
-            crate::db::write_tx(conn, |tx| decide_again(app, tx, &origin, &mut held, amr))
-                .map(Step::from)
+            decide_again(app, tx, &origin, &mut held, amr).map(Step::from)
         },
     )
     .await

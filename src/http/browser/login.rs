@@ -7,13 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{
     lockout, pending_code, render, request_cookie, respond, settings, Context, Next, Step,
 };
-use crate::clients;
+use crate::clients::{self, Client};
 use crate::error::Error;
 use crate::http::pages;
 use crate::http::{blocking, request_meta, AppState, DEVICE_COOKIE, REQUEST_COOKIE};
 use crate::login::decide::{self, Decision, Flow};
+use crate::login::store::PendingRequest;
 use crate::login::throttle::Verdict;
 use crate::login::{self, PendingHandle};
+use crate::users::User;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginForm {
@@ -57,22 +59,10 @@ pub async fn post_login(
     };
 
     // 1. The form must belong to this browser; reserve an attempt for the account.
-    let state = app.clone().into_inner();
-    let (handle_id, csrf_value, email_for_lookup) =
-        (request_handle.clone(), csrf.clone(), email.clone());
-    let device_cookie = request_cookie(&req, DEVICE_COOKIE);
-    let first = blocking(move || {
-        let mut conn = state.pool.get()?;
-        match login::load_pending(&mut conn, &handle_id, &csrf_value, cookie.as_deref()) {
-            Ok(pending) => Ok(Some(pending)),
-            Err(Error::Forbidden) => Ok(None),
-            Err(e) => Err(e),
-        }
-    })
-    .await?;
-    let Some(pending) = first else {
+    let Some(resumed) = Resumed::load(&app, request_handle, csrf, cookie).await? else {
         return Ok(respond(&app, Next::expired().into(), true));
     };
+    let (email_for_lookup, device_cookie) = (email.clone(), request_cookie(&req, DEVICE_COOKIE));
     let mut attempt = crate::http::audited_write(&app, move |tx| {
         login::begin_login(tx, &email_for_lookup, device_cookie.as_deref(), policy)
     })
@@ -91,11 +81,6 @@ pub async fn post_login(
     // An active account whose password was not evaluated was locked.
     let refused = attempt.user.as_ref().is_some_and(|u| u.status == "active") && !evaluated;
     let state = app.clone().into_inner();
-    let client = {
-        let (state, id) = (state.clone(), pending.client_id.clone());
-        blocking(move || clients::find(&mut *state.pool.get()?, &id)?.ok_or(Error::NotFound))
-            .await?
-    };
     let step = crate::http::audited_write(&app, move |tx| -> Result<Step, Error> {
         let app = &state;
         let user = attempt.user.as_ref();
@@ -108,64 +93,21 @@ pub async fn post_login(
             policy,
             app.config.session_ttl,
         )?;
-        let (
-            Some(login::SignedIn {
-                session,
-                auth_time,
-                device,
-                first_factor_only,
-            }),
-            Some(user),
-        ) = (outcome, user)
-        else {
-            return Ok(Step::from(Next::Login {
-                handle: PendingHandle {
-                    id: request_handle.clone(),
-                    csrf: csrf.clone(),
-                },
-                client_name: client.name.clone(),
-                redirect_uri: pending.redirect_uri.clone(),
-                email: email.clone(),
-                error: Some(INVALID_CREDENTIALS),
-            }));
+        let (Some(signed), Some(user)) = (outcome, user) else {
+            return Ok(resumed.refused(email, INVALID_CREDENTIALS));
         };
-        let session_hash = crate::tokens::opaque_hash(&session);
-        let handle = PendingHandle {
-            id: request_handle.clone(),
-            csrf: csrf.clone(),
-        };
-        let input = decide::Request {
-            flow: Flow::Pending {
-                row: &pending,
-                handle: &handle,
-            },
-            code: pending_code(&pending, &session_hash, login::PASSWORD_AMR),
-            client_tenant: client.tenant_id.as_deref(),
-            user,
-            auth_time,
-            hint: pending.tenant_hint.as_deref(),
-            no_prompt: false,
-            picked: false,
-            wants_mfa: pending.wants_mfa(),
-        };
-        let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
+        let decision = resumed.decide(tx, app, &origin, user, &signed, login::PASSWORD_AMR)?;
         // A user with a factor whose tenant did not ask for it has now completed the
         // login: their count starts over, their browser becomes known.
         let device = match decision {
-            Decision::Code(_) if first_factor_only => {
+            Decision::Code(_) if signed.first_factor_only => {
                 login::complete_without_factor(tx, &attempt, policy)?
             }
-            _ => device,
-        };
-        let ctx = Context {
-            issuer: &app.config.issuer,
-            redirect_uri: &pending.redirect_uri,
-            state: pending.state.as_deref(),
-            client_name: &client.name,
+            _ => signed.device.clone(),
         };
         Ok(Step {
-            next: render(&ctx, decision),
-            set_session: Some(session),
+            next: render(&resumed.context(app), decision),
+            set_session: Some(signed.session),
             set_device: device,
         })
     })
@@ -200,13 +142,11 @@ pub async fn post_passkey_begin(
         return Err(Error::Forbidden);
     };
     let cookie = request_cookie(&req, REQUEST_COOKIE);
-    let state = app.into_inner();
-    let challenge = blocking(move || {
-        let mut conn = state.pool.get()?;
-        login::load_pending(&mut conn, &id, &csrf, cookie.as_deref())?;
-        crate::db::write_tx(&mut conn, |tx| {
-            crate::mfa::webauthn::begin_discoverable(tx, &rp)
-        })
+    if Resumed::load(&app, id, csrf, cookie).await?.is_none() {
+        return Err(Error::Forbidden);
+    }
+    let challenge = crate::http::audited_write(&app, move |tx| {
+        crate::mfa::webauthn::begin_discoverable(tx, &rp)
     })
     .await?;
     Ok(super::factor::ceremony_json(challenge))
@@ -229,69 +169,30 @@ pub async fn post_passkey(
     let (ip, request_id) = request_meta(&req);
     let ceremony = form.handle.unwrap_or_default();
     let answer = form.credential.unwrap_or_default();
+    let Some(resumed) = Resumed::load(&app, request_handle, csrf, cookie).await? else {
+        return Ok(respond(&app, Next::expired().into(), true));
+    };
     let state = app.clone().into_inner();
-    let step = blocking(move || {
+    let step = crate::http::audited_write(&app, move |tx| -> Result<Step, Error> {
         let app = &state;
-        let mut conn = app.pool.get()?;
-        let pending =
-            match login::load_pending(&mut conn, &request_handle, &csrf, cookie.as_deref()) {
-                Ok(pending) => pending,
-                Err(Error::Forbidden) => return Ok(Next::expired().into()),
-                Err(e) => return Err(e),
-            };
-        let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
         let origin = login::browser_origin(None, ip, request_id);
-        let handle = PendingHandle {
-            id: request_handle.clone(),
-            csrf: csrf.clone(),
+        let signed = login::sign_in_with_passkey(
+            tx,
+            &origin,
+            &rp,
+            &ceremony,
+            &answer,
+            app.config.session_ttl,
+        )?;
+        let Some((user, signed, amr)) = signed else {
+            return Ok(resumed.refused(String::new(), PASSKEY_REFUSED));
         };
-        crate::db::write_tx(&mut conn, |tx| {
-            let signed = login::sign_in_with_passkey(
-                tx,
-                &origin,
-                &rp,
-                &ceremony,
-                &answer,
-                app.config.session_ttl,
-            )?;
-            let Some((user, signed, amr)) = signed else {
-                return Ok(Step::from(Next::Login {
-                    handle: handle.clone(),
-                    client_name: client.name.clone(),
-                    redirect_uri: pending.redirect_uri.clone(),
-                    email: String::new(),
-                    error: Some(PASSKEY_REFUSED),
-                }));
-            };
-            let origin =
-                login::browser_origin(Some(&user.id), origin.ip.clone(), origin.request_id.clone());
-            let session_hash = crate::tokens::opaque_hash(&signed.session);
-            let input = decide::Request {
-                flow: Flow::Pending {
-                    row: &pending,
-                    handle: &handle,
-                },
-                code: pending_code(&pending, &session_hash, &amr),
-                client_tenant: client.tenant_id.as_deref(),
-                user: &user,
-                auth_time: signed.auth_time,
-                hint: pending.tenant_hint.as_deref(),
-                no_prompt: false,
-                picked: false,
-                wants_mfa: pending.wants_mfa(),
-            };
-            let decision = decide::decide(tx, &origin, &input, settings(app)?)?;
-            let ctx = Context {
-                issuer: &app.config.issuer,
-                redirect_uri: &pending.redirect_uri,
-                state: pending.state.as_deref(),
-                client_name: &client.name,
-            };
-            Ok(Step {
-                next: render(&ctx, decision),
-                set_session: Some(signed.session),
-                set_device: signed.device,
-            })
+        let origin = login::browser_origin(Some(&user.id), origin.ip, origin.request_id);
+        let decision = resumed.decide(tx, app, &origin, &user, &signed, &amr)?;
+        Ok(Step {
+            next: render(&resumed.context(app), decision),
+            set_session: Some(signed.session),
+            set_device: signed.device,
         })
     })
     .await?;
@@ -301,6 +202,88 @@ pub async fn post_passkey(
         "failure"
     });
     Ok(respond(&app, step, true))
+}
+
+/// The pending request a sign-in form continues, with its handle and client.
+struct Resumed {
+    pending: PendingRequest,
+    handle: PendingHandle,
+    client: Client,
+}
+
+impl Resumed {
+    /// The form's pending request, or `None` when it is expired or not this browser's.
+    async fn load(
+        app: &web::Data<AppState>,
+        id: String,
+        csrf: String,
+        cookie: Option<String>,
+    ) -> Result<Option<Self>, Error> {
+        let state = app.clone().into_inner();
+        blocking(move || {
+            let mut conn = state.pool.get()?;
+            let pending = match login::load_pending(&mut conn, &id, &csrf, cookie.as_deref()) {
+                Ok(pending) => pending,
+                Err(Error::Forbidden) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
+            Ok(Some(Self {
+                pending,
+                handle: PendingHandle { id, csrf },
+                client,
+            }))
+        })
+        .await
+    }
+
+    /// The form again, with `error`.
+    fn refused(&self, email: String, error: &'static str) -> Step {
+        Step::from(Next::Login {
+            handle: self.handle.clone(),
+            client_name: self.client.name.clone(),
+            redirect_uri: self.pending.redirect_uri.clone(),
+            email,
+            error: Some(error),
+        })
+    }
+
+    /// The decision for `user`, just signed in with the session `signed` by `amr`.
+    fn decide(
+        &self,
+        tx: &mut crate::db::DbConnection,
+        app: &AppState,
+        origin: &crate::audit::Origin,
+        user: &User,
+        signed: &login::SignedIn,
+        amr: &str,
+    ) -> Result<Decision, Error> {
+        let session_hash = crate::tokens::opaque_hash(&signed.session);
+        let input = decide::Request {
+            flow: Flow::Pending {
+                row: &self.pending,
+                handle: &self.handle,
+            },
+            code: pending_code(&self.pending, &session_hash, amr),
+            client_tenant: self.client.tenant_id.as_deref(),
+            user,
+            auth_time: signed.auth_time,
+            hint: self.pending.tenant_hint.as_deref(),
+            no_prompt: false,
+            picked: false,
+            wants_mfa: self.pending.wants_mfa(),
+        };
+        decide::decide(tx, origin, &input, settings(app)?)
+    }
+
+    fn context<'a>(&'a self, app: &'a AppState) -> Context<'a> {
+        Context {
+            issuer: &app.config.issuer,
+            redirect_uri: &self.pending.redirect_uri,
+            state: self.pending.state.as_deref(),
+            client_name: &self.client.name,
+        }
+    }
 }
 
 pub(super) fn throttled() -> HttpResponse {

@@ -8,8 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{expired_cookie, request_cookie, FORM_EXPIRED};
 use crate::error::Error;
 use crate::http::pages::{self, LogoutPage};
-use crate::http::{blocking, request_meta, AppState, SESSION_COOKIE};
-use crate::login::logout::{Logout, LogoutRequest};
+use crate::http::{audited_write, blocking, request_meta, AppState, SESSION_COOKIE};
+use crate::login::logout::{self, Logout, LogoutRequest, SignOut};
 use crate::login::{self, logout::confirm_logout, logout::request_logout};
 
 #[derive(Debug, serde::Deserialize)]
@@ -42,7 +42,6 @@ pub async fn get_logout(
     let outcome = blocking(move || {
         let app = &state;
         let mut conn = app.pool.get()?;
-        let origin = login::browser_origin(None, ip, request_id);
         let request = LogoutRequest {
             session: session_cookie.as_deref(),
             id_token_hint: params.id_token_hint.as_deref(),
@@ -51,7 +50,7 @@ pub async fn get_logout(
             state: params.state.as_deref(),
         };
         let keys = app.keys.current();
-        request_logout(&mut conn, &keys, &app.config.issuer, &origin, &request)
+        request_logout(&mut conn, &keys, &app.config.issuer, &request)
     })
     .await?;
     Ok(match outcome {
@@ -65,7 +64,7 @@ pub async fn get_logout(
             },
             None,
         ),
-        Logout::Done(target) => signed_out(&app, target, false),
+        Logout::Done(decided) => sign_out(&app, (ip, request_id), decided, false).await?,
     })
 }
 
@@ -89,9 +88,7 @@ pub async fn post_logout(
     let (ip, request_id) = request_meta(&req);
     let state = app.clone().into_inner();
     let outcome = blocking(move || {
-        let app = &state;
-        let mut conn = app.pool.get()?;
-        let origin = login::browser_origin(None, ip, request_id);
+        let mut conn = state.pool.get()?;
         let request = LogoutRequest {
             session: session_cookie.as_deref(),
             id_token_hint: None,
@@ -99,13 +96,28 @@ pub async fn post_logout(
             post_logout_redirect_uri: form.post_logout_redirect_uri.as_deref(),
             state: form.state.as_deref(),
         };
-        confirm_logout(&mut conn, &origin, form.csrf.as_deref(), &request)
+        confirm_logout(&mut conn, form.csrf.as_deref(), &request)
     })
     .await?;
     Ok(match outcome {
-        Some(target) => signed_out(&app, target, true),
+        Some(decided) => sign_out(&app, (ip, request_id), decided, true).await?,
         None => pages::message(StatusCode::FORBIDDEN, "Sign-out failed", FORM_EXPIRED),
     })
+}
+
+/// Ends the decided sign-out's session through the group-commit writer, then answers.
+async fn sign_out(
+    app: &web::Data<AppState>,
+    (ip, request_id): (Option<String>, Option<String>),
+    decided: SignOut,
+    after_post: bool,
+) -> Result<HttpResponse, Error> {
+    let target = decided.target.clone();
+    if decided.end.is_some() {
+        let origin = login::browser_origin(None, ip, request_id);
+        audited_write(app, move |tx| logout::finish(tx, &origin, &decided)).await?;
+    }
+    Ok(signed_out(app, target, after_post))
 }
 
 /// The answer once signed out: the redirect, or a page; the session cookie removed.
