@@ -80,8 +80,25 @@ pub fn begin_login(
 }
 
 /// The second half: settles the attempt on the row [`begin_login`] reserved it on, and
-/// records the outcome. A locked account reports as a failure.
+/// records the outcome. A locked account reports as a failure. Returns the origin the
+/// outcome was recorded under (the browser's request, as the attempt's user), for the
+/// events of the steps that follow.
 pub fn finish_login(
+    tx: &mut DbConnection,
+    attempt: &Attempt,
+    matched: bool,
+    policy: Lockout,
+    session_ttl: std::time::Duration,
+    ip: Option<String>,
+    request_id: Option<String>,
+) -> Result<(Origin, Option<SignedIn>)> {
+    let origin =
+        super::browser_origin(attempt.user.as_ref().map(|u| u.id.as_str()), ip, request_id);
+    let signed_in = settle(tx, &origin, attempt, matched, policy, session_ttl)?;
+    Ok((origin, signed_in))
+}
+
+fn settle(
     tx: &mut DbConnection,
     origin: &Origin,
     attempt: &Attempt,

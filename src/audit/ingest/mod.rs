@@ -89,21 +89,11 @@ pub fn ingest_batch(
     key: Option<&IdempotencyKey>,
     window: std::time::Duration,
 ) -> Result<Ingested> {
-    // Kept for a retry only when there is a key (a retry needs the batch again).
-    let mut pending = Some(events);
-    let mut attempt = 0;
-    let decided = loop {
-        attempt += 1;
-        let events = if key.is_some() {
-            pending.clone()
-        } else {
-            pending.take()
+    let decided = match db::write_tx(conn, |tx| decide(tx, ctx, events, key, window)) {
+        Err(Error::Conflict(IDEMPOTENCY_KEY)) => {
+            db::write_tx(conn, |tx| replay_raced(tx, ctx, key, window))?
         }
-        .unwrap_or_default();
-        match db::write_tx(conn, |tx| decide(tx, ctx, events, key, window)) {
-            Err(Error::Conflict(IDEMPOTENCY_KEY)) if attempt == 1 => continue,
-            other => break other?,
-        }
+        other => other?,
     };
     match decided.stored() {
         Ok(ingested) => Ok(ingested),
@@ -114,7 +104,7 @@ pub fn ingest_batch(
 /// A retry-safe ingestion ([`decide`] with its key) in the group-commit writer's next
 /// transaction, in a savepoint of its own; answered once that transaction committed.
 /// A copy racing it on another instance stored the same key first: the savepoint is
-/// rolled back and the request runs once more, to find that copy's answer.
+/// rolled back and that copy's answer read ([`replay_raced`]).
 pub async fn ingest_keyed(
     writer: &crate::tokens::Writer,
     ctx: &TenantContext,
@@ -122,21 +112,64 @@ pub async fn ingest_keyed(
     key: &IdempotencyKey,
     window: std::time::Duration,
 ) -> Result<Decided> {
-    let weight = events.len();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (ctx, key, events) = (ctx.clone(), key.clone(), events.clone());
-        let decided = writer
-            .run_weighted(weight, move |tx| {
-                decide(tx, &ctx, events, Some(&key), window)
-            })
-            .await;
-        match decided {
-            Err(Error::Conflict(IDEMPOTENCY_KEY)) if attempt == 1 => continue,
-            other => return other,
+    let (job_ctx, job_key) = (ctx.clone(), key.clone());
+    let decided = writer
+        .run_weighted(events.len(), move |tx| {
+            decide(tx, &job_ctx, events, Some(&job_key), window)
+        })
+        .await;
+    match decided {
+        Err(Error::Conflict(IDEMPOTENCY_KEY)) => {
+            let (ctx, key) = (ctx.clone(), key.clone());
+            writer
+                .run(move |tx| replay_raced(tx, &ctx, Some(&key), window))
+                .await
         }
+        other => other,
     }
+}
+
+/// The answer for a request whose copy stored the same key first (the copy's commit
+/// is what made [`decide`] fail): that copy's answer, as for any retry. The batch is
+/// not needed again: a stored key answers without it.
+fn replay_raced(
+    tx: &mut DbConnection,
+    ctx: &TenantContext,
+    key: Option<&IdempotencyKey>,
+    window: std::time::Duration,
+) -> Result<Decided> {
+    let key = key.ok_or(Error::Conflict(IDEMPOTENCY_KEY))?;
+    stored_answer(tx, ctx, &caller(ctx), key, window)?.ok_or(Error::Conflict(IDEMPOTENCY_KEY))
+}
+
+fn caller(ctx: &TenantContext) -> String {
+    format!("{} {}", ctx.client_id, ctx.subject)
+}
+
+/// The stored answer for `key` within `window` (`Unprocessable` for another body); a
+/// stale one is deleted and `None` returned, as when there is none.
+fn stored_answer(
+    tx: &mut DbConnection,
+    ctx: &TenantContext,
+    caller: &str,
+    key: &IdempotencyKey,
+    window: std::time::Duration,
+) -> Result<Option<Decided>> {
+    let Some(stored) = super::store::ingest_key(tx, &ctx.tenant_id, caller, &key.key)? else {
+        return Ok(None);
+    };
+    let fresh = chrono::Duration::from_std(window).is_ok_and(|w| stored.created_at > db::now() - w);
+    if !fresh {
+        super::store::delete_ingest_key(tx, &stored)?;
+        return Ok(None);
+    }
+    if stored.request_hash != key.request_hash {
+        return Err(Error::Unprocessable(
+            "the Idempotency-Key was used for another request",
+        ));
+    }
+    let events = serde_json::from_str(&stored.events).map_err(Error::internal)?;
+    Ok(Some(Decided::Replayed(events)))
 }
 
 /// What [`decide`] answers when another copy of the request stored its key first.
@@ -149,7 +182,8 @@ const IDEMPOTENCY_KEY: &str = "idempotency key";
 /// and gets the original `id`s and `seq`s, across restarts and instances; the same key
 /// with another body is `Unprocessable`. Two copies racing each other: the second
 /// finds the first's key when it tries to store its own and fails with
-/// `Conflict("idempotency key")`; rolled back and run again, it answers as a retry.
+/// `Conflict("idempotency key")`; rolled back, it answers as a retry
+/// ([`replay_raced`]).
 pub fn decide(
     tx: &mut DbConnection,
     ctx: &TenantContext,
@@ -157,21 +191,10 @@ pub fn decide(
     key: Option<&IdempotencyKey>,
     window: std::time::Duration,
 ) -> Result<Decided> {
-    let caller = format!("{} {}", ctx.client_id, ctx.subject);
+    let caller = caller(ctx);
     if let Some(key) = key {
-        if let Some(stored) = super::store::ingest_key(tx, &ctx.tenant_id, &caller, &key.key)? {
-            let fresh =
-                chrono::Duration::from_std(window).is_ok_and(|w| stored.created_at > db::now() - w);
-            if fresh {
-                if stored.request_hash != key.request_hash {
-                    return Err(Error::Unprocessable(
-                        "the Idempotency-Key was used for another request",
-                    ));
-                }
-                let events = serde_json::from_str(&stored.events).map_err(Error::internal)?;
-                return Ok(Decided::Replayed(events));
-            }
-            super::store::delete_ingest_key(tx, &stored)?;
+        if let Some(replayed) = stored_answer(tx, ctx, &caller, key, window)? {
+            return Ok(replayed);
         }
     }
     let appended = match ingest(tx, ctx, events)? {

@@ -333,16 +333,16 @@ pub async fn post_account_login(
     let state = app.clone().into_inner();
     let signed_in = audited_write(&app, move |tx| -> Result<Option<Reply>, Error> {
         let app = &state;
-        let user = attempt.user.as_ref();
-        let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
-        let outcome = login::finish_login(
+        let (origin, outcome) = login::finish_login(
             tx,
-            &origin,
             &attempt,
             matched,
             policy,
             app.config.session_ttl,
+            ip,
+            request_id,
         )?;
+        let user = attempt.user.as_ref();
         let (Some(signed), Some(user)) = (outcome, user) else {
             return Ok(None);
         };

@@ -82,32 +82,32 @@ impl Submitted {
     }
 }
 
-/// Runs `f` in an audited write with the form's pending request (read first); an
-/// expired or foreign form gets the expired page.
-async fn continue_with(
-    app: web::Data<AppState>,
-    req: HttpRequest,
+/// Runs `f` in an audited write with the form's pending request (read first); `None`
+/// when the form is expired or foreign.
+async fn continue_with<T: Send + 'static>(
+    app: &web::Data<AppState>,
+    req: &HttpRequest,
     form: FactorForm,
-    f: impl FnOnce(
-            &AppState,
-            &mut crate::db::DbConnection,
-            &Submitted,
-            Continued,
-        ) -> Result<Step, Error>
+    f: impl FnOnce(&AppState, &mut crate::db::DbConnection, &Submitted, Continued) -> Result<T, Error>
         + Send
         + 'static,
-) -> Result<HttpResponse, Error> {
-    let Some((submitted, held)) = held(&app, &req, form).await? else {
-        return Ok(respond(&app, Next::expired().into(), true));
+) -> Result<Option<T>, Error> {
+    let Some((submitted, held)) = load_held(app, req, form).await? else {
+        return Ok(None);
     };
     let state = app.clone().into_inner();
-    let step = audited_write(&app, move |tx| f(&state, tx, &submitted, held)).await?;
-    Ok(respond(&app, step, true))
+    let value = audited_write(app, move |tx| f(&state, tx, &submitted, held)).await?;
+    Ok(Some(value))
+}
+
+/// The page of a continued step; the expired page for an expired or foreign form.
+fn respond_continued(app: &AppState, step: Option<Step>) -> HttpResponse {
+    respond(app, step.unwrap_or_else(|| Next::expired().into()), true)
 }
 
 /// The form and the pending request and session it continues; `None` when the form is
 /// incomplete or expired.
-async fn held(
+async fn load_held(
     app: &web::Data<AppState>,
     req: &HttpRequest,
     form: FactorForm,
@@ -171,7 +171,7 @@ pub async fn post_webauthn_begin(
     let Some(rp) = app.webauthn.clone() else {
         return Err(Error::Forbidden);
     };
-    let Some((_, held)) = held(&app, &req, form.into_inner()).await? else {
+    let Some((_, held)) = load_held(&app, &req, form.into_inner()).await? else {
         return Err(Error::Forbidden);
     };
     let challenge = audited_write(&app, move |tx| {
@@ -197,7 +197,7 @@ async fn give(
 ) -> Result<HttpResponse, Error> {
     let policy = lockout(&app);
     let rp = app.webauthn.clone();
-    continue_with(app, req, form, move |app, tx, submitted, mut held| {
+    let outcome = continue_with(&app, &req, form, move |app, tx, submitted, mut held| {
         let origin = submitted.origin(&held);
         let sealer = app.sealer()?;
         let proof = match (webauthn, rp.as_deref()) {
@@ -223,28 +223,30 @@ async fn give(
             given,
             policy,
         )?;
-        crate::metrics::second_factor(if accepted.is_some() {
-            "success"
-        } else {
-            "failure"
-        });
-        match accepted {
-            Some(accepted) => Ok(Step {
+        let accepted_now = accepted.is_some();
+        let step = match accepted {
+            Some(accepted) => Step {
                 next: decide_again(app, tx, &origin, &mut held, accepted.amr)?,
                 set_session: None,
                 set_device: accepted.device,
-            }),
-            None => Ok(Next::SecondFactor {
+            },
+            None => Next::SecondFactor {
                 passkey: mfa::factors(tx, &held.user)?.webauthn > 0,
                 client_name: held.client.name.clone(),
                 redirect_uri: held.pending.redirect_uri.clone(),
                 handle: held.handle,
                 error: Some(INVALID_CODE),
             }
-            .into()),
-        }
+            .into(),
+        };
+        Ok((step, accepted_now))
     })
-    .await
+    .await?;
+    // Counted once its outcome is committed.
+    if let Some((_, accepted)) = &outcome {
+        crate::metrics::second_factor(if *accepted { "success" } else { "failure" });
+    }
+    Ok(respond_continued(&app, outcome.map(|(step, _)| step)))
 }
 
 /// `POST /login/enrol`: confirms the enrolment, then shows the recovery codes once.
@@ -253,9 +255,9 @@ pub async fn post_enrol(
     req: HttpRequest,
     form: web::Form<FactorForm>,
 ) -> Result<HttpResponse, Error> {
-    continue_with(
-        app,
-        req,
+    let step = continue_with(
+        &app,
+        &req,
         form.into_inner(),
         move |app, tx, submitted, held| {
             let origin = submitted.origin(&held);
@@ -299,7 +301,8 @@ pub async fn post_enrol(
             Ok(next.into())
         },
     )
-    .await
+    .await?;
+    Ok(respond_continued(&app, step))
 }
 
 /// `POST /login/continue`: on from the recovery codes, for a session that holds its
@@ -309,9 +312,9 @@ pub async fn post_continue(
     req: HttpRequest,
     form: web::Form<FactorForm>,
 ) -> Result<HttpResponse, Error> {
-    continue_with(
-        app,
-        req,
+    let step = continue_with(
+        &app,
+        &req,
         form.into_inner(),
         move |app, tx, submitted, mut held| {
             if !held.session.has_second_factor() {
@@ -322,5 +325,6 @@ pub async fn post_continue(
             decide_again(app, tx, &origin, &mut held, amr).map(Step::from)
         },
     )
-    .await
+    .await?;
+    Ok(respond_continued(&app, step))
 }

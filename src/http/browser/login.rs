@@ -83,16 +83,16 @@ pub async fn post_login(
     let state = app.clone().into_inner();
     let step = crate::http::audited_write(&app, move |tx| -> Result<Step, Error> {
         let app = &state;
-        let user = attempt.user.as_ref();
-        let origin = login::browser_origin(user.map(|u| u.id.as_str()), ip, request_id);
-        let outcome = login::finish_login(
+        let (origin, outcome) = login::finish_login(
             tx,
-            &origin,
             &attempt,
             matched,
             policy,
             app.config.session_ttl,
+            ip,
+            request_id,
         )?;
+        let user = attempt.user.as_ref();
         let (Some(signed), Some(user)) = (outcome, user) else {
             return Ok(resumed.refused(email, INVALID_CREDENTIALS));
         };
@@ -142,7 +142,13 @@ pub async fn post_passkey_begin(
         return Err(Error::Forbidden);
     };
     let cookie = request_cookie(&req, REQUEST_COOKIE);
-    if Resumed::load(&app, id, csrf, cookie).await?.is_none() {
+    let state = app.clone().into_inner();
+    let pending = blocking(move || {
+        let mut conn = state.pool.get()?;
+        browser_pending(&mut conn, &id, &csrf, cookie.as_deref())
+    })
+    .await?;
+    if pending.is_none() {
         return Err(Error::Forbidden);
     }
     let challenge = crate::http::audited_write(&app, move |tx| {
@@ -204,6 +210,20 @@ pub async fn post_passkey(
     Ok(respond(&app, step, true))
 }
 
+/// The pending request `id`, or `None` when it is expired or not this browser's.
+fn browser_pending(
+    conn: &mut crate::db::DbConnection,
+    id: &str,
+    csrf: &str,
+    cookie: Option<&str>,
+) -> Result<Option<PendingRequest>, Error> {
+    match login::load_pending(conn, id, csrf, cookie) {
+        Ok(pending) => Ok(Some(pending)),
+        Err(Error::Forbidden) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The pending request a sign-in form continues, with its handle and client.
 struct Resumed {
     pending: PendingRequest,
@@ -222,10 +242,8 @@ impl Resumed {
         let state = app.clone().into_inner();
         blocking(move || {
             let mut conn = state.pool.get()?;
-            let pending = match login::load_pending(&mut conn, &id, &csrf, cookie.as_deref()) {
-                Ok(pending) => pending,
-                Err(Error::Forbidden) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(pending) = browser_pending(&mut conn, &id, &csrf, cookie.as_deref())? else {
+                return Ok(None);
             };
             let client = clients::find(&mut conn, &pending.client_id)?.ok_or(Error::NotFound)?;
             Ok(Some(Self {
