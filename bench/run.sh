@@ -7,7 +7,9 @@
 #   bench/run.sh --smoke                  # a few seconds per case: the harness works
 #
 # Needs wrk (apt-get install wrk), curl and python3; node for the peer (optional).
-# Environment: DURATION (s per case), CONNS (wrk connections), BCRYPT_COST (default 10).
+# Environment: DURATION (s per case), CONNS (wrk connections), BCRYPT_COST (default 10),
+# PROFILE=1: every Tessera case is also sampled with `perf record` (flat, 499 Hz) and its
+# CPU time counted per thread; bench/results/<time>-profile/ gets one summary per case.
 # Loopback only; every process it starts is stopped at the end; every loop is bounded.
 # Prints one line per case and writes bench/results/<time>.txt.
 set -euo pipefail
@@ -140,14 +142,55 @@ MAX_MEM=0
 PEER_MAX_MEM=0
 max_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b != "-" && b + 0 > a + 0) print b; else print a }'; }
 
+# CPU ticks of each thread of a process, by thread name (threads of one name summed).
+thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done | awk -F'\t' '{a[$1]+=$2} END{for (k in a) print k "\t" a[k]}' | sort; }
+PROFILE_DIR=""
+PROFILE_N=0
+if [ "${PROFILE:-}" = 1 ]; then
+    command -v perf >/dev/null || { echo "bench: PROFILE=1 needs perf (apt-get install linux-perf)" >&2; exit 2; }
+    PROFILE_DIR="$OUT_DIR/$(basename "$OUT" .txt)-profile"
+    mkdir -p "$PROFILE_DIR"
+fi
+
+# With PROFILE=1, around one Tessera case: the case's share of CPU per thread and the
+# hottest symbols per thread (`perf report --sort comm,dso,sym`), in one file per case.
+profile_start() { # PID SCRIPT
+    P_FILE=""
+    [ -n "$PROFILE_DIR" ] && [ "$1" = "$TESSERA_PID" ] || return 0
+    PROFILE_N=$((PROFILE_N + 1))
+    P_FILE="$PROFILE_DIR/$(printf %02d "$PROFILE_N")-${2%.lua}-c$CONNS"
+    thread_ticks "$1" > "$P_FILE.ticks0"
+    perf record -q -F 499 -p "$1" -o "$P_FILE.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    P_PID=$!
+}
+profile_stop() { # PID SECONDS
+    [ -n "$P_FILE" ] || return 0
+    wait "$P_PID" 2>/dev/null || true
+    thread_ticks "$1" > "$P_FILE.ticks1"
+    {
+        echo "# CPU per thread during the case (100 = one core)"
+        join -t $'\t' "$P_FILE.ticks0" "$P_FILE.ticks1" \
+            | awk -F'\t' -v s="$2" -v hz="$HZ" '{d=$3-$2; if (d > 0) printf "%-24s %6.1f\n", $1, d*100/(s*hz)}' | sort -k2 -nr
+        echo "# samples by thread and library (share of all samples)"
+        perf report -q -i "$P_FILE.data" --no-children --sort comm,dso --percent-limit 1 --stdio 2>/dev/null \
+            | grep -v '^$' | head -16
+        echo "# hottest symbols (share of all samples)"
+        perf report -q -i "$P_FILE.data" --no-children --sort comm,dso,sym --percent-limit 0.7 --stdio 2>/dev/null \
+            | grep -v '^$' | head -40
+    } > "$P_FILE.txt"
+    rm -f "$P_FILE.ticks0" "$P_FILE.ticks1" "$P_FILE.data"
+}
+
 # wrk_case LABEL PID URL SCRIPT [wrk args…] → sets R_RPS R_P50 R_P99 R_ERR R_CPU
 wrk_case() {
     local pid=$1 url=$2 script=$3; shift 3
     local c0 t0 c1 t1 line
     reset_peak "$pid"
     c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+    profile_start "$pid" "$script"
     line=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA/$script" "$@" "$url" | grep '^RESULT')
     c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+    profile_stop "$pid" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')"
     R_RPS=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")
     R_P50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$line")
     R_P99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$line")
@@ -160,6 +203,10 @@ row() { # LABEL RPS P50 P99 ERR CPU PEER_RPS (the peak memory is the last case's
     local ratio="-"
     [ -n "$7" ] && [ "$7" != "-" ] && ratio=$(awk -v a="$2" -v b="$7" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
     printf '%-34s %12s %9s %9s %7s %7s %8s %12s %7s\n' "$1" "$2" "$3" "$4" "$5" "$6" "${R_MEM:--}" "$7" "$ratio" | tee -a "$OUT"
+    if [ -n "${P_FILE:-}" ] && [ -f "$P_FILE.txt" ]; then
+        sed -i "1i # $1: $2/s, p50 $3 ms, p99 $4 ms" "$P_FILE.txt"
+        P_FILE=""
+    fi
     MAX_MEM=$(max_of "$MAX_MEM" "${R_MEM:--}")
 }
 

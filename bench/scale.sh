@@ -14,6 +14,9 @@
 #   bench/scale.sh [--smoke] [--postgres URL]     (EVENTS=… TOKENS=… DURATION=… override)
 #   BULK=1 bench/scale.sh                          (the seeder drops the secondary indexes
 #                                                   during the load and builds them after)
+#   PROFILE=1 bench/scale.sh                       (the export and the full verification
+#                                                   sampled with `perf record`, CPU counted
+#                                                   per thread: bench/results/<time>-profile/)
 #
 # --smoke seeds 20,000 events and 5,000 ledger rows and runs each case for 1 s: it checks
 # that the harness works and asserts nothing about speed. Loopback only; every loop is
@@ -169,14 +172,49 @@ peak_mb() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null 
 timed_get() { # path → seconds; the body's lines in $WORK/lines
     curl -fsS -H "$AUTH" -o "$WORK/body" -w '%{time_total}' "$BASE$1"
 }
+# With PROFILE=1: each of them sampled (flat, 499 Hz), with its CPU time per thread.
+PROFILE_DIR=""
+if [ "${PROFILE:-}" = 1 ]; then
+    command -v perf >/dev/null || { echo "scale: PROFILE=1 needs perf (apt-get install linux-perf)" >&2; exit 2; }
+    PROFILE_DIR="$OUT_DIR/$(basename "$OUT" .txt)-profile"
+    mkdir -p "$PROFILE_DIR"
+fi
+HZ=$(getconf CLK_TCK)
+thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done | awk -F'\t' '{a[$1]+=$2} END{for (k in a) print k "\t" a[k]}' | sort; }
+profiled_get() { # name, path → seconds, as timed_get
+    [ -n "$PROFILE_DIR" ] || { timed_get "$2"; return; }
+    local file="$PROFILE_DIR/$1" perf_pid secs
+    perf record -q -F 499 -p "$TESSERA_PID" -o "$file.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+    thread_ticks "$TESSERA_PID" > "$file.ticks0"
+    secs=$(timed_get "$2")
+    thread_ticks "$TESSERA_PID" > "$file.ticks1"
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    {
+        echo "# $2: $secs s"
+        echo "# CPU per thread during it (100 = one core)"
+        join -t $'\t' "$file.ticks0" "$file.ticks1" \
+            | awk -F'\t' -v s="$secs" -v hz="$HZ" '{d=$3-$2; if (d > 0) printf "%-24s %6.1f\n", $1, d*100/(s*hz)}' | sort -k2 -nr
+        echo "# samples by thread and library (share of all samples)"
+        perf report -q -i "$file.data" --no-children --sort comm,dso --percent-limit 1 --stdio 2>/dev/null \
+            | grep -v '^$' | head -16
+        echo "# hottest symbols (share of all samples)"
+        perf report -q -i "$file.data" --no-children --sort comm,dso,sym --percent-limit 0.7 --stdio 2>/dev/null \
+            | grep -v '^$' | head -40
+    } > "$file.txt"
+    rm -f "$file.ticks0" "$file.ticks1" "$file.data"
+    echo "$secs"
+}
 reset_peak "$TESSERA_PID"
 IDLE=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$TESSERA_PID/status")
-SECS=$(timed_get "/api/v1/audit/export")
+SECS=$(profiled_get export "/api/v1/audit/export")
 LINES=$(wc -l < "$WORK/body")
 PEAK=$(peak_mb "$TESSERA_PID")
 rm -f "$WORK/body"
 CEILING=$("$SEED_BIN" ceiling "$([ -n "$SMOKE" ] && echo 200000 || echo 2000000)" | sed -n 's/^ceiling_events_per_second=//p')
-FULL_SECS=$(timed_get "/api/v1/audit/verify?full=true")
+FULL_SECS=$(profiled_get verify-full "/api/v1/audit/verify?full=true")
 FULL_OK=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["intact"], r["tenants"][0]["events"])' "$WORK/body")
 ROUTINE_SECS=$(timed_get "/api/v1/audit/verify")
 ROUTINE_OK=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["intact"], r["tenants"][0]["events"])' "$WORK/body")

@@ -305,8 +305,9 @@ pub fn export_batch(
             .filter(a::seq.gt(p.seq))
             .limit(limit)
             .load(conn)?;
+        // A one-tenant export has no tenants after it.
         let more = limit - rows.len() as i64;
-        if more > 0 {
+        if more > 0 && filter.tenant_id.is_none() {
             rows.extend(
                 ordered()
                     .filter(a::tenant_id.gt(p.tenant_id.clone()))
