@@ -88,7 +88,10 @@ echo "# seeding $EVENTS events and $TOKENS ledger rows ($BACKEND)" >&2
 "$SEED_BIN" seed "$DB_URL" scale "$EVENTS" "$TOKENS" > "$WORK/seed.txt"
 val() { sed -n "s/^$1=//p" "$WORK/seed.txt"; }
 if [ -n "$PG_URL" ]; then
+    # Settled as after any bulk load: statistics, and the load's dirty pages written out
+    # (a checkpoint due minutes later would otherwise slow the first cases' commits).
     psql "$DB_URL" -qc "VACUUM ANALYZE" >/dev/null
+    psql "$DB_URL" -qc "CHECKPOINT" >/dev/null
 fi
 
 "$TESSERA_BIN" serve > "$WORK/tessera.log" 2>&1 &
@@ -179,24 +182,22 @@ if [ "${PROFILE:-}" = 1 ]; then
     PROFILE_DIR="$OUT_DIR/$(basename "$OUT" .txt)-profile"
     mkdir -p "$PROFILE_DIR"
 fi
-HZ=$(getconf CLK_TCK)
-thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done | awk -F'\t' '{a[$1]+=$2} END{for (k in a) print k "\t" a[k]}' | sort; }
 profiled_get() { # name, path → seconds, as timed_get
     [ -n "$PROFILE_DIR" ] || { timed_get "$2"; return; }
     local file="$PROFILE_DIR/$1" perf_pid secs
     perf record -q -F 499 -p "$TESSERA_PID" -o "$file.data" >/dev/null 2>&1 &
     perf_pid=$!
     sleep 0.5
-    thread_ticks "$TESSERA_PID" > "$file.ticks0"
     secs=$(timed_get "$2")
-    thread_ticks "$TESSERA_PID" > "$file.ticks1"
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
     {
         echo "# $2: $secs s"
-        echo "# CPU per thread during it (100 = one core)"
-        join -t $'\t' "$file.ticks0" "$file.ticks1" \
-            | awk -F'\t' -v s="$secs" -v hz="$HZ" '{d=$3-$2; if (d > 0) printf "%-24s %6.1f\n", $1, d*100/(s*hz)}' | sort -k2 -nr
+        # Per thread id from the samples (499 a second on a busy core): the threads that
+        # serve one request start and end within it, so /proc counters cannot see them.
+        echo "# CPU per thread during it (100 = one core), from perf samples"
+        perf report -q -n -i "$file.data" --no-children --sort pid --stdio 2>/dev/null \
+            | awk -v s="$secs" 'NF >= 3 {printf "%-32s %6.1f\n", $3, $2 * 100 / (499 * s)}' | sort -k2 -nr | head -12
         echo "# samples by thread and library (share of all samples)"
         perf report -q -i "$file.data" --no-children --sort comm,dso --percent-limit 1 --stdio 2>/dev/null \
             | grep -v '^$' | head -16
@@ -204,7 +205,7 @@ profiled_get() { # name, path → seconds, as timed_get
         perf report -q -i "$file.data" --no-children --sort comm,dso,sym --percent-limit 0.7 --stdio 2>/dev/null \
             | grep -v '^$' | head -40
     } > "$file.txt"
-    rm -f "$file.ticks0" "$file.ticks1" "$file.data"
+    rm -f "$file.data"
     echo "$secs"
 }
 reset_peak "$TESSERA_PID"

@@ -330,9 +330,14 @@ pub(crate) async fn long_read<T: Send + 'static>(
 }
 
 /// Hands `item` to the response, waiting at most `within` for the reader to make room;
-/// false when the reader went away or stalled (the export stops).
+/// false when the reader went away or stalled (the export stops). The wait starts short
+/// and doubles up to 10 ms: a reader that drains a full queue in a millisecond or two
+/// (a local client) would otherwise find it empty for most of a fixed 10 ms pause.
 fn send_within<T>(tx: &tokio::sync::mpsc::Sender<T>, item: T, within: std::time::Duration) -> bool {
+    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
+    const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
     let deadline = std::time::Instant::now() + within;
+    let mut pause = FIRST_PAUSE;
     let mut item = item;
     loop {
         match tx.try_send(item) {
@@ -344,7 +349,8 @@ fn send_within<T>(tx: &tokio::sync::mpsc::Sender<T>, item: T, within: std::time:
                     return false;
                 }
                 item = back;
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(LONGEST_PAUSE);
             }
         }
     }
