@@ -143,14 +143,14 @@ PEER_MAX_MEM=0
 max_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b != "-" && b + 0 > a + 0) print b; else print a }'; }
 
 # CPU ticks of each thread of a process, by thread name (threads of one name summed).
-# PostgreSQL's processes (on the same cores) are counted as one more line, in parentheses.
+# On PostgreSQL the server's processes (on the same cores) are one more line, in parentheses.
 thread_ticks() {
     {
         for t in /proc/"$1"/task/*; do printf '%s\t%s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done
-        for p in $(pgrep -x postgres); do
-            printf '(%s, all processes)\t%s\n' "$(cat "/proc/$p/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
+        [ -z "$PG_URL" ] || for p in $(pgrep -x postgres); do
+            printf '(postgres, all processes)\t%s\n' "$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
         done
-    } | awk -F'\t' '$1 != "(, all processes)" {a[$1]+=$2} END{for (k in a) print k "\t" a[k]}' | sort
+    } | awk -F'\t' '{a[$1]+=$2} END{for (k in a) print k "\t" a[k]}' | sort
 }
 PROFILE_DIR=""
 PROFILE_N=0
@@ -169,7 +169,6 @@ profile_start() { # PID SCRIPT
     PROFILE_N=$((PROFILE_N + 1))
     P_FILE="$PROFILE_DIR/$(printf %02d "$PROFILE_N")-${2%.lua}-c$CONNS"
     thread_ticks "$1" > "$P_FILE.ticks0"
-    # On PostgreSQL its server processes are sampled too: their share is part of the cost.
     local pids=$1
     [ -z "$PG_URL" ] || pids="$pids,$(pgrep -d, -x postgres)"
     perf record -q -F 499 -p "$pids" -o "$P_FILE.data" -- sleep "$DURATION" >/dev/null 2>&1 &
