@@ -288,11 +288,20 @@ pub(crate) async fn export_response(
         .name("export".into())
         .spawn(move || {
             filter.tenant_id = target.tenant_id().map(str::to_owned);
-            let result = pool.get().map_err(Error::from).and_then(|mut conn| {
+            // A panic ends the response as an error too, never as a clean, short export.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let waiter = waiter()?;
+                let mut conn = pool.get()?;
                 export::run(&mut conn, &filter, format, |chunk| {
-                    send_within(&tx, Ok(web::Bytes::from(chunk)), crate::limits::STALL)
+                    send_within(
+                        &waiter,
+                        &tx,
+                        Ok(web::Bytes::from(chunk)),
+                        crate::limits::STALL,
+                    )
                 })
-            });
+            }))
+            .unwrap_or_else(|_| Err(Error::internal("the export thread panicked")));
             // The place is free before the reader sees the end of the export.
             drop(slot);
             if let Err(e) = result {
@@ -329,29 +338,34 @@ pub(crate) async fn long_read<T: Send + 'static>(
     result.await.map_err(Error::internal)?
 }
 
+/// The export thread's own timer, to wait for room in the response queue: a wake-up
+/// when the reader takes a chunk, not a poll.
+fn waiter() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(Error::internal)
+}
+
 /// Hands `item` to the response, waiting at most `within` for the reader to make room;
-/// false when the reader went away or stalled (the export stops). The wait starts short
-/// and doubles up to 10 ms: a reader that drains a full queue in a millisecond or two
-/// (a local client) would otherwise find it empty for most of a fixed 10 ms pause.
-fn send_within<T>(tx: &tokio::sync::mpsc::Sender<T>, item: T, within: std::time::Duration) -> bool {
-    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
-    const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
-    let deadline = std::time::Instant::now() + within;
-    let mut pause = FIRST_PAUSE;
-    let mut item = item;
-    loop {
-        match tx.try_send(item) {
-            Ok(()) => return true,
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
-                if std::time::Instant::now() >= deadline {
-                    log::warn!("audit export abandoned: the reader stopped reading");
-                    return false;
-                }
-                item = back;
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(LONGEST_PAUSE);
-            }
+/// false when the reader went away or stalled (the export stops).
+fn send_within<T>(
+    waiter: &tokio::runtime::Runtime,
+    tx: &tokio::sync::mpsc::Sender<T>,
+    item: T,
+    within: std::time::Duration,
+) -> bool {
+    let item = match tx.try_send(item) {
+        Ok(()) => return true,
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+        Err(tokio::sync::mpsc::error::TrySendError::Full(item)) => item,
+    };
+    // The timer is made inside the waiter's context: it needs its time driver.
+    match waiter.block_on(async { tokio::time::timeout(within, tx.send(item)).await }) {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            log::warn!("audit export abandoned: the reader stopped reading");
+            false
         }
     }
 }
@@ -474,4 +488,46 @@ pub async fn get_checkpoint(
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{send_within, waiter};
+    use std::time::Duration;
+
+    #[test]
+    fn a_full_queue_is_waited_on_until_the_reader_takes_an_item() {
+        let waiter = waiter().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+        assert!(send_within(&waiter, &tx, 1, Duration::from_secs(5)));
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let first = rx.blocking_recv();
+            (first, rx.blocking_recv())
+        });
+        // The queue is full: this send waits for the reader, and then goes through.
+        assert!(send_within(&waiter, &tx, 2, Duration::from_secs(5)));
+        drop(tx);
+        assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_or_hangs_up_ends_the_export() {
+        let waiter = waiter().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel::<u32>(1);
+        assert!(send_within(&waiter, &tx, 1, Duration::from_secs(5)));
+        assert!(
+            !send_within(&waiter, &tx, 2, Duration::from_millis(20)),
+            "stalled"
+        );
+        let hang_up = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(rx);
+        });
+        assert!(
+            !send_within(&waiter, &tx, 3, Duration::from_secs(5)),
+            "gone"
+        );
+        hang_up.join().unwrap();
+    }
 }
