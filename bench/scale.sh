@@ -172,7 +172,7 @@ case_get "tokens: page $PAGES" "$TK?cursor=$(cursor_of_page "$TK" "$PAGES")"
 # export (the kernel's high-water mark, reset before it where allowed).
 reset_peak() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 peak_mb() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo -; }
-timed_get() { # path → seconds; the body's lines in $WORK/lines
+timed_get() { # path → seconds; the body in $WORK/body
     curl -fsS -H "$AUTH" -o "$WORK/body" -w '%{time_total}' "$BASE$1"
 }
 # With PROFILE=1: each of them sampled (flat, 499 Hz), with its CPU time per thread.
@@ -185,7 +185,8 @@ fi
 profiled_get() { # name, path → seconds, as timed_get
     [ -n "$PROFILE_DIR" ] || { timed_get "$2"; return; }
     local file="$PROFILE_DIR/$1" perf_pid secs
-    perf record -q -F 499 -p "$TESSERA_PID" -o "$file.data" >/dev/null 2>&1 &
+    # The whole machine: the client writing the body and the kernel are part of the case.
+    perf record -q -a -F 499 -o "$file.data" >/dev/null 2>&1 &
     perf_pid=$!
     sleep 0.5
     secs=$(timed_get "$2")
@@ -195,7 +196,7 @@ profiled_get() { # name, path → seconds, as timed_get
         echo "# $2: $secs s"
         # Per thread id from the samples (499 a second on a busy core): the threads that
         # serve one request start and end within it, so /proc counters cannot see them.
-        echo "# CPU per thread during it (100 = one core), from perf samples"
+        echo "# CPU per thread during it (100 = one core), from perf samples of every CPU"
         perf report -q -n -i "$file.data" --no-children --sort pid --stdio 2>/dev/null \
             | awk -v s="$secs" 'NF >= 3 {printf "%-32s %6.1f\n", $3, $2 * 100 / (499 * s)}' | sort -k2 -nr | head -12
         echo "# samples by thread and library (share of all samples)"
@@ -212,6 +213,7 @@ reset_peak "$TESSERA_PID"
 IDLE=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$TESSERA_PID/status")
 SECS=$(profiled_get export "/api/v1/audit/export")
 LINES=$(wc -l < "$WORK/body")
+BYTES=$(stat -c %s "$WORK/body")
 PEAK=$(peak_mb "$TESSERA_PID")
 rm -f "$WORK/body"
 CEILING=$("$SEED_BIN" ceiling "$([ -n "$SMOKE" ] && echo 200000 || echo 2000000)" | sed -n 's/^ceiling_events_per_second=//p')
@@ -219,13 +221,14 @@ FULL_SECS=$(profiled_get verify-full "/api/v1/audit/verify?full=true")
 FULL_OK=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["intact"], r["tenants"][0]["events"])' "$WORK/body")
 ROUTINE_SECS=$(timed_get "/api/v1/audit/verify")
 ROUTINE_OK=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["intact"], r["tenants"][0]["events"])' "$WORK/body")
-python3 - "$LINES" "$SECS" "$IDLE" "$PEAK" "$CEILING" "$FULL_SECS" "$FULL_OK" "$ROUTINE_SECS" "$ROUTINE_OK" <<'EOF' | tee -a "$OUT"
+python3 - "$LINES" "$SECS" "$IDLE" "$PEAK" "$CEILING" "$FULL_SECS" "$FULL_OK" "$ROUTINE_SECS" "$ROUTINE_OK" "$BYTES" <<'EOF' | tee -a "$OUT"
 import sys
 lines, secs, idle, peak, ceiling = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
 full_secs, (full_ok, full_n), routine_secs, (routine_ok, routine_n) = (
     float(sys.argv[6]), sys.argv[7].split(), float(sys.argv[8]), sys.argv[9].split())
-print("export: %d events in %.2f s = %.0f events/s; server memory %s MB idle, peak %s MB"
-      % (lines, secs, lines / secs, idle, peak))
+size = int(sys.argv[10])
+print("export: %d events in %.2f s = %.0f events/s (%.0f MB, %.0f MB/s); server memory %s MB idle, peak %s MB"
+      % (lines, secs, lines / secs, size / 1e6, size / 1e6 / secs, idle, peak))
 rate = int(full_n) / full_secs
 print("verify --full: %s events in %.2f s = %.0f events/s, intact %s; hashing ceiling %.0f events/s (one core): %.0f %%"
       % (full_n, full_secs, rate, full_ok, ceiling, 100 * rate / ceiling))
