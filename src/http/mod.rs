@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Logger};
+use actix_web::middleware::{from_fn, Condition, Logger};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
 use crate::error::Error;
@@ -31,6 +31,10 @@ pub const SESSION_COOKIE: &str = "tessera_session";
 pub const REQUEST_COOKIE: &str = "tessera_authz";
 /// A browser the user signed in from before (see `login::begin_login`).
 pub const DEVICE_COOKIE: &str = "tessera_device";
+
+/// The access log's target (actix-web's `Logger`): `RUST_LOG=warn` or
+/// `actix_web::middleware::logger=warn` turns it off.
+const ACCESS_LOG: &str = "actix_web::middleware::logger";
 
 /// The application with its full route table and middleware.
 pub fn app(
@@ -63,11 +67,14 @@ pub fn app(
         .wrap(from_fn(refuse_nul))
         .wrap(from_fn(deadline))
         .wrap(from_fn(request_id::middleware))
-        // Path only: query strings may carry codes or tokens and are never logged.
-        .wrap(
+        // Path only: query strings may carry codes or tokens and are never logged. The
+        // access log formats its line for every request, so it is left out altogether
+        // when its level (info) is filtered away.
+        .wrap(Condition::new(
+            log::log_enabled!(target: ACCESS_LOG, log::Level::Info),
             Logger::new("%a \"%{METHOD}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
                 .custom_request_replace("METHOD", |req| req.method().to_string()),
-        )
+        ))
 }
 
 fn routes(cfg: &mut web::ServiceConfig, metrics_here: bool) {
