@@ -67,6 +67,19 @@ fn setup(db: &TestDb, extra: &[(&str, &str)]) -> (Server, String) {
     (server, secret)
 }
 
+/// Ingests `batches` batches of 1,000 events, each padded with `pad` bytes of details.
+fn fill_log(server: &Server, svc_token: &str, batches: usize, pad: usize) {
+    let batch: Value = (0..1000).map(|i| json!({ "action": "doc.read", "outcome": "success", "resource": { "type": "doc", "id": format!("doc-{i}") }, "details": { "pad": "x".repeat(pad) } })).collect();
+    for _ in 0..batches {
+        let res = agent()
+            .post(server.url("/api/v1/audit/events"))
+            .header("authorization", format!("Bearer {svc_token}"))
+            .send_json(&batch)
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+}
+
 /// A raw request whose answer is not read beyond its status line.
 fn open(server: &Server, head: &str) -> TcpStream {
     let mut stream = TcpStream::connect(&server.addr).unwrap();
@@ -158,15 +171,7 @@ fn stalled_exports_hold_nothing_the_other_requests_need() {
     .map(|(e, t)| user_token(&state, e, t));
     let svc = client_token(&state, "svc", &secret);
     // Enough of a log that an export does not fit in the sockets' buffers.
-    let batch: Value = (0..1000).map(|i| json!({ "action": "doc.read", "outcome": "success", "resource": { "type": "doc", "id": format!("doc-{i}") }, "details": { "pad": "x".repeat(400) } })).collect();
-    for _ in 0..20 {
-        let res = agent()
-            .post(server.url("/api/v1/audit/events"))
-            .header("authorization", format!("Bearer {svc}"))
-            .send_json(&batch)
-            .unwrap();
-        assert_eq!(res.status(), 202);
-    }
+    fill_log(&server, &svc, 20, 400);
     let export = |token: &str| {
         open(&server, &format!("GET /api/v1/audit/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"))
     };
@@ -214,15 +219,7 @@ fn a_reader_that_pauses_still_gets_the_whole_export() {
     let svc = client_token(&state, "svc", &secret);
     // About 35 MB of export: more than the response queue and both sockets' buffers
     // hold, so the export waits for the reader while it pauses.
-    let batch: Value = (0..1000).map(|i| json!({ "action": "doc.read", "outcome": "success", "resource": { "type": "doc", "id": format!("doc-{i}") }, "details": { "pad": "x".repeat(1000) } })).collect();
-    for _ in 0..30 {
-        let res = agent()
-            .post(server.url("/api/v1/audit/events"))
-            .header("authorization", format!("Bearer {svc}"))
-            .send_json(&batch)
-            .unwrap();
-        assert_eq!(res.status(), 202);
-    }
+    fill_log(&server, &svc, 30, 1000);
     let patient: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
